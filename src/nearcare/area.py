@@ -1,0 +1,278 @@
+"""Choose an area of England and derive its tables from the imported national files.
+
+``build`` resolves the area to LSOA 2021 codes, then writes, in one transaction:
+
+- ``small_areas``: one row per LSOA with names, local authority, sub-ICB and ICB, population,
+  IMD 2025, rural-urban class, population-weighted centroid and boundary;
+- ``sites``: the area's active organisations with coordinates (from the source, or from the
+  postcode file), the LSOA each falls in, and a list of those that could not be geocoded;
+- ``practices``: each GP practice with its latest list size, GP and nurse FTE and age mix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from nearcare._errors import InputError, StoreError
+from nearcare.geo import from_wkb, to_bng
+from nearcare.store import Store
+
+
+@dataclass
+class BuildResult:
+    area_code: str
+    area_kind: str
+    label: str
+    lsoas: int
+    sites: dict[str, int]
+    ungeocoded: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_area(store: Store, area: str) -> tuple[str, str, list[str]]:
+    """Return (kind, label, LSOA 2021 codes) for an ICB, sub-ICB, local authority or LSOA list.
+
+    ``area`` is an NHS code (``QK1``, ``03W``), an ONS code (``E54000015``, ``E38000051``,
+    ``E06000017``), a comma-separated list of LSOA codes, or a path to a file of LSOA codes.
+    """
+    area = area.strip()
+    path = Path(area)
+    if path.suffix in (".csv", ".txt") or (path.exists() and path.is_file()):
+        if not path.exists():
+            raise InputError("no such file of LSOA codes", path=path)
+        codes = re.findall(r"E01\d{6}", path.read_text())
+        return "lsoa-list", f"{len(codes)} LSOAs from {path.name}", _known_lsoas(store, codes, str(path))
+    if area.startswith("E01"):
+        codes = [c.strip() for c in area.split(",") if c.strip()]
+        return "lsoa-list", f"{len(codes)} LSOAs", _known_lsoas(store, codes, "--area")
+    store.require("lsoa_nhs_lookup", "import the ONS LSOA to sub-ICB to ICB lookup first (nearcare import lsoa-nhs-lookup)")
+    for kind, column, name_column in (
+        ("icb", "icb_code", "icb_name"), ("icb", "icb_ons_code", "icb_name"),
+        ("sub-icb", "sub_icb_code", "sub_icb_name"), ("sub-icb", "sub_icb_ons_code", "sub_icb_name"),
+    ):
+        found = store.df(
+            f"SELECT lsoa21_code, {name_column} AS label FROM lsoa_nhs_lookup WHERE {column} = ? ORDER BY 1", [area]
+        )
+        if len(found):
+            return kind, str(found["label"].iloc[0] or area), found["lsoa21_code"].tolist()
+    found = store.df("SELECT DISTINCT lsoa21_code, lad_name FROM lsoa11_lsoa21 WHERE lad_code = ? ORDER BY 1", [area])
+    if len(found):
+        return "local-authority", str(found["lad_name"].iloc[0] or area), found["lsoa21_code"].tolist()
+    raise InputError(
+        f"area {area!r} matches no ICB, sub-ICB location or local authority in the imported lookups "
+        "(use an NHS code like QK1 or 03W, an ONS code like E54000015 or E06000017, or LSOA codes)"
+    )
+
+
+def _known_lsoas(store: Store, codes: list[str], where: str) -> list[str]:
+    if not codes:
+        raise InputError("no LSOA codes given", path=where)
+    bad = [c for c in codes if not re.fullmatch(r"E01\d{6}", c)]
+    if bad:
+        raise InputError("not an English LSOA code", path=where, value=bad[0])
+    known = set(store.df("SELECT lsoa21_code FROM lsoa_nhs_lookup")["lsoa21_code"])
+    if known:
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise InputError(f"{len(unknown)} LSOA codes are not LSOA 2021 codes in the lookup", path=where, value=unknown[0])
+    return sorted(set(codes))
+
+
+def _population(store: Store, lsoas: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Population per LSOA 2021, from 2021-based estimates or mapped from 2011-based ones."""
+    latest = store.df("SELECT geography, max(year) AS year FROM population GROUP BY 1")
+    if latest.empty:
+        return pd.Series(np.nan, index=lsoas.index), "no population estimates imported"
+    years = dict(zip(latest["geography"], latest["year"]))
+    if "lsoa21" in years and years["lsoa21"] >= years.get("lsoa11", 0):
+        pop = store.df("SELECT lsoa_code, population FROM population WHERE geography = 'lsoa21' AND year = ?",
+                       [int(years["lsoa21"])])
+        return lsoas["lsoa21_code"].map(pop.set_index("lsoa_code")["population"]), f"ONS mid-{years['lsoa21']} estimates (LSOA 2021)"
+    year = int(years["lsoa11"])
+    # Split 2011 areas share their population equally between the 2021 areas made from them;
+    # merged areas add up. No finer weights are open at this level.
+    mapped = store.df(
+        """
+        WITH pieces AS (SELECT lsoa11_code, count(*) AS n FROM lsoa11_lsoa21 GROUP BY 1)
+        SELECT l.lsoa21_code, sum(p.population / pieces.n) AS population
+        FROM lsoa11_lsoa21 l JOIN pieces USING (lsoa11_code)
+        JOIN population p ON p.lsoa_code = l.lsoa11_code AND p.geography = 'lsoa11' AND p.year = ?
+        GROUP BY 1
+        """, [year])
+    if mapped.empty:
+        raise StoreError("population estimates are on LSOA 2011: import the LSOA 2011 to 2021 lookup first")
+    note = (f"ONS mid-{year} estimates on LSOA 2011, mapped to LSOA 2021 with the ONS lookup "
+            "(a split area's population is shared equally between its parts)")
+    return lsoas["lsoa21_code"].map(mapped.set_index("lsoa21_code")["population"]), note
+
+
+def _small_areas(store: Store, codes: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    notes: list[str] = []
+    frame = pd.DataFrame({"lsoa21_code": codes})
+    store.con.register("_area", frame)
+    try:
+        joined = store.df(
+            """
+            SELECT a.lsoa21_code,
+                   coalesce(n.lsoa21_name, b.lsoa21_name) AS lsoa21_name,
+                   l.lad_code, l.lad_name,
+                   n.sub_icb_code, n.sub_icb_name, n.icb_code, n.icb_name,
+                   i.imd_score, i.imd_rank, i.imd_decile, i.income_decile, i.employment_decile,
+                   i.education_decile, i.health_decile, i.crime_decile, i.housing_decile, i.environment_decile,
+                   r.ruc21_code, r.urban_rural,
+                   c.lat AS centroid_lat, c.lon AS centroid_lon,
+                   c.easting AS centroid_easting, c.northing AS centroid_northing,
+                   b.boundary
+            FROM _area a
+            LEFT JOIN lsoa_nhs_lookup n USING (lsoa21_code)
+            LEFT JOIN (SELECT lsoa21_code, any_value(lad_code) AS lad_code, any_value(lad_name) AS lad_name
+                       FROM lsoa11_lsoa21 GROUP BY 1) l USING (lsoa21_code)
+            LEFT JOIN imd i ON i.edition = 2025 AND i.lsoa_code = a.lsoa21_code
+            LEFT JOIN rural_urban r USING (lsoa21_code)
+            LEFT JOIN lsoa_centroids c ON c.lsoa_code = a.lsoa21_code
+            LEFT JOIN lsoa_boundaries b USING (lsoa21_code)
+            ORDER BY a.lsoa21_code
+            """
+        )
+    finally:
+        store.con.unregister("_area")
+    joined["population"], population_note = _population(store, joined)
+    notes.append(population_note)
+    # An LSOA with no published centroid falls back to a point inside its boundary (said in notes).
+    no_centroid = joined["centroid_lat"].isna() & joined["boundary"].notna()
+    if no_centroid.any():
+        points = shapely.point_on_surface(from_wkb(joined.loc[no_centroid, "boundary"].to_numpy()))
+        joined.loc[no_centroid, "centroid_lon"] = shapely.get_x(points)
+        joined.loc[no_centroid, "centroid_lat"] = shapely.get_y(points)
+        e, n = to_bng(joined.loc[no_centroid, "centroid_lon"], joined.loc[no_centroid, "centroid_lat"])
+        joined.loc[no_centroid, "centroid_easting"] = e
+        joined.loc[no_centroid, "centroid_northing"] = n
+        notes.append(f"{int(no_centroid.sum())} LSOAs have no published centroid; a point inside the boundary is used")
+    for column, what in (("imd_decile", "IMD 2025"), ("population", "a population"), ("boundary", "a boundary"),
+                         ("centroid_lat", "a centroid")):
+        missing = int(joined[column].isna().sum())
+        if missing:
+            notes.append(f"{missing} of {len(joined)} LSOAs have no {what}")
+    return joined, notes
+
+
+def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Active organisations in the area, geocoded; returns (sites, ungeocoded)."""
+    orgs = store.df(
+        """
+        SELECT o.code, o.name, o.kind, o.status, o.postcode, o.sub_icb_code AS commissioner,
+               o.icb_code, o.lat AS source_lat, o.lon AS source_lon,
+               p.lat AS postcode_lat, p.lon AS postcode_lon, o.source_id
+        FROM organisations o LEFT JOIN postcodes p USING (postcode)
+        WHERE o.status = 'active'
+        """
+    )
+    by_source = orgs["source_lat"].notna() & orgs["source_lon"].notna()
+    by_postcode = ~by_source & orgs["postcode_lat"].notna()
+    orgs["lat"] = np.where(by_source, orgs["source_lat"], orgs["postcode_lat"])
+    orgs["lon"] = np.where(by_source, orgs["source_lon"], orgs["postcode_lon"])
+    orgs["geocoded_by"] = np.select([by_source, by_postcode], ["source coordinates", "postcode"], default=None)
+    orgs.loc[orgs["geocoded_by"] == "None", "geocoded_by"] = None
+
+    # Which area LSOA each located organisation falls in.
+    orgs["lsoa21_code"] = None
+    located = orgs["lat"].notna()
+    with_boundary = small_areas[small_areas["boundary"].notna()]
+    if located.any() and len(with_boundary):
+        polygons = gpd.GeoDataFrame(
+            {"lsoa21_code": with_boundary["lsoa21_code"].to_numpy()},
+            geometry=from_wkb(with_boundary["boundary"].to_numpy()), crs="EPSG:4326",
+        )
+        points = gpd.GeoDataFrame(
+            {"code": orgs.loc[located, "code"].to_numpy()},
+            geometry=gpd.points_from_xy(orgs.loc[located, "lon"], orgs.loc[located, "lat"]), crs="EPSG:4326",
+        )
+        hits = gpd.sjoin(points, polygons, how="inner", predicate="within").drop_duplicates("code")
+        orgs["lsoa21_code"] = orgs["code"].map(hits.set_index("code")["lsoa21_code"])
+
+    sub_icbs = set(small_areas["sub_icb_code"].dropna())
+    icbs = set(small_areas["icb_code"].dropna())
+    inside = orgs["lsoa21_code"].notna()
+    # GP practices belong to their commissioning sub-ICB; other services to their ICB (as ODS records).
+    commissioned = np.where(orgs["kind"].isin(["gp", "branch"]),
+                            orgs["commissioner"].isin(sub_icbs), orgs["icb_code"].isin(icbs))
+    # Located organisations count where they stand; unlocated ones by their ODS commissioner.
+    in_area = inside | (~located & commissioned) | (located & commissioned & orgs["kind"].isin(["gp", "branch"]))
+    sites = orgs[in_area].copy()
+    area_sub_icb = small_areas.set_index("lsoa21_code")["sub_icb_code"]
+    sites["sub_icb_code"] = np.where(
+        sites["kind"].isin(["gp", "branch"]) & sites["commissioner"].notna(),
+        sites["commissioner"], sites["lsoa21_code"].map(area_sub_icb))
+    e, n = to_bng(sites["lon"].to_numpy(), sites["lat"].to_numpy())
+    sites["easting"], sites["northing"] = e, n
+    columns = ["code", "name", "kind", "status", "postcode", "sub_icb_code", "lsoa21_code",
+               "lat", "lon", "easting", "northing", "geocoded_by", "source_id"]
+    sites = sites[columns].sort_values(["kind", "code"]).reset_index(drop=True)
+    ungeocoded = sites[sites["lat"].isna()][["code", "name", "kind", "postcode"]].reset_index(drop=True)
+    return sites, ungeocoded
+
+
+def _practices(store: Store, sites: pd.DataFrame) -> pd.DataFrame:
+    gps = sites[sites["kind"] == "gp"][["code", "name", "sub_icb_code"]].rename(columns={"code": "practice_code"})
+    store.con.register("_gps", gps)
+    try:
+        frame = store.df(
+            """
+            SELECT g.practice_code, g.name, g.sub_icb_code,
+                   ls.patients, ls.extract_date AS list_size_date,
+                   w.gp_fte, w.nurse_fte, w.year AS workforce_year,
+                   a.pct_65_plus, a.mean_age
+            FROM _gps g
+            LEFT JOIN (SELECT * FROM gp_list_sizes
+                       QUALIFY row_number() OVER (PARTITION BY practice_code ORDER BY extract_date DESC) = 1) ls
+                   USING (practice_code)
+            LEFT JOIN (SELECT * FROM gp_workforce
+                       QUALIFY row_number() OVER (PARTITION BY practice_code ORDER BY year DESC) = 1) w
+                   USING (practice_code)
+            LEFT JOIN practice_age_mix a USING (practice_code)
+            ORDER BY g.practice_code
+            """
+        )
+    finally:
+        store.con.unregister("_gps")
+    frame["patients_per_gp_fte"] = np.where(frame["gp_fte"] > 0, frame["patients"] / frame["gp_fte"], np.nan)
+    return frame
+
+
+def build(store: Store, area: str) -> BuildResult:
+    """Derive the area tables for ``area`` (see ``resolve_area``), replacing any earlier build."""
+    kind, label, codes = resolve_area(store, area)
+    small_areas, notes = _small_areas(store, codes)
+    sites, ungeocoded = _sites(store, small_areas)
+    practices = _practices(store, sites)
+    population_note = notes[0]
+    with store.transaction() as con:
+        for table in ("area", "small_areas", "sites", "practices"):
+            con.execute(f"DELETE FROM {table}")
+        store.insert("area", pd.DataFrame([{
+            "area_code": area, "area_kind": kind, "label": label,
+            "built_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "population_note": population_note,
+        }]))
+        store.insert("small_areas", small_areas)
+        store.insert("sites", sites)
+        store.insert("practices", practices)
+    counts = sites["kind"].value_counts().to_dict()
+    if len(ungeocoded):
+        notes.append(f"{len(ungeocoded)} organisations could not be geocoded (postcode not in the postcode file)")
+    return BuildResult(area, kind, label, len(small_areas), counts, ungeocoded, notes)
+
+
+def area_label(store: Store) -> str:
+    row = store.df("SELECT label, area_code FROM area")
+    if row.empty:
+        raise StoreError(f"{store.path}: no area built yet (run `nearcare build --area CODE`)")
+    return f"{row['label'].iloc[0]} ({row['area_code'].iloc[0]})"
+

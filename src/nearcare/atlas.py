@@ -1,0 +1,144 @@
+"""Atlas: where the services are, who lives where, and their deprivation, per sub-ICB location."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from nearcare.store import Store
+
+
+def sub_icb_summary(store: Store) -> pd.DataFrame:
+    """Per sub-ICB location, and for the whole area: population, practices, workforce and services.
+
+    Patients per GP FTE counts only practices with both a list size and a GP FTE figure.
+    Pharmacies, dentists and opticians are counted where they stand (their LSOA's sub-ICB); those
+    without coordinates have a row of their own, so that the totals hold every organisation.
+    """
+    store.require("small_areas", "run `nearcare build --area CODE` first")
+    frame = store.df(
+        """
+        WITH areas AS (
+            SELECT sub_icb_code, any_value(sub_icb_name) AS sub_icb_name, count(*) AS lsoas,
+                   sum(population) AS population
+            FROM small_areas GROUP BY ALL
+        ), gp AS (
+            SELECT sub_icb_code, count(*) AS gp_practices, sum(patients) AS registered_patients,
+                   sum(gp_fte) AS gp_fte,
+                   sum(patients) FILTER (WHERE gp_fte > 0) / nullif(sum(gp_fte) FILTER (WHERE patients IS NOT NULL), 0)
+                       AS patients_per_gp_fte
+            FROM practices GROUP BY ALL
+        ), services AS (
+            SELECT coalesce(sub_icb_code, 'not placed') AS sub_icb_code,
+                   count(*) FILTER (WHERE kind = 'pharmacy') AS pharmacies,
+                   count(*) FILTER (WHERE kind = 'dentist') AS dental_practices,
+                   count(*) FILTER (WHERE kind = 'optometrist') AS opticians_2014
+            FROM sites GROUP BY ALL
+        )
+        SELECT coalesce(a.sub_icb_code, s.sub_icb_code) AS sub_icb_code,
+               coalesce(a.sub_icb_name, 'No coordinates, so no sub-ICB') AS sub_icb_name,
+               coalesce(a.lsoas, 0) AS lsoas, a.population,
+               coalesce(gp.gp_practices, 0) AS gp_practices, gp.registered_patients, gp.gp_fte,
+               gp.patients_per_gp_fte,
+               coalesce(s.pharmacies, 0) AS pharmacies,
+               1e4 * coalesce(s.pharmacies, 0) / nullif(a.population, 0) AS pharmacies_per_10k,
+               coalesce(s.dental_practices, 0) AS dental_practices,
+               coalesce(s.opticians_2014, 0) AS opticians_2014
+        FROM areas a LEFT JOIN gp USING (sub_icb_code) FULL JOIN services s USING (sub_icb_code)
+        ORDER BY a.sub_icb_code IS NULL, 1
+        """
+    )
+    total = {
+        "sub_icb_code": "All", "sub_icb_name": "Whole area",
+        **{c: frame[c].sum() for c in ("lsoas", "population", "gp_practices", "registered_patients", "gp_fte",
+                                       "pharmacies", "dental_practices", "opticians_2014")},
+    }
+    overall = store.df(
+        "SELECT sum(patients) FILTER (WHERE gp_fte > 0) / nullif(sum(gp_fte) FILTER (WHERE patients IS NOT NULL), 0) AS r "
+        "FROM practices")
+    total["patients_per_gp_fte"] = overall["r"].iloc[0]
+    total["pharmacies_per_10k"] = 1e4 * total["pharmacies"] / total["population"] if total["population"] else None
+    frame["pharmacies_per_10k"] = frame["pharmacies_per_10k"].astype(float)
+    return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+
+
+def imd_profile(store: Store) -> pd.DataFrame:
+    """Population and LSOAs in each national IMD 2025 decile (1 = most deprived 10% in England)."""
+    return store.df(
+        "SELECT imd_decile, count(*) AS lsoas, sum(population) AS population FROM small_areas "
+        "WHERE imd_decile IS NOT NULL GROUP BY 1 ORDER BY 1"
+    )
+
+
+def atlas_sections(store: Store, notes: list[str] | None = None) -> list:
+    """Report sections for the atlas: the map, the deprivation profile, the sub-ICB table and gaps."""
+    from nearcare import maps
+    from nearcare.area import area_label
+    from nearcare.report import Figure, Section, Table, table_from_frame
+
+    label = area_label(store)
+    summary = sub_icb_summary(store)
+    total = summary.iloc[-1]
+    population_note = store.scalar("SELECT population_note FROM area")
+    sites = store.df("SELECT * FROM sites")
+    areas = maps.small_areas_frame(store, "lsoa21_code, imd_decile")
+    imd_map = maps.choropleth(
+        areas, "imd_decile", title=f"{label}: LSOAs by IMD 2025 decile, with services",
+        legend_label="IMD decile (1 = most deprived)", cmap="viridis", categorical=True, sites=sites)
+    profile = imd_profile(store)
+    chart = maps.bar_chart(profile["imd_decile"].tolist(), profile["population"].tolist(),
+                           title="Population by national IMD 2025 decile",
+                           xlabel="IMD decile (1 = most deprived 10% in England)", ylabel="People")
+    overview = Section(
+        "Atlas: services, people and deprivation",
+        paragraphs=[
+            f"{label}: {int(total['lsoas'])} LSOAs (2021), population {total['population']:,.0f}; "
+            f"{int(total['gp_practices'])} active GP practices, {int(total['pharmacies'])} community pharmacies, "
+            f"{int(total['dental_practices'])} dental practices and {int(total['opticians_2014'])} opticians "
+            "(NHS Choices list of 2014, dated).",
+            f"Population: {population_note}.",
+            *[n for n in (notes or []) if n != population_note],
+        ],
+        figures=[Figure(maps.png_data_uri(imd_map), "Map of LSOAs coloured by IMD 2025 decile with GP practices, "
+                        "pharmacies, dental practices and opticians marked"),
+                 Figure(maps.png_data_uri(chart), "Bar chart of population in each national IMD 2025 decile")],
+        tables=[table_from_frame(
+            summary, "Per sub-ICB location",
+            labels={"sub_icb_code": "Sub-ICB", "sub_icb_name": "Name", "lsoas": "LSOAs", "population": "Population",
+                    "gp_practices": "GP practices", "registered_patients": "Registered patients",
+                    "gp_fte": "GP FTE", "patients_per_gp_fte": "Patients per GP FTE", "pharmacies": "Pharmacies",
+                    "pharmacies_per_10k": "Pharmacies per 10,000", "dental_practices": "Dental practices",
+                    "opticians_2014": "Opticians (2014)"},
+            digits={"gp_fte": 1, "pharmacies_per_10k": 2},
+            note="GP practices count under their commissioning sub-ICB; other services where they stand. "
+                 "GP FTE excludes locums and trainees (latest workforce year); patients per GP FTE uses practices "
+                 "with both figures. Registered patients are each practice's latest list size.")],
+    )
+    ungeocoded = sites[sites["lat"].isna()]
+    gaps = Section(
+        "Organisations without coordinates",
+        paragraphs=[f"{len(ungeocoded)} organisations in the area could not be placed on the map because their "
+                    "postcode is not in the imported postcode file. They count in the tables above but not in "
+                    "travel times." if len(ungeocoded) else "Every organisation in the area has coordinates."],
+        tables=[table_from_frame(ungeocoded, "Not geocoded",
+                                 labels={"code": "Code", "name": "Name", "kind": "Kind", "postcode": "Postcode"})]
+        if len(ungeocoded) else [],
+    )
+    return [overview, gaps]
+
+
+def sources_section(store: Store):
+    """A report section listing every imported file with its publisher, licence and date."""
+    from nearcare.report import Section, table_from_frame
+
+    provenance = store.df("SELECT kind, path, data_date, publisher, licence, rows, sha256 FROM provenance ORDER BY source_id")
+    provenance["sha256"] = provenance["sha256"].str[:12]
+    return Section(
+        "Sources and licences",
+        paragraphs=["Every figure in this report comes from these files. Contains public sector information "
+                    "licensed under the Open Government Licence v3.0; contains OS data © Crown copyright and "
+                    "database right; Royal Mail data © Royal Mail copyright and database right; "
+                    "© OpenStreetMap contributors (ODbL)."],
+        tables=[table_from_frame(provenance, "Imported files", labels={
+            "kind": "Kind", "path": "File", "data_date": "Data date", "publisher": "Publisher",
+            "licence": "Licence", "rows": "Rows", "sha256": "SHA-256 (start)"})],
+    )

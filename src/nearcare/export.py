@@ -1,0 +1,53 @@
+"""Export any store table to CSV, GeoJSON or GeoParquet (chosen by the file's suffix).
+
+A table with a ``boundary`` column exports its polygons; one with ``lat``/``lon`` exports points.
+GeoJSON is always WGS84 (as the format requires); GeoParquet keeps WGS84 too, with its CRS stated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from nearcare._errors import InputError
+from nearcare.geo import WGS84, from_wkb
+from nearcare.store import Store
+
+FORMATS = {".csv": "CSV", ".geojson": "GeoJSON", ".parquet": "GeoParquet"}
+
+
+def _geo(frame: pd.DataFrame) -> gpd.GeoDataFrame | None:
+    if "boundary" in frame.columns:
+        geometry = from_wkb(frame.pop("boundary"))
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84)
+    for lat, lon in (("lat", "lon"), ("centroid_lat", "centroid_lon")):
+        if lat in frame.columns and lon in frame.columns:
+            points = gpd.points_from_xy(frame[lon], frame[lat])
+            geometry = [None if pd.isna(y) else p for p, y in zip(points, frame[lat])]  # unlocated: null
+            return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84)
+    return None
+
+
+def export_table(store: Store, table: str, path: str | Path) -> int:
+    """Write ``table`` to ``path``; return the number of rows written."""
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise InputError(f"unknown export format {path.suffix!r}; use one of {', '.join(FORMATS)}", path=path)
+    frame = store.df(f'SELECT * FROM "{store._table(table)}"')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    geo = _geo(frame.copy())
+    if path.suffix == ".csv":
+        if "boundary" in frame.columns:
+            frame = frame.assign(boundary=[None if g is None else g.wkt for g in from_wkb(frame["boundary"])])
+        frame.to_csv(tmp, index=False)
+    elif geo is None:
+        raise InputError(f"table {table!r} has no locations; export it as .csv", path=path)
+    elif path.suffix == ".geojson":
+        geo.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+    else:
+        geo.to_parquet(tmp, index=False)
+    tmp.replace(path)  # a half-written export never stands under the real name
+    return len(frame)

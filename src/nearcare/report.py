@@ -1,0 +1,94 @@
+"""The HTML report: sections of text, figures and tables in one self-contained file.
+
+Each analysis adds its own sections (``Report.add``); everything is escaped by the template and
+images are embedded, so the file opens offline and can be e-mailed as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from nearcare import __version__
+
+
+@dataclass
+class Table:
+    caption: str
+    columns: list[str]
+    rows: list[list[str]]
+    note: str | None = None
+
+
+@dataclass
+class Figure:
+    uri: str
+    alt: str
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+def format_value(value: object, digits: int = 0) -> str:
+    """Numbers with thousands separators; missing values as an en dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def table_from_frame(frame: pd.DataFrame, caption: str, *, labels: dict[str, str],
+                     digits: dict[str, int] | None = None, note: str | None = None) -> Table:
+    """A report table from the columns named in ``labels`` (column -> heading)."""
+    digits = digits or {}
+    rows = [[format_value(row[c], digits.get(c, 0)) for c in labels] for _, row in frame.iterrows()]
+    return Table(caption, list(labels.values()), rows, note)
+
+
+@dataclass
+class Report:
+    title: str
+    subtitle: str
+    sections: list[Section] = field(default_factory=list)
+
+    def add(self, section: Section) -> None:
+        self.sections.append(section)
+
+    def render(self) -> str:
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("nearcare", "templates"),
+            autoescape=jinja2.select_autoescape(["html"]),
+        )
+        return env.get_template("report.html").render(
+            report=self, version=__version__, generated=dt.date.today().isoformat()
+        )
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.render(), encoding="utf-8")
+        tmp.replace(path)  # a reader never sees half a report
+        return path
+
+
+def area_report(store, notes: list[str] | None = None) -> Report:
+    """The report for a built store: every analysis that has results adds its sections here."""
+    from nearcare.area import area_label
+    from nearcare.atlas import atlas_sections, sources_section
+
+    report = Report(f"nearcare: {area_label(store)}", "Atlas of primary care and neighbourhood services")
+    for section in atlas_sections(store, notes):
+        report.add(section)
+    report.add(sources_section(store))
+    return report

@@ -1,0 +1,37 @@
+"""Shared fixtures: the national files in ../shared/data (skip only when absent) and a demo store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nearcare.demo import run_demo
+from nearcare.store import Store
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A national file from ../shared/data; the test skips if (and only if) it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"national file not present here: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The demo run once for the session: its result, store path and report path."""
+    return run_demo(tmp_path_factory.mktemp("demo"), log=lambda *_: None)
+
+
+@pytest.fixture()
+def demo_store(demo):
+    with Store(demo.store_path, read_only=True) as store:
+        yield store
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path

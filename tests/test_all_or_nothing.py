@@ -1,0 +1,76 @@
+"""A failed import leaves the store exactly as it was; a repeated import replaces its kind."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nearcare import InputError
+from nearcare.bundle import load_bundle
+from nearcare.sources import import_files
+from nearcare.store import Store
+from tests.conftest import write
+from tests.test_validation import epraccur, good_row
+
+
+def snapshot(store: Store) -> dict[str, pd.DataFrame]:
+    return {t: store.df(f'SELECT * FROM "{t}" ORDER BY ALL') for t in store.tables()}
+
+
+def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
+    assert before.keys() == after.keys()
+    for table in before:
+        pd.testing.assert_frame_equal(before[table], after[table], check_dtype=False, obj=table)
+
+
+@pytest.fixture()
+def loaded(tmp_path):
+    with Store(tmp_path / "s.duckdb") as store:
+        load_bundle(store)
+        import_files(store, "ods-gp-practices", [epraccur(tmp_path, [good_row("Z99001"), good_row("Z99002")])])
+        yield store
+
+
+BAD_INPUTS = {
+    "truncated row": lambda p: epraccur(p, [good_row("Z99003"), good_row("Z99004")[:40]]),
+    "duplicate key": lambda p: epraccur(p, [good_row("Z99003"), good_row("Z99003")]),
+    "bad postcode": lambda p: epraccur(p, [good_row("Z99003"), good_row("Z99004", postcode="XX")]),
+    "bad code": lambda p: epraccur(p, [good_row("z-9")]),
+}
+
+
+@pytest.mark.parametrize("problem", list(BAD_INPUTS))
+def test_failed_import_changes_nothing(tmp_path, loaded, problem):
+    before = snapshot(loaded)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    with pytest.raises(InputError):
+        import_files(loaded, "ods-gp-practices", [BAD_INPUTS[problem](bad)])
+    assert_same(before, snapshot(loaded))
+
+
+def test_second_file_bad_means_first_not_written(tmp_path, loaded):
+    before = snapshot(loaded)
+    good = write(tmp_path / "pop_mid2019.csv", "Area Codes,All Ages\nE01013787,1500\n")
+    bad = write(tmp_path / "pop2_mid2019.csv", "Area Codes,All Ages\nE01013788,lots\n")
+    with pytest.raises(InputError):
+        import_files(loaded, "population", [good, bad])
+    assert_same(before, snapshot(loaded))
+
+
+def test_clash_between_files_rolls_back(tmp_path, loaded):
+    before = snapshot(loaded)
+    one = write(tmp_path / "a_mid2019.csv", "Area Codes,All Ages\nE01013787,1500\n")
+    two = write(tmp_path / "b_mid2019.csv", "Area Codes,All Ages\nE01013787,1600\n")
+    with pytest.raises(InputError, match="clashes"):
+        import_files(loaded, "population", [one, two])
+    assert_same(before, snapshot(loaded))
+
+
+def test_reimport_replaces_same_kind_only(tmp_path, loaded):
+    pharmacies = loaded.count("organisations") - 2
+    import_files(loaded, "ods-gp-practices", [epraccur(tmp_path, [good_row("Z99005")])])
+    codes = set(loaded.df("SELECT code FROM organisations WHERE kind = 'gp'")["code"])
+    assert "Z99005" in codes and not {"Z99001", "Z99002"} & codes
+    # Bundled GP practices came from a different provenance kind, so they stay.
+    assert loaded.count("organisations") == pharmacies + 1

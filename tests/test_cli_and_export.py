@@ -1,0 +1,94 @@
+"""The CLI through its test runner, exports, and docs that match the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nearcare.cli import app
+from nearcare.export import export_table
+from nearcare.store import AREA_TABLES, SOURCE_TABLES
+from tests.test_validation import epraccur, good_row
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_cli_import_build_export(tmp_path, demo):
+    store = tmp_path / "s.duckdb"
+    result = runner.invoke(app, ["import", "ods-gp-practices", str(epraccur(tmp_path, [good_row()])), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "1 rows into organisations" in result.output
+    bad = epraccur(tmp_path, [good_row(), good_row()])
+    result = runner.invoke(app, ["import", "ods-gp-practices", str(bad), "--store", str(store)])
+    assert result.exit_code == 2 and "duplicate code" in result.output
+    result = runner.invoke(app, ["build", "--area", "QK1", "--store", str(store)])
+    assert result.exit_code == 2 and "lsoa-nhs-lookup" in result.output
+    out = tmp_path / "sites.csv"
+    result = runner.invoke(app, ["export", "sites", str(out), "--store", str(demo.store_path)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 680
+
+
+def test_cli_unknown_kind_and_missing_store(tmp_path):
+    result = runner.invoke(app, ["import", "no-such-kind", str(tmp_path / "x.csv"), "--store", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2 and "unknown import kind" in result.output
+    result = runner.invoke(app, ["tables", "--store", str(tmp_path / "absent.duckdb")])
+    assert result.exit_code == 2 and "no such store" in result.output
+
+
+def test_cli_demo(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d" / "report.html").exists() and "634 LSOAs" in result.output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".geojson", ".parquet"])
+def test_export_round_trip(tmp_path, demo_store, suffix):
+    path = tmp_path / f"small_areas{suffix}"
+    assert export_table(demo_store, "small_areas", path) == 634
+    if suffix == ".csv":
+        frame = pd.read_csv(path)
+        assert frame["boundary"].str.startswith(("POLYGON", "MULTIPOLYGON")).all()
+    else:
+        frame = gpd.read_parquet(path) if suffix == ".parquet" else gpd.read_file(path)
+        assert frame.crs.to_epsg() == 4326 and frame.geometry.notna().all()
+    assert sorted(frame["lsoa21_code"]) == sorted(demo_store.df("SELECT lsoa21_code FROM small_areas")["lsoa21_code"])
+
+
+def test_export_points_with_unlocated_sites(tmp_path, demo_store):
+    path = tmp_path / "sites.geojson"
+    export_table(demo_store, "sites", path)
+    features = json.loads(path.read_text())["features"]
+    assert sum(f["geometry"] is None for f in features) == demo_store.scalar("SELECT count(*) FROM sites WHERE lat IS NULL")
+
+
+def test_every_command_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        assert f"nearcare {name}" in readme, f"`nearcare {name}` is not documented in README.md"
+
+
+def test_every_table_and_import_kind_is_documented():
+    from nearcare.sources import importers
+
+    schema = (ROOT / "docs" / "SCHEMA.md").read_text()
+    for table in SOURCE_TABLES + AREA_TABLES:
+        assert re.search(rf"^### `{table}`", schema, flags=re.M), f"table {table} is not in docs/SCHEMA.md"
+    readme = (ROOT / "README.md").read_text()
+    for kind in importers():
+        assert f"`{kind}`" in readme, f"import kind {kind} is not in README.md"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"```sh\n# 2\. .*\n(.+)\n```", readme).group(1)
+    assert command in ci
