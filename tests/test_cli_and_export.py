@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from nearcare.cli import app
 from nearcare.export import export_table
-from nearcare.store import AREA_TABLES, SOURCE_TABLES
+from nearcare.store import AREA_TABLES, NETWORK_TABLES, SOURCE_TABLES
 from tests.test_validation import epraccur, good_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_every_table_and_import_kind_is_documented():
     from nearcare.sources import importers
 
     schema = (ROOT / "docs" / "SCHEMA.md").read_text()
-    for table in SOURCE_TABLES + AREA_TABLES:
+    for table in SOURCE_TABLES + AREA_TABLES + NETWORK_TABLES:
         assert re.search(rf"^### `{table}`", schema, flags=re.M), f"table {table} is not in docs/SCHEMA.md"
     readme = (ROOT / "README.md").read_text()
     for kind in importers():
@@ -92,3 +92,23 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = re.search(r"```sh\n# 2\. .*\n(.+)\n```", readme).group(1)
     assert command in ci
+
+
+def test_cli_network_and_travel_times(tmp_path, demo):
+    import shutil
+
+    store = tmp_path / "s.duckdb"
+    shutil.copyfile(demo.store_path, store)
+    result = runner.invoke(app, ["network", "--store", str(store), "--mode", "walk"])
+    assert result.exit_code == 0 and "walk: 27,964 nodes" in result.output, result.output
+    out = tmp_path / "pharmacy.csv"
+    result = runner.invoke(app, ["travel-times", "--store", str(store), "--mode", "walk", "--to", "pharmacy",
+                                 "--max-minutes", "15", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "608 LSOAs" in result.output  # the LLR LSOAs outside the Rutland extract are reported, not joined
+    pairs = pd.read_csv(out)
+    assert len(pairs) > 0 and (pairs["minutes"] <= 15).all() and set(pairs["mode"]) == {"walk"}
+    result = runner.invoke(app, ["travel-times", "--store", str(store), "--to", "hospital"])
+    assert result.exit_code == 2 and "unknown service kind" in result.output
+    result = runner.invoke(app, ["network", "--store", str(store), "--mode", "cycle"])
+    assert result.exit_code == 2 and "--mode must be" in result.output

@@ -212,7 +212,9 @@ def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
         sites["kind"].isin(["gp", "branch"]) & sites["commissioner"].notna(),
         sites["commissioner"], sites["lsoa21_code"].map(area_sub_icb))
     e, n = to_bng(sites["lon"].to_numpy(), sites["lat"].to_numpy())
-    sites["easting"], sites["northing"] = e, n
+    located = sites["lat"].notna().to_numpy()
+    sites["easting"] = np.where(located, e, np.nan)  # pyproj turns NaN into inf
+    sites["northing"] = np.where(located, n, np.nan)
     columns = ["code", "name", "kind", "status", "postcode", "sub_icb_code", "lsoa21_code",
                "lat", "lon", "easting", "northing", "geocoded_by", "source_id"]
     sites = sites[columns].sort_values(["kind", "code"]).reset_index(drop=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -11,6 +13,9 @@ from rich.table import Table as RichTable
 
 from nearcare import __version__
 from nearcare._errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from nearcare.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Plan primary care and neighbourhood health services in England from open data.")
@@ -23,6 +28,18 @@ StoreOption = Annotated[Path, typer.Option("--store", help="The analysis store (
 def _fail(exc: Exception) -> None:
     errors.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
     raise typer.Exit(code=2)
+
+
+@contextmanager
+def _opened(path: Path, *, read_only: bool = False) -> Iterator[Store]:
+    """Open the store; a user's mistake (bad input, a missing step) ends the command with exit code 2."""
+    from nearcare.store import Store
+
+    try:
+        with Store(path, read_only=read_only) as store:
+            yield store
+    except (InputError, StoreError) as exc:
+        _fail(exc)
 
 
 @app.callback()
@@ -55,16 +72,13 @@ def import_(
 ) -> None:
     """Validate public files and import them into the store (all or nothing)."""
     from nearcare.sources import import_files
-    from nearcare.store import Store
 
     options = {k: v for k, v in (("year", year), ("geography", geography)) if v is not None}
-    try:
-        with Store(store) as opened:
+    with _opened(store) as opened:
+        try:
             result = import_files(opened, kind, files, data_date=data_date, **options)
-    except (InputError, StoreError) as exc:
-        _fail(exc)
-    except TypeError as exc:  # an option this kind does not take
-        _fail(InputError(f"{kind} does not take that option ({exc})"))
+        except TypeError as exc:  # an option this kind does not take
+            raise InputError(f"{kind} does not take that option ({exc})") from None
     for table, rows in result.rows.items():
         console.print(f"{kind}: {rows:,} rows into {table}")
     for note in result.notes:
@@ -90,19 +104,67 @@ def build_(
 ) -> None:
     """Derive the area's small areas, sites and practices from the imported files."""
     from nearcare.area import build
-    from nearcare.store import Store
 
-    try:
-        with Store(store) as opened:
-            result = build(opened, area)
-    except (InputError, StoreError) as exc:
-        _fail(exc)
+    with _opened(store) as opened:
+        result = build(opened, area)
     console.print(f"built {result.label}: {result.lsoas} LSOAs; sites " +
                   ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items())))
     for note in result.notes:
         console.print(f"  note: {note}")
     for _, row in result.ungeocoded.iterrows():
         console.print(f"  not geocoded: {row['kind']} {row['code']} {row['name']} ({row['postcode']})")
+
+
+@app.command("network")
+def network_(
+    store: StoreOption = Path("nearcare.duckdb"),
+    mode: Annotated[str, typer.Option(help="walk, drive or both.")] = "both",
+    walk_speed_kph: Annotated[float, typer.Option(help="Walking speed in km/h.")] = 4.8,
+) -> None:
+    """Build the walk and drive networks from the imported OpenStreetMap extract."""
+    from nearcare.network import MODES, build_networks
+
+    if mode != "both" and mode not in MODES:
+        _fail(InputError(f"--mode must be walk, drive or both, not {mode!r}"))
+    with _opened(store) as opened:
+        built = build_networks(opened, MODES if mode == "both" else (mode,), walk_speed_kph=walk_speed_kph)
+    for network in built:
+        console.print(f"{network.mode}: {network.n_nodes:,} nodes, {len(network.source):,} edges; dropped "
+                      f"{network.dropped_nodes:,} nodes and {network.dropped_edges:,} edges outside the largest "
+                      "strongly connected part")
+
+
+@app.command("travel-times")
+def travel_times_(
+    store: StoreOption = Path("nearcare.duckdb"),
+    mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    to: Annotated[str, typer.Option(help="gp, pharmacy, dentist, optometrist or all.")] = "all",
+    max_minutes: Annotated[float, typer.Option(help="Keep pairs within this many minutes.")] = 30.0,
+    max_snap_m: Annotated[float, typer.Option(help="Points farther than this from the network are reported, not joined.")] = 1000.0,
+    crowfly: Annotated[bool, typer.Option("--crowfly", help="Straight-line estimates even if a network is loaded.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the pairs to this .csv or .parquet file.")] = None,
+) -> None:
+    """Travel times from every LSOA in the area to each service, within a cutoff, and the nearest."""
+    from nearcare.export import check_export_path, write_frame
+    from nearcare.store import ORGANISATION_KINDS
+    from nearcare.travel import compute_travel_times
+
+    kinds = [k for k in ORGANISATION_KINDS if k != "branch"] if to == "all" else [to]
+    with _opened(store) as opened:
+        if out is not None:
+            check_export_path(out)
+        results = compute_travel_times(opened, mode, kinds, max_minutes=max_minutes, max_snap_m=max_snap_m,
+                                       crowfly=True if crowfly else None)
+        if out is not None:
+            pairs = opened.df("SELECT * FROM travel_times WHERE profile = ? AND destination_kind IN "
+                              f"({', '.join('?' * len(kinds))}) ORDER BY ALL", [mode, *kinds])
+            write_frame(pairs, out, name="travel_times")
+    for r in results:
+        console.print(f"{r.profile} to {r.kinds[0]} ({r.mode}): {r.pairs:,} pairs within {max_minutes:g} minutes "
+                      f"from {r.origins:,} LSOAs; {r.unsnapped_origins:,} LSOAs and {r.unsnapped_destinations:,} sites "
+                      "too far from the network were left out")
+    if out is not None:
+        console.print(f"wrote {out}")
 
 
 @app.command("report")
@@ -112,13 +174,9 @@ def report_(
 ) -> None:
     """Write the HTML report for a built store."""
     from nearcare.report import area_report
-    from nearcare.store import Store
 
-    try:
-        with Store(store, read_only=True) as opened:
-            path = area_report(opened).write(out)
-    except (InputError, StoreError) as exc:
-        _fail(exc)
+    with _opened(store, read_only=True) as opened:
+        path = area_report(opened).write(out)
     console.print(f"wrote {path}")
 
 
@@ -130,26 +188,17 @@ def export_(
 ) -> None:
     """Export a table to CSV, GeoJSON or GeoParquet."""
     from nearcare.export import export_table
-    from nearcare.store import Store
 
-    try:
-        with Store(store, read_only=True) as opened:
-            rows = export_table(opened, table, out)
-    except (InputError, StoreError) as exc:
-        _fail(exc)
+    with _opened(store, read_only=True) as opened:
+        rows = export_table(opened, table, out)
     console.print(f"wrote {rows:,} rows to {out}")
 
 
 @app.command("tables")
 def tables(store: StoreOption = Path("nearcare.duckdb")) -> None:
     """List the store's tables and their row counts."""
-    from nearcare.store import Store
-
-    try:
-        with Store(store, read_only=True) as opened:
-            listing = RichTable("table", "rows")
-            for name in opened.tables():
-                listing.add_row(name, f"{opened.count(name):,}")
-    except StoreError as exc:
-        _fail(exc)
+    listing = RichTable("table", "rows")
+    with _opened(store, read_only=True) as opened:
+        for name in opened.tables():
+            listing.add_row(name, f"{opened.count(name):,}")
     console.print(listing)

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from nearcare.area import BuildResult, build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
+from nearcare.network import build_networks
 from nearcare.report import area_report
-from nearcare.store import Store
+from nearcare.store import ORGANISATION_KINDS, Store
+from nearcare.travel import compute_travel_times
+
+RUTLAND = "E06000017"  # the bundled OSM extract covers Rutland only
+DEMO_MAX_MINUTES = {"walk": 30.0, "drive": 30.0}
 
 
 @dataclass
@@ -28,6 +33,14 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         result = build(store, BUNDLE_AREA)
         log(f"built {result.label}: {result.lsoas} LSOAs; sites " +
             ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items())))
+        for network in build_networks(store):
+            log(f"{network.mode} network: {network.n_nodes:,} nodes, {len(network.source):,} edges "
+                f"({network.dropped_nodes:,} nodes outside the largest strongly connected part dropped)")
+        rutland = store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = ?", [RUTLAND])["lsoa21_code"].tolist()
+        for profile, max_minutes in DEMO_MAX_MINUTES.items():
+            runs = compute_travel_times(store, profile, list(ORGANISATION_KINDS), max_minutes=max_minutes, lsoas=rutland)
+            log(f"{profile} times for {len(rutland)} Rutland LSOAs: {sum(r.pairs for r in runs):,} pairs "
+                f"within {max_minutes:g} minutes")
         report_path = area_report(store, result.notes).write(out / "report.html")
     log(f"wrote {report_path}")
     return DemoResult(store_path, report_path, result)

@@ -2,6 +2,7 @@
 
 A table with a ``boundary`` column exports its polygons; one with ``lat``/``lon`` exports points.
 GeoJSON is always WGS84 (as the format requires); GeoParquet keeps WGS84 too, with its CRS stated.
+A table with no locations can still be written as plain Parquet.
 """
 
 from __future__ import annotations
@@ -30,12 +31,22 @@ def _geo(frame: pd.DataFrame) -> gpd.GeoDataFrame | None:
     return None
 
 
-def export_table(store: Store, table: str, path: str | Path) -> int:
-    """Write ``table`` to ``path``; return the number of rows written."""
+def check_export_path(path: str | Path) -> Path:
+    """The path, if its suffix names a format we write (check before doing the work)."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise InputError(f"unknown export format {path.suffix!r}; use one of {', '.join(FORMATS)}", path=path)
-    frame = store.df(f'SELECT * FROM "{store._table(table)}"')
+    return path
+
+
+def export_table(store: Store, table: str, path: str | Path) -> int:
+    """Write ``table`` to ``path``; return the number of rows written."""
+    return write_frame(store.df(f'SELECT * FROM "{store._table(table)}"'), path, name=table)
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path, *, name: str = "the table") -> int:
+    """Write rows to ``path`` as CSV, GeoJSON or GeoParquet; return the number of rows written."""
+    path = check_export_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     geo = _geo(frame.copy())
@@ -43,10 +54,12 @@ def export_table(store: Store, table: str, path: str | Path) -> int:
         if "boundary" in frame.columns:
             frame = frame.assign(boundary=[None if g is None else g.wkt for g in from_wkb(frame["boundary"])])
         frame.to_csv(tmp, index=False)
-    elif geo is None:
-        raise InputError(f"table {table!r} has no locations; export it as .csv", path=path)
     elif path.suffix == ".geojson":
+        if geo is None:
+            raise InputError(f"{name} has no locations; export it as .csv or .parquet", path=path)
         geo.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+    elif geo is None:
+        frame.to_parquet(tmp, index=False)
     else:
         geo.to_parquet(tmp, index=False)
     tmp.replace(path)  # a half-written export never stands under the real name

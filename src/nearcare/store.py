@@ -249,11 +249,81 @@ CREATE TABLE IF NOT EXISTS practices (
 );
 """
 
+# Network and travel-time tables: derived from an OSM extract by nearcare.network and nearcare.travel.
+NETWORK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    mode VARCHAR PRIMARY KEY,
+    osm_source_id BIGINT NOT NULL,
+    nodes BIGINT NOT NULL,
+    edges BIGINT NOT NULL,
+    dropped_nodes BIGINT NOT NULL,
+    dropped_edges BIGINT NOT NULL,
+    walk_speed_kph DOUBLE NOT NULL,
+    built_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS network_nodes (
+    mode VARCHAR NOT NULL,
+    node INTEGER NOT NULL,
+    osm_id BIGINT NOT NULL,
+    easting DOUBLE NOT NULL,
+    northing DOUBLE NOT NULL,
+    PRIMARY KEY (mode, node)
+);
+CREATE TABLE IF NOT EXISTS network_edges (
+    mode VARCHAR NOT NULL,
+    source INTEGER NOT NULL,
+    target INTEGER NOT NULL,
+    length_m DOUBLE NOT NULL,
+    minutes DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS travel_times (
+    origin_id VARCHAR NOT NULL,
+    destination_id VARCHAR NOT NULL,
+    destination_kind VARCHAR NOT NULL,
+    profile VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
+    distance_m DOUBLE NOT NULL,
+    minutes DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nearest_services (
+    origin_id VARCHAR NOT NULL,
+    destination_kind VARCHAR NOT NULL,
+    profile VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
+    destination_id VARCHAR,
+    distance_m DOUBLE,
+    minutes DOUBLE,
+    PRIMARY KEY (origin_id, destination_kind, profile)
+);
+CREATE TABLE IF NOT EXISTS travel_runs (
+    profile VARCHAR NOT NULL,
+    destination_kind VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
+    max_minutes DOUBLE,
+    origins BIGINT NOT NULL,
+    destinations BIGINT NOT NULL,
+    unsnapped_origins BIGINT NOT NULL,
+    unsnapped_destinations BIGINT NOT NULL,
+    max_snap_m DOUBLE,
+    run_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (profile, destination_kind)
+);
+CREATE TABLE IF NOT EXISTS unsnapped (
+    profile VARCHAR NOT NULL,
+    point_kind VARCHAR NOT NULL,
+    point_id VARCHAR NOT NULL,
+    snap_m DOUBLE NOT NULL
+);
+"""
+
 SOURCE_TABLES = tuple(
     line.split()[5] for line in SOURCE_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
 )
 AREA_TABLES = tuple(
     line.split()[5] for line in AREA_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
+)
+NETWORK_TABLES = tuple(
+    line.split()[5] for line in NETWORK_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
 )
 
 
@@ -278,6 +348,7 @@ class Store:
         if not read_only:
             self.con.execute(SOURCE_SCHEMA)
             self.con.execute(AREA_SCHEMA)
+            self.con.execute(NETWORK_SCHEMA)
 
     def close(self) -> None:
         self.con.close()

@@ -1,0 +1,296 @@
+"""Walk and drive networks from an OpenStreetMap extract, built once and kept in the store.
+
+Which ways each mode may use
+    walk: the ``highway`` values in ``WALK_HIGHWAYS`` (no motorways), unless ``foot=no`` or
+    ``access=no|private`` without ``foot=yes|designated|permissive|destination``. Walking ignores
+    ``oneway``.
+    drive: the ``highway`` values in ``DRIVE_SPEED_KPH``, unless ``motor_vehicle``/``motorcar``/
+    ``vehicle`` or ``access`` is ``no|private`` (``destination`` is allowed). ``oneway=yes|true|1``,
+    ``junction=roundabout`` and motorways are one way; ``oneway=-1`` runs against the drawing order.
+
+Speeds
+    walk: ``walk_speed_kph`` (default 4.8 km/h, the usual planning figure).
+    drive: the typical speed of the road class in ``DRIVE_SPEED_KPH``, lowered to the posted
+    ``maxspeed`` where that is lower (UK limits are in mph: ``30 mph``; ``GB:nsl_single`` and
+    friends are read as the national limits). A posted limit is a ceiling, not a typical speed,
+    so it never raises the class speed. No congestion or junction delay is modelled.
+
+Only the largest strongly connected part is kept (for walking every edge runs both ways, so this is
+the largest connected part); how much was dropped is recorded. Nodes are OSM nodes, with
+coordinates in British National Grid (EPSG:27700) metres; edges carry ``length_m`` and ``minutes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import osmium
+import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from nearcare._errors import InputError, StoreError
+from nearcare.geo import to_bng
+from nearcare.store import Store
+
+MODES = ("walk", "drive")
+WALK_SPEED_KPH = 4.8
+MPH = 1.609344
+
+WALK_HIGHWAYS = frozenset({
+    "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link", "tertiary",
+    "tertiary_link", "unclassified", "residential", "living_street", "service", "road", "pedestrian",
+    "footway", "path", "steps", "track", "bridleway", "cycleway", "crossing", "corridor",
+})
+# Typical speeds by road class (km/h): below the national limits, since traffic rarely runs at them.
+DRIVE_SPEED_KPH = {
+    "motorway": 100.0, "motorway_link": 60.0, "trunk": 80.0, "trunk_link": 50.0,
+    "primary": 65.0, "primary_link": 45.0, "secondary": 55.0, "secondary_link": 40.0,
+    "tertiary": 45.0, "tertiary_link": 35.0, "unclassified": 40.0, "residential": 30.0,
+    "living_street": 10.0, "service": 15.0, "road": 30.0,
+}
+_NATIONAL_LIMITS_KPH = {
+    "gb:nsl_single": 60 * MPH, "gb:nsl_dual": 70 * MPH, "gb:motorway": 70 * MPH, "uk:nsl_single": 60 * MPH,
+    "uk:nsl_dual": 70 * MPH, "uk:motorway": 70 * MPH, "gb:zone20": 20 * MPH, "gb:zone30": 30 * MPH,
+}
+_CLOSED = {"no", "private"}
+_OPEN = {"yes", "designated", "permissive", "destination"}
+
+
+def parse_maxspeed(value: str | None) -> float | None:
+    """A posted ``maxspeed`` in km/h (``'30 mph'`` -> 48.3, ``'50'`` -> 50), or None if not a number."""
+    if not value:
+        return None
+    first = value.split(";")[0].strip().lower()
+    if first in _NATIONAL_LIMITS_KPH:
+        return _NATIONAL_LIMITS_KPH[first]
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?", first)
+    if not match:
+        return None
+    speed = float(match.group(1))
+    return speed * MPH if match.group(2) == "mph" else speed
+
+
+def walk_allowed(tags: dict[str, str]) -> bool:
+    if tags.get("highway") not in WALK_HIGHWAYS or tags.get("area") == "yes":
+        return False
+    foot = tags.get("foot")
+    if foot in _CLOSED:
+        return False
+    if foot in _OPEN:
+        return True
+    return tags.get("access") not in _CLOSED
+
+
+def drive_allowed(tags: dict[str, str]) -> bool:
+    if tags.get("highway") not in DRIVE_SPEED_KPH or tags.get("area") == "yes":
+        return False
+    for key in ("motorcar", "motor_vehicle", "vehicle"):
+        if key in tags:
+            return tags[key] not in _CLOSED
+    return tags.get("access") not in _CLOSED
+
+
+def drive_direction(tags: dict[str, str]) -> tuple[bool, bool]:
+    """(forward allowed, backward allowed) along the way's drawing order."""
+    oneway = tags.get("oneway", "").lower()
+    if oneway in ("-1", "reverse"):
+        return False, True
+    if oneway in ("yes", "true", "1"):
+        return True, False
+    if oneway == "no":
+        return True, True
+    if tags.get("junction") in ("roundabout", "circular") or tags.get("highway") == "motorway":
+        return True, False
+    return True, True
+
+
+def drive_speed_kph(tags: dict[str, str]) -> float:
+    typical = DRIVE_SPEED_KPH[tags["highway"]]
+    posted = parse_maxspeed(tags.get("maxspeed"))
+    return min(typical, posted) if posted and posted > 0 else typical
+
+
+@dataclass
+class Network:
+    """A directed road/path network: node coordinates (BNG metres) and edges with length and time."""
+
+    mode: str
+    osm_id: np.ndarray
+    easting: np.ndarray
+    northing: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    length_m: np.ndarray
+    minutes: np.ndarray
+    dropped_nodes: int = 0
+    dropped_edges: int = 0
+    walk_speed_kph: float = WALK_SPEED_KPH
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.osm_id)
+
+    def matrix(self, weight: str = "minutes", *, reverse: bool = False) -> csr_matrix:
+        """The graph as a sparse matrix (row = from node); ``reverse`` swaps every edge."""
+        values = getattr(self, weight)
+        rows, cols = (self.target, self.source) if reverse else (self.source, self.target)
+        return csr_matrix((values, (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+
+
+def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SPEED_KPH) -> Network:
+    """Build the ``mode`` network from an OSM ``.pbf`` (see the module notes for the rules)."""
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if walk_speed_kph <= 0:
+        raise InputError("walking speed must be positive", value=walk_speed_kph)
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    refs: list[int] = []
+    lons: list[float] = []
+    lats: list[float] = []
+    way_of_ref: list[int] = []
+    forward: list[bool] = []
+    backward: list[bool] = []
+    speeds: list[float] = []
+    allowed = walk_allowed if mode == "walk" else drive_allowed
+    try:
+        processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+                     .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                     .with_filter(osmium.filter.KeyFilter("highway")))
+        for way in processor:
+            tags = dict(way.tags)
+            if not allowed(tags):
+                continue
+            if mode == "walk":
+                fwd, bwd, speed = True, True, walk_speed_kph
+            else:
+                (fwd, bwd), speed = drive_direction(tags), drive_speed_kph(tags)
+            index = len(forward)
+            forward.append(fwd)
+            backward.append(bwd)
+            speeds.append(speed)
+            for node in way.nodes:
+                location = node.location
+                if not location.valid():
+                    # A node missing from the extract (clipped at its edge): break the way there.
+                    refs.append(-1)
+                    lons.append(np.nan)
+                    lats.append(np.nan)
+                else:
+                    refs.append(node.ref)
+                    lons.append(location.lon)
+                    lats.append(location.lat)
+                way_of_ref.append(index)
+    except RuntimeError as exc:
+        raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
+    if not forward:
+        raise InputError(f"the extract has no ways usable for {mode}", path=path)
+    return _assemble(mode, np.asarray(refs, np.int64), np.asarray(lons), np.asarray(lats),
+                     np.asarray(way_of_ref), np.asarray(forward), np.asarray(backward), np.asarray(speeds),
+                     walk_speed_kph)
+
+
+def _assemble(mode, refs, lons, lats, way_of_ref, forward, backward, speeds, walk_speed_kph) -> Network:
+    ids, first = np.unique(refs[refs >= 0], return_index=True)
+    valid_lon = lons[refs >= 0][first]
+    valid_lat = lats[refs >= 0][first]
+    node_of_ref = np.full(len(refs), -1)
+    node_of_ref[refs >= 0] = np.searchsorted(ids, refs[refs >= 0])
+    easting, northing = to_bng(valid_lon, valid_lat)
+
+    # Consecutive references on the same way, both present, make an edge.
+    a, b = node_of_ref[:-1], node_of_ref[1:]
+    same_way = way_of_ref[:-1] == way_of_ref[1:]
+    keep = same_way & (a >= 0) & (b >= 0) & (a != b)
+    a, b, way = a[keep], b[keep], way_of_ref[:-1][keep]
+    length = np.hypot(easting[b] - easting[a], northing[b] - northing[a])
+    minutes = length / (speeds[way] * 1000 / 60)
+    fwd, bwd = forward[way], backward[way]
+    source = np.concatenate([a[fwd], b[bwd]])
+    target = np.concatenate([b[fwd], a[bwd]])
+    length = np.concatenate([length[fwd], length[bwd]])
+    minutes = np.concatenate([minutes[fwd], minutes[bwd]])
+
+    # Parallel edges: keep the quickest (a sparse matrix would otherwise add them up).
+    order = np.lexsort((minutes, target, source))
+    source, target, length, minutes = source[order], target[order], length[order], minutes[order]
+    first_of_pair = np.ones(len(source), bool)
+    first_of_pair[1:] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
+    source, target, length, minutes = (x[first_of_pair] for x in (source, target, length, minutes))
+    # A zero-length edge would vanish in a sparse matrix; a millimetre keeps it.
+    length = np.maximum(length, 1e-3)
+    minutes = np.maximum(minutes, 1e-6)
+
+    # Keep the largest strongly connected part.
+    n = len(ids)
+    graph = csr_matrix((np.ones(len(source)), (source, target)), shape=(n, n))
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    sizes = np.bincount(labels)
+    used = np.zeros(n, bool)
+    used[source] = True
+    used[target] = True
+    largest = np.argmax(np.bincount(labels[used], minlength=len(sizes)))
+    keep_node = labels == largest
+    new_index = np.cumsum(keep_node) - 1
+    keep_edge = keep_node[source] & keep_node[target]
+    dropped_nodes = int((used & ~keep_node).sum())
+    return Network(
+        mode=mode, osm_id=ids[keep_node], easting=easting[keep_node], northing=northing[keep_node],
+        source=new_index[source[keep_edge]].astype(np.int32), target=new_index[target[keep_edge]].astype(np.int32),
+        length_m=length[keep_edge], minutes=minutes[keep_edge],
+        dropped_nodes=dropped_nodes, dropped_edges=int((~keep_edge).sum()), walk_speed_kph=walk_speed_kph,
+    )
+
+
+def save_network(store: Store, network: Network, *, osm_source_id: int) -> None:
+    """Store a network, replacing any earlier one of the same mode (one transaction)."""
+    nodes = pd.DataFrame({"mode": network.mode, "node": np.arange(network.n_nodes, dtype=np.int32),
+                          "osm_id": network.osm_id, "easting": network.easting, "northing": network.northing})
+    edges = pd.DataFrame({"mode": network.mode, "source": network.source, "target": network.target,
+                          "length_m": network.length_m, "minutes": network.minutes})
+    with store.transaction() as con:
+        for table in ("networks", "network_nodes", "network_edges"):
+            con.execute(f"DELETE FROM {table} WHERE mode = ?", [network.mode])
+        store.insert("networks", pd.DataFrame([{
+            "mode": network.mode, "osm_source_id": osm_source_id, "nodes": network.n_nodes,
+            "edges": len(network.source), "dropped_nodes": network.dropped_nodes,
+            "dropped_edges": network.dropped_edges, "walk_speed_kph": network.walk_speed_kph,
+            "built_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+        }]))
+        store.insert("network_nodes", nodes)
+        store.insert("network_edges", edges)
+
+
+def load_network(store: Store, mode: str) -> Network:
+    """The stored ``mode`` network (build it with ``nearcare network`` first)."""
+    meta = store.df("SELECT * FROM networks WHERE mode = ?", [mode])
+    if meta.empty:
+        raise StoreError(f"{store.path}: no {mode} network; run `nearcare network --store {store.path}` "
+                         "after importing an OSM extract")
+    nodes = store.df("SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node", [mode])
+    edges = store.df("SELECT source, target, length_m, minutes FROM network_edges WHERE mode = ?", [mode])
+    row = meta.iloc[0]
+    return Network(mode, nodes["osm_id"].to_numpy(), nodes["easting"].to_numpy(), nodes["northing"].to_numpy(),
+                   edges["source"].to_numpy(np.int32), edges["target"].to_numpy(np.int32),
+                   edges["length_m"].to_numpy(), edges["minutes"].to_numpy(),
+                   int(row["dropped_nodes"]), int(row["dropped_edges"]), float(row["walk_speed_kph"]))
+
+
+def build_networks(store: Store, modes: tuple[str, ...] = MODES, *, walk_speed_kph: float = WALK_SPEED_KPH) -> list[Network]:
+    """Build and store networks from the most recently imported OSM extract."""
+    extract = store.df("SELECT source_id, path, sha256 FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
+    if extract.empty:
+        raise StoreError(f"{store.path}: no OSM extract imported (nearcare import osm FILE.osm.pbf)")
+    path = Path(extract["path"].iloc[0])
+    if not path.exists():
+        raise StoreError(f"{path}: the imported OSM extract has moved or gone; import it again")
+    built = [read_network(path, mode, walk_speed_kph=walk_speed_kph) for mode in modes]
+    for network in built:
+        save_network(store, network, osm_source_id=int(extract["source_id"].iloc[0]))
+    return built

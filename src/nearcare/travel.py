@@ -1,0 +1,489 @@
+"""Travel times over the network: snapping, many-to-many within a cutoff, and nearest service.
+
+Points (LSOA centroids, postcodes, sites) snap to the nearest point on the nearest edge and enter
+the network at that edge's end nodes, in the directions it allows, with the part of the edge's
+length and time. The straight snap distance is kept and walked at the network's walking speed, at
+both ends, in both modes (the walk to and from the road). Points farther than ``max_snap_m`` from
+the network are reported in ``unsnapped``, never joined. Two points on the same edge are routed
+through its end nodes (a slight overestimate for neighbours on one street).
+
+Search shapes (SciPy's compiled Dijkstra; no Python loop over edges):
+- nearest service: one search from all sites at once on the reversed graph, through a virtual
+  node joined to each site's node by its snap time, so its cost does not grow with the origins;
+- pairs within a cutoff: searches bounded by the cutoff, run from whichever side has fewer
+  distinct nodes (sites on the reversed graph, or origins on the forward graph), in batches that
+  bound memory.
+
+Where no network is loaded, ``crowfly`` times are straight-line distance times ``DETOUR_FACTOR``
+at ``CROWFLY_SPEED_KPH``, always labelled ``mode = 'crowfly'``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+import shapely
+from scipy.spatial import cKDTree
+
+from nearcare._errors import InputError, StoreError
+from nearcare._progress import steps
+from nearcare.network import MODES, Network, load_network
+from nearcare.store import ORGANISATION_KINDS, Store
+
+MAX_SNAP_M = 1000.0
+# Straight-line fallback: road distance is typically 1.2-1.4 times the straight line in England;
+# 1.3 is the middle. Speeds: the walking speed, and an average door-to-door driving speed.
+DETOUR_FACTOR = 1.3
+CROWFLY_SPEED_KPH = {"walk": 4.8, "drive": 40.0}
+_BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 bytes)
+_PARALLEL_WORK = 2_000_000  # searches x nodes above which the cores share the searches
+_PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
+
+
+@dataclass
+class Points:
+    """Places to route from or to: an id and British National Grid coordinates (metres)."""
+
+    ids: np.ndarray
+    easting: np.ndarray
+    northing: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, id_column: str, x: str = "easting", y: str = "northing") -> Points:
+        located = frame[np.isfinite(frame[x].to_numpy(float)) & np.isfinite(frame[y].to_numpy(float))]
+        return cls(located[id_column].astype(str).to_numpy(), located[x].to_numpy(float), located[y].to_numpy(float))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Snapped:
+    """Points that reached the network, and how each one joins it.
+
+    A point joins the nearest edge at its nearest point; from there it can reach (as an origin) or
+    be reached from (as a destination) the edge's end nodes in the directions the edge allows.
+    Each such way in is an *attachment*: a node, and the extra time and distance between the point
+    and that node (the straight walk to the edge at walking speed, plus the part of the edge).
+    """
+
+    ids: np.ndarray  # one per snapped point
+    snap_m: np.ndarray  # straight distance from each point to the network
+    point: np.ndarray  # per attachment: index into ids
+    node: np.ndarray  # per attachment: the network node
+    extra_minutes: np.ndarray
+    extra_m: np.ndarray
+    unsnapped: pd.DataFrame  # point_id, snap_m: too far from the network
+
+
+def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX_SNAP_M) -> Snapped:
+    """Join each point to the nearest point on the network (``side`` is 'origin' or 'destination')."""
+    if side not in ("origin", "destination"):
+        raise ValueError(side)
+    n = network.n_nodes
+    lo = np.minimum(network.source, network.target).astype(np.int64)
+    hi = np.maximum(network.source, network.target).astype(np.int64)
+    pairs = np.unique(lo * n + hi)
+    u, v = pairs // n, pairs % n
+    lines = shapely.linestrings(np.stack([np.column_stack([network.easting[u], network.northing[u]]),
+                                          np.column_stack([network.easting[v], network.northing[v]])], axis=1))
+    where = shapely.points(points.easting, points.northing)
+    (point_index, edge_index), distance = shapely.STRtree(lines).query_nearest(
+        where, return_distance=True, all_matches=False)
+    order = np.argsort(point_index)
+    point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
+    near = distance <= max_snap_m
+    far = pd.DataFrame({"point_id": points.ids[point_index[~near]], "snap_m": distance[~near]})
+    point_index, edge_index, distance = point_index[near], edge_index[near], distance[near]
+    u, v = u[edge_index], v[edge_index]
+    fraction = shapely.line_locate_point(lines[edge_index], where[point_index], normalized=True)
+
+    keys, _ = _edge_lookup(network, reverse=False)
+    key_order = np.argsort(network.source.astype(np.int64) * n + network.target)
+    walk = network.walk_speed_kph * 1000 / 60
+
+    def directed(a, b):
+        """Index of edge a->b in the network's arrays, or -1 where there is none."""
+        want = a * n + b
+        at = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
+        return np.where(keys[at] == want, key_order[at], -1)
+
+    uv, vu = directed(u, v), directed(v, u)
+    parts = []
+    slot = np.arange(len(point_index))
+    # Origin: along u->v the point reaches v after (1 - f) of it; along v->u it reaches u after f.
+    # Destination: along u->v it is reached from u after f; along v->u from v after (1 - f).
+    if side == "origin":
+        ways = ((uv, v, 1 - fraction), (vu, u, fraction))
+    else:
+        ways = ((uv, u, fraction), (vu, v, 1 - fraction))
+    for edge, node, share in ways:
+        ok = edge >= 0
+        parts.append((slot[ok], node[ok], share[ok] * network.minutes[edge[ok]], share[ok] * network.length_m[edge[ok]]))
+    # A point at an end node joins that node directly, whatever the edge's direction.
+    for node, share in ((u, fraction), (v, 1 - fraction)):
+        at_end = share * network.length_m[np.maximum(uv, vu)] < 1e-6
+        parts.append((slot[at_end], node[at_end], np.zeros(at_end.sum()), np.zeros(at_end.sum())))
+    slot_of, node, extra_minutes, extra_m = (np.concatenate(x) for x in zip(*parts))
+    return Snapped(
+        ids=points.ids[point_index], snap_m=distance, point=slot_of, node=node.astype(np.int64),
+        extra_minutes=extra_minutes + distance[slot_of] / walk, extra_m=extra_m + distance[slot_of], unsnapped=far,
+    )
+
+
+def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys (from * N + to) of the searched graph's edges, and their lengths."""
+    n = network.n_nodes
+    src, dst = (network.target, network.source) if reverse else (network.source, network.target)
+    keys = src.astype(np.int64) * n + dst
+    order = np.argsort(keys)
+    return keys[order], network.length_m[order]
+
+
+def _path_lengths(pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int,
+                  first_leg: np.ndarray | None = None) -> np.ndarray:
+    """Length (m) of each node's shortest path, summed over the predecessor tree by pointer doubling.
+
+    ``pred`` is (sources, nodes). ``first_leg``, if given, is the length of edges out of a virtual
+    source node numbered ``n`` (indexed by the node they reach).
+    """
+    count, width = pred.shape
+    flat_pred = pred.ravel()
+    node = np.tile(np.arange(width, dtype=np.int64), count)
+    ordinary = np.flatnonzero((flat_pred >= 0) & (flat_pred != n))
+    u = flat_pred[ordinary].astype(np.int64)
+    total = np.zeros(count * width + 1)  # the last cell is a sentinel: length 0, its own parent
+    total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
+    if first_leg is not None:
+        from_virtual = np.flatnonzero(flat_pred == n)
+        total[from_virtual] = first_leg[node[from_virtual]]
+    sentinel = count * width
+    up = np.full(count * width + 1, sentinel, dtype=np.int64)
+    up[ordinary] = u + (ordinary // width) * width  # the parent's cell in the same row
+    # total[v] += total[up[v]]; up[v] = up[up[v]]: after k rounds each cell has summed 2^k edges.
+    # Only chains not yet at their root take part, so each round is smaller than the last.
+    active = ordinary
+    while len(active):
+        parent = up[active]
+        total[active] += total[parent]
+        up[active] = up[parent]
+        active = active[up[active] != sentinel]
+    return total[:-1].reshape(count, width)
+
+
+def _uniform_speed(network: Network) -> float | None:
+    """Metres per minute if every edge has the same speed (walking), else None."""
+    speed = network.length_m / network.minutes
+    return float(speed[0]) if np.allclose(speed, speed[0], rtol=1e-9) else None
+
+
+def _expand(slots: np.ndarray, attachment_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each entry of ``slots``, every attachment in that slot: (entry index, attachment index)."""
+    order = np.argsort(attachment_slot, kind="stable")
+    counts = np.bincount(attachment_slot, minlength=slots.max(initial=0) + 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_entry = counts[slots]
+    entry = np.repeat(np.arange(len(slots)), per_entry)
+    offset = np.arange(len(entry)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+    return entry, order[starts[slots][entry] + offset]
+
+
+# Set in the parent before forking workers, so the graph is shared copy-on-write, not pickled.
+_SEARCH: dict = {}
+
+
+def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries."""
+    graph, targets, limit = _SEARCH["graph"], _SEARCH["targets"], _SEARCH["limit"]
+    if _SEARCH["traced"]:
+        minutes, pred = dijkstra(graph, indices=chunk, limit=limit, return_predecessors=True)
+        metres = _path_lengths(pred, _SEARCH["keys"], _SEARCH["lengths"], graph.shape[0])[:, targets]
+        minutes = minutes[:, targets]
+    else:
+        minutes = dijkstra(graph, indices=chunk, limit=limit)[:, targets]
+        metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
+    row, col = np.nonzero(np.isfinite(minutes))
+    return row, col, minutes[row, col], (metres[row, col] if metres is not None else np.full(len(row), np.nan))
+
+
+def pairs_within(network: Network, origins: Snapped, destinations: Snapped, max_minutes: float,
+                 *, distances: bool = True, workers: int | None = None) -> pd.DataFrame:
+    """Every (origin, destination) pair within ``max_minutes``, door to door, with path length.
+
+    Searches run from whichever side has fewer distinct nodes, bounded by the cutoff; large jobs
+    use every core (``workers``, default all). With ``distances=False`` the length of each quickest
+    path is not traced (``distance_m`` is NaN), unless the network has one speed throughout, where
+    it is simply time times speed.
+    """
+    if len(origins.ids) == 0 or len(destinations.ids) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PAIR_COLUMNS.items()})
+    o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
+    d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
+    from_destinations = len(d_nodes) <= len(o_nodes)
+    search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
+    uniform = _uniform_speed(network)
+    traced = uniform is None and distances
+    keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
+    _SEARCH.update(graph=network.matrix("minutes", reverse=from_destinations), targets=target_nodes,
+                   limit=max_minutes, traced=traced, keys=keys, lengths=lengths, uniform=uniform)
+    workers = workers or os.cpu_count() or 1
+    work = len(search_nodes) * network.n_nodes
+    parallel = workers > 1 and work >= _PARALLEL_WORK
+    batch = max(1, min(_BATCH_CELLS // max(network.n_nodes, 1),
+                       -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes)))
+    chunks = [search_nodes[i:i + batch] for i in range(0, len(search_nodes), batch)]
+    try:
+        if parallel:
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = list(steps(pool.imap(_search_batch, chunks), "routing", total=len(chunks)))
+        else:
+            results = [_search_batch(c) for c in steps(chunks, "routing", total=len(chunks))]
+    finally:
+        _SEARCH.clear()
+    offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+    search = np.concatenate([r[0] + off for r, off in zip(results, offsets)])
+    target = np.concatenate([r[1] for r in results])
+    net_minutes = np.concatenate([r[2] for r in results])
+    net_m = np.concatenate([r[3] for r in results])
+    node_o, node_d = (target, search) if from_destinations else (search, target)
+    # Join each node pair to the points attached at either end, door to door.
+    pair, o_att = _expand(node_o, o_slot)
+    minutes = net_minutes[pair] + origins.extra_minutes[o_att]
+    metres = net_m[pair] + origins.extra_m[o_att]
+    pair2, d_att = _expand(node_d[pair], d_slot)
+    minutes = minutes[pair2] + destinations.extra_minutes[d_att]
+    metres = metres[pair2] + destinations.extra_m[d_att]
+    o_point = origins.point[o_att][pair2]
+    d_point = destinations.point[d_att]
+    keep = minutes <= max_minutes
+    o_point, d_point, minutes, metres = o_point[keep], d_point[keep], minutes[keep], metres[keep]
+    # A point may join the network at two nodes: keep the quicker way in for each pair of points.
+    order = np.lexsort((minutes, d_point, o_point))
+    o_point, d_point, minutes, metres = o_point[order], d_point[order], minutes[order], metres[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (o_point[1:] != o_point[:-1]) | (d_point[1:] != d_point[:-1])
+    o_point, d_point, minutes, metres = o_point[first], d_point[first], minutes[first], metres[first]
+    order = np.lexsort((d_point, minutes, o_point))  # by origin as given, then quickest first
+    return pd.DataFrame({"origin_id": origins.ids[o_point[order]], "destination_id": destinations.ids[d_point[order]],
+                         "distance_m": metres[order], "minutes": minutes[order]})
+
+
+def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.DataFrame:
+    """For each origin: the nearest destination by time, door to door, in one search from all sites."""
+    if len(destinations.ids) == 0:
+        return pd.DataFrame({"origin_id": origins.ids, "destination_id": None, "distance_m": np.nan, "minutes": np.nan})
+    n = network.n_nodes
+    # Several sites joining at one node: the one with the least extra time is nearest from everywhere.
+    joins = pd.DataFrame({"id": destinations.ids[destinations.point], "node": destinations.node,
+                          "minutes": destinations.extra_minutes, "metres": destinations.extra_m})
+    joins = joins.sort_values(["node", "minutes", "id"]).drop_duplicates("node")
+    reverse = network.matrix("minutes", reverse=True).tocoo()
+    # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish).
+    rows = np.concatenate([reverse.row, np.full(len(joins), n)])
+    cols = np.concatenate([reverse.col, joins["node"].to_numpy()])
+    weights = np.concatenate([reverse.data, joins["minutes"].to_numpy() + 1e-9])
+    graph = csr_matrix((weights, (rows, cols)), shape=(n + 1, n + 1))
+    minutes, pred = dijkstra(graph, indices=[n], return_predecessors=True)
+    minutes = minutes[0] - np.where(np.isfinite(minutes[0]), 1e-9, 0)
+    keys, lengths = _edge_lookup(network, reverse=True)
+    first_leg = np.zeros(n + 1)
+    first_leg[joins["node"].to_numpy()] = joins["metres"].to_numpy()
+    metres = _path_lengths(pred, keys, lengths, n, first_leg=first_leg)[0]
+    # The site each node's path starts from: follow predecessors up to the node after the virtual one.
+    up = pred[0].astype(np.int64)
+    up = np.where((up == n) | (up < 0), np.arange(n + 1), up)
+    while True:
+        next_up = up[up]
+        if np.array_equal(next_up, up):
+            break
+        up = next_up
+    site_at_node = pd.Series(joins["id"].to_numpy(), index=joins["node"].to_numpy())
+    ways = pd.DataFrame({
+        "origin_id": origins.ids[origins.point],
+        "minutes": minutes[origins.node] + origins.extra_minutes,
+        "distance_m": metres[origins.node] + origins.extra_m,
+        "destination_id": site_at_node.reindex(up[origins.node]).to_numpy(),
+    })
+    ways = ways[np.isfinite(ways["minutes"])]
+    best = ways.sort_values(["origin_id", "minutes"]).drop_duplicates("origin_id").set_index("origin_id")
+    result = pd.DataFrame({"origin_id": origins.ids})
+    for column in ("destination_id", "distance_m", "minutes"):
+        result[column] = result["origin_id"].map(best[column])
+    return result
+
+
+def crowfly_pairs(origins: Points, destinations: Points, profile: str, max_minutes: float) -> pd.DataFrame:
+    """Straight-line pairs within ``max_minutes`` (distance x detour factor at the profile's speed)."""
+    metres_per_minute = CROWFLY_SPEED_KPH[profile] * 1000 / 60
+    reach_m = max_minutes * metres_per_minute / DETOUR_FACTOR
+    tree = cKDTree(np.column_stack([destinations.easting, destinations.northing]))
+    matrix = tree.sparse_distance_matrix(
+        cKDTree(np.column_stack([origins.easting, origins.northing])), reach_m, output_type="coo_matrix").tocsr()
+    coo = matrix.tocoo()
+    # sparse_distance_matrix drops exact zeros; a site at the centroid itself is 0 m away.
+    same = tree.query_ball_point(np.column_stack([origins.easting, origins.northing]), 1e-9)
+    zero_d = [d for lst in same for d in lst]
+    zero_o = [o for o, lst in enumerate(same) for _ in lst]
+    d_idx = np.concatenate([coo.row, np.asarray(zero_d, int)])
+    o_idx = np.concatenate([coo.col, np.asarray(zero_o, int)])
+    straight = np.concatenate([coo.data, np.zeros(len(zero_d))])
+    frame = pd.DataFrame({"origin_id": origins.ids[o_idx], "destination_id": destinations.ids[d_idx],
+                          "distance_m": straight * DETOUR_FACTOR})
+    frame["minutes"] = frame["distance_m"] / metres_per_minute
+    return frame.drop_duplicates(["origin_id", "destination_id"]).sort_values(
+        ["origin_id", "minutes", "destination_id"]).reset_index(drop=True)
+
+
+def crowfly_nearest(origins: Points, destinations: Points, profile: str) -> pd.DataFrame:
+    metres_per_minute = CROWFLY_SPEED_KPH[profile] * 1000 / 60
+    tree = cKDTree(np.column_stack([destinations.easting, destinations.northing]))
+    straight, index = tree.query(np.column_stack([origins.easting, origins.northing]))
+    return pd.DataFrame({"origin_id": origins.ids, "destination_id": destinations.ids[index],
+                         "distance_m": straight * DETOUR_FACTOR,
+                         "minutes": straight * DETOUR_FACTOR / metres_per_minute})
+
+
+@dataclass
+class TravelResult:
+    profile: str
+    mode: str
+    kinds: list[str]
+    pairs: int
+    origins: int
+    unsnapped_origins: int
+    unsnapped_destinations: int
+
+
+def origins_from_store(store: Store, lsoas: list[str] | None = None) -> Points:
+    """LSOA population-weighted centroids of the built area (optionally only ``lsoas``)."""
+    store.require("small_areas", "run `nearcare build --area CODE` first")
+    frame = store.df("SELECT lsoa21_code, centroid_easting AS easting, centroid_northing AS northing FROM small_areas")
+    if lsoas is not None:
+        unknown = sorted(set(lsoas) - set(frame["lsoa21_code"]))
+        if unknown:
+            raise InputError(f"{len(unknown)} LSOAs are not in the built area", value=unknown[0])
+        frame = frame[frame["lsoa21_code"].isin(lsoas)]
+    return Points.from_frame(frame, "lsoa21_code")
+
+
+def compute_travel_times(
+    store: Store,
+    profile: str,
+    kinds: list[str],
+    *,
+    max_minutes: float,
+    lsoas: list[str] | None = None,
+    max_snap_m: float = MAX_SNAP_M,
+    crowfly: bool | None = None,
+) -> list[TravelResult]:
+    """Compute and store travel times from the area's LSOAs to each kind of site.
+
+    Uses the stored ``profile`` network when there is one; otherwise (or with ``crowfly=True``)
+    straight-line estimates labelled ``crowfly``. Replaces earlier results for the same profile
+    and kind in one transaction.
+    """
+    if profile not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, not {profile!r}")
+    bad = [k for k in kinds if k not in ORGANISATION_KINDS]
+    if bad:
+        raise InputError(f"unknown service kind {bad[0]!r}; use {', '.join(ORGANISATION_KINDS)} or all")
+    if not max_minutes or max_minutes <= 0:
+        raise InputError("--max-minutes must be positive", value=max_minutes)
+    origins = origins_from_store(store, lsoas)
+    has_network = bool(store.scalar("SELECT count(*) FROM networks WHERE mode = ?", [profile]))
+    use_crowfly = (not has_network) if crowfly is None else crowfly
+    network = None if use_crowfly else load_network(store, profile)
+    mode = "crowfly" if use_crowfly else profile
+    snapped_origins = None if network is None else snap(network, origins, side="origin", max_snap_m=max_snap_m)
+    results, pair_frames, nearest_frames, runs, unsnapped = [], [], [], [], []
+    for kind in kinds:
+        sites = Points.from_frame(store.df("SELECT code, easting, northing FROM sites WHERE kind = ?", [kind]), "code")
+        if len(sites) == 0:
+            continue
+        if network is None:
+            pairs = crowfly_pairs(origins, sites, profile, max_minutes)
+            near = crowfly_nearest(origins, sites, profile)
+            lost_o, lost_d = pd.DataFrame(columns=["point_id", "snap_m"]), pd.DataFrame(columns=["point_id", "snap_m"])
+        else:
+            snapped_sites = snap(network, sites, side="destination", max_snap_m=max_snap_m)
+            lost_o, lost_d = snapped_origins.unsnapped, snapped_sites.unsnapped
+            pairs = pairs_within(network, snapped_origins, snapped_sites, max_minutes)
+            near = nearest(network, snapped_origins, snapped_sites)
+        pair_frames.append(pairs.assign(destination_kind=kind, profile=profile, mode=mode))
+        nearest_frames.append(near.assign(destination_kind=kind, profile=profile, mode=mode))
+        unsnapped += [lost_o.assign(point_kind="lsoa"), lost_d.assign(point_kind=kind)]
+        runs.append({"profile": profile, "destination_kind": kind, "mode": mode, "max_minutes": max_minutes,
+                     "origins": len(origins), "destinations": len(sites), "unsnapped_origins": len(lost_o),
+                     "unsnapped_destinations": len(lost_d), "max_snap_m": None if network is None else max_snap_m,
+                     "run_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)})
+        results.append(TravelResult(profile, mode, [kind], len(pairs), len(origins), len(lost_o), len(lost_d)))
+    if not runs:
+        raise StoreError(f"no located sites of kind {', '.join(kinds)} in the built area")
+    with store.transaction() as con:
+        for run in runs:
+            for table in ("travel_times", "nearest_services", "travel_runs"):
+                con.execute(f"DELETE FROM {table} WHERE profile = ? AND destination_kind = ?",
+                            [run["profile"], run["destination_kind"]])
+            con.execute("DELETE FROM unsnapped WHERE profile = ? AND point_kind IN ('lsoa', ?)",
+                        [run["profile"], run["destination_kind"]])
+        store.insert("travel_runs", pd.DataFrame(runs))
+        store.insert("travel_times", pd.concat(pair_frames, ignore_index=True))
+        store.insert("nearest_services", pd.concat(nearest_frames, ignore_index=True))
+        lost = pd.concat(unsnapped, ignore_index=True).drop_duplicates(["point_kind", "point_id"])
+        if len(lost):
+            store.insert("unsnapped", lost.assign(profile=profile))
+    return results
+
+
+def travel_sections(store: Store) -> list:
+    """Report sections: maps of minutes to the nearest GP practice, per LSOA, for each profile run."""
+    from nearcare import maps
+    from nearcare.report import Figure, Section, table_from_frame
+
+    runs = store.df("SELECT * FROM travel_runs WHERE destination_kind = 'gp' ORDER BY profile DESC")  # walk first
+    if runs.empty:
+        return []
+    figures, paragraphs = [], []
+    for _, run in runs.iterrows():
+        near = store.df(
+            "SELECT origin_id AS lsoa21_code, minutes FROM nearest_services WHERE destination_kind = 'gp' AND profile = ?",
+            [run["profile"]])
+        areas = maps.small_areas_frame(store, "lsoa21_code")
+        areas = areas[areas["lsoa21_code"].isin(near["lsoa21_code"])].merge(near, on="lsoa21_code")
+        sites = store.df("SELECT * FROM sites WHERE kind = 'gp'")
+        label = {"walk": "walking", "drive": "driving"}[run["profile"]]
+        method = "over the OpenStreetMap network" if run["mode"] != "crowfly" else \
+            f"straight line x {DETOUR_FACTOR} at {CROWFLY_SPEED_KPH[run['profile']]:g} km/h (crowfly estimate)"
+        figure = maps.choropleth(areas, "minutes", title=f"Minutes {label} to the nearest GP practice ({run['mode']})",
+                                 legend_label="minutes", cmap="magma_r", sites=sites)
+        figure.axes[0].set_xlim(areas.total_bounds[[0, 2]] + np.array([-2000, 2000]))
+        figure.axes[0].set_ylim(areas.total_bounds[[1, 3]] + np.array([-2000, 2000]))
+        figures.append(Figure(maps.png_data_uri(figure),
+                              f"Map of minutes {label} from each LSOA's population-weighted centroid to the nearest GP practice"))
+        reached = near["minutes"].notna()
+        paragraphs.append(
+            f"{label.capitalize()}, {method}: {int(reached.sum())} LSOAs; median {near['minutes'].median():.1f} "
+            f"minutes to the nearest GP practice, longest {near['minutes'].max():.1f}. "
+            f"{int(run['unsnapped_origins'])} LSOA centroids and {int(run['unsnapped_destinations'])} practices lay "
+            f"more than {run['max_snap_m'] or 0:,.0f} m from the network (outside the extract) and were left out.")
+    networks = store.df("SELECT * FROM networks ORDER BY mode")
+    return [Section(
+        "Travel times to the nearest GP practice",
+        paragraphs=[*paragraphs,
+                    "Walking at the stored walking speed; driving at typical speeds by road class, capped by posted "
+                    "limits, with no congestion. The walk from each point to the nearest network node is added at "
+                    "walking speed. Services beyond the network's extent cannot be reached in it, so times near its "
+                    "edge may be overstated."],
+        figures=figures,
+        tables=[table_from_frame(networks, "Networks built from the OpenStreetMap extract", labels={
+            "mode": "Mode", "nodes": "Nodes", "edges": "Edges", "dropped_nodes": "Nodes dropped (not in the largest "
+            "strongly connected part)", "dropped_edges": "Edges dropped", "walk_speed_kph": "Walking speed (km/h)"},
+            digits={"walk_speed_kph": 1})] if len(networks) else [],
+    )]
