@@ -37,6 +37,7 @@ NATIONAL_FILES = [
     ("gp-workforce", ["heec_gp_workforce_annual/workforce_year.csv"]),
     ("practice-age-mix", ["hocl_qof_prevalence_modelled_2019_20/gp_demographics.csv"]),
     ("qof-prevalence", ["heec_qof_cvd_practice/QOF.csv"]),
+    ("practice-deprivation", ["ohid_fingertips_gp_practice_imd2019/indicator-data_93553_imd2019_gp.csv"]),
     ("osm", ["osm_rutland_geofabrik_2018/rutland-latest.osm.pbf"]),
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nearcare.store import AREA_SCHEMA, NETWORK_SCHEMA, SOURCE_SCHEMA
+from nearcare.store import ANALYSIS_SCHEMA, AREA_SCHEMA, NETWORK_SCHEMA, SOURCE_SCHEMA
 
 ABOUT = {
     "provenance": "Every imported file: kind, path, SHA-256, rows, data date, publisher, licence, time of import.",
@@ -48,6 +48,13 @@ ABOUT = {
     "nearest_services": "For each LSOA, profile and kind of service: the nearest site by time, with no cutoff.",
     "travel_runs": "One row per profile and kind of service: cutoff, counts, and how many points were too far from "
                    "the network.",
+    "practice_deprivation": "Deprivation of each practice's registered population (IMD score, OHID Fingertips "
+                            "indicator 93553) and its quintile among all practices in the imported file (1 = most "
+                            "deprived fifth in England).",
+    "access": "Access per LSOA, kind of service, profile and mode: minutes to the nearest, services within the "
+              "threshold, and E2SFCA (supply per 1,000 people; `e2sfca_need` per 1,000 need-weighted people), with "
+              "the supply measure and catchment used.",
+    "allocations": "The last proportionate allocation for each kind of target: need, floor, cap and units given.",
     "unsnapped": "LSOA centroids and sites farther than the snapping limit from the network: reported, not joined.",
 }
 
@@ -55,12 +62,13 @@ ABOUT = {
 def main() -> None:
     out = ["# Store schema", "",
            "One DuckDB file per analysis. *Source tables* are filled by `nearcare import`; *area tables* are derived "
-           "by `nearcare build`; *network tables* by `nearcare network` and `nearcare travel-times`. Coordinates: "
+           "by `nearcare build`; *network tables* by `nearcare network` and `nearcare travel-times`; "
+           "*analysis tables* by `nearcare access` and `nearcare allocate`. Coordinates: "
            "`lat`/`lon` are WGS84 degrees; `easting`/`northing` are British National Grid (EPSG:27700) metres. "
            "Written by `scripts/write_schema_doc.py` from `nearcare/store.py`; a test checks that every table is here.",
            ""]
     for title, ddl in (("Source tables", SOURCE_SCHEMA), ("Area tables", AREA_SCHEMA),
-                       ("Network and travel-time tables", NETWORK_SCHEMA)):
+                       ("Network and travel-time tables", NETWORK_SCHEMA), ("Analysis tables", ANALYSIS_SCHEMA)):
         out += [f"## {title}", ""]
         for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", ddl, re.S):
             name, body = match.group(1), match.group(2)

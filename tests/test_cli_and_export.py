@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from nearcare.cli import app
 from nearcare.export import export_table
-from nearcare.store import AREA_TABLES, NETWORK_TABLES, SOURCE_TABLES
+from nearcare.store import ANALYSIS_TABLES, AREA_TABLES, NETWORK_TABLES, SOURCE_TABLES
 from tests.test_validation import epraccur, good_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_every_table_and_import_kind_is_documented():
     from nearcare.sources import importers
 
     schema = (ROOT / "docs" / "SCHEMA.md").read_text()
-    for table in SOURCE_TABLES + AREA_TABLES + NETWORK_TABLES:
+    for table in SOURCE_TABLES + AREA_TABLES + NETWORK_TABLES + ANALYSIS_TABLES:
         assert re.search(rf"^### `{table}`", schema, flags=re.M), f"table {table} is not in docs/SCHEMA.md"
     readme = (ROOT / "README.md").read_text()
     for kind in importers():
@@ -112,3 +112,32 @@ def test_cli_network_and_travel_times(tmp_path, demo):
     assert result.exit_code == 2 and "unknown service kind" in result.output
     result = runner.invoke(app, ["network", "--store", str(store), "--mode", "cycle"])
     assert result.exit_code == 2 and "--mode must be" in result.output
+
+
+def test_cli_access_equity_allocate(tmp_path, demo):
+    import shutil
+
+    store = tmp_path / "s.duckdb"
+    shutil.copyfile(demo.store_path, store)
+    out = tmp_path / "access.csv"
+    result = runner.invoke(app, ["access", "--store", str(store), "--mode", "drive", "--crowfly", "--decay", "step",
+                                 "--zones", "5:1,10:0.5,15:0.1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    measures = pd.read_csv(out)
+    assert len(measures[measures["kind"] == "gp"]) == 634 and (measures["mode"] == "crowfly").all()
+    assert "up to 10 min x 0.5" in measures["catchment"].iloc[0]
+    result = runner.invoke(app, ["access", "--store", str(store), "--mode", "drive", "--threshold-minutes", "45"])
+    assert result.exit_code == 2 and "larger --max-minutes" in result.output
+    result = runner.invoke(app, ["access", "--store", str(store), "--zones", "ten:1"])
+    assert result.exit_code == 2 and "--zones" in result.output
+    result = runner.invoke(app, ["equity", "--store", str(store), "--mode", "drive"])
+    assert result.exit_code == 0, result.output
+    assert "inverse care law" in result.output.lower() and "GP FTE per need-weighted patient" in result.output
+    result = runner.invoke(app, ["allocate", "--units", "12", "--to", "lsoas", "--floor", "0.001", "--store", str(store),
+                                 "--out", str(tmp_path / "alloc.csv")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "alloc.csv")["units"].sum() == pytest.approx(12)
+    result = runner.invoke(app, ["allocate", "--units", "1", "--floor", "5", "--store", str(store)])
+    assert result.exit_code == 2 and "floors add up" in result.output
+    result = runner.invoke(app, ["allocate", "--units", "1", "--to", "neighbourhoods", "--store", str(store)])
+    assert result.exit_code == 2 and "no neighbourhoods" in result.output

@@ -266,12 +266,13 @@ def test_crowfly_is_labelled_and_scaled():
 
 def test_demo_store_has_travel_times(demo_store):
     runs = demo_store.df("SELECT * FROM travel_runs")
-    assert set(runs["profile"]) == {"walk", "drive"} and set(runs["mode"]) == {"walk", "drive"}
-    near = demo_store.df("SELECT * FROM nearest_services WHERE destination_kind = 'gp'")
+    assert set(runs["profile"]) == {"walk", "drive"} and set(runs["mode"]) == {"walk", "drive", "crowfly"}
+    near = demo_store.df("SELECT * FROM nearest_services WHERE destination_kind = 'gp' AND mode <> 'crowfly'")
     assert len(near) == 2 * 26 and near["minutes"].notna().all()
     pairs = demo_store.df("SELECT * FROM travel_times WHERE destination_kind = 'gp'")
     # The nearest practice within 30 minutes appears among the pairs with the same time.
-    joined = near[near["minutes"] <= 30].merge(pairs, on=["origin_id", "destination_id", "profile"], suffixes=("", "_pair"))
+    joined = near[near["minutes"] <= 30].merge(pairs, on=["origin_id", "destination_id", "profile", "mode"],
+                                               suffixes=("", "_pair"))
     assert len(joined) == (near["minutes"] <= 30).sum()
     assert joined["minutes"].to_numpy() == pytest.approx(joined["minutes_pair"].to_numpy())
     assert demo_store.df("SELECT * FROM networks")["nodes"].min() > 10_000
@@ -288,7 +289,10 @@ def test_crowfly_fallback_without_network(demo, tmp_path):
         store.con.execute("DELETE FROM networks WHERE mode = 'walk'")
         runs = compute_travel_times(store, "walk", ["pharmacy"], max_minutes=20)
         assert runs[0].mode == "crowfly" and runs[0].origins == 634
-        assert set(store.df("SELECT DISTINCT mode FROM travel_times WHERE destination_kind = 'pharmacy' AND profile = 'walk'")["mode"]) == {"crowfly"}
+        modes = store.df("SELECT mode, count(DISTINCT origin_id) AS n FROM nearest_services "
+                         "WHERE destination_kind = 'pharmacy' AND profile = 'walk' GROUP BY 1").set_index("mode")["n"]
+        # The crow-fly run covers all 634 LSOAs and stands beside the Rutland network run (26 LSOAs).
+        assert modes.to_dict() == {"crowfly": 634, "walk": 26}
         with pytest.raises(InputError, match="unknown service kind"):
             compute_travel_times(store, "walk", ["hospital"], max_minutes=20)
         before = store.df("SELECT * FROM travel_times ORDER BY ALL")
@@ -306,3 +310,30 @@ def test_network_needs_an_extract(tmp_path):
             build_networks(store)
         with pytest.raises(StoreError, match="no walk network"):
             load_network(store, "walk")
+
+
+def test_extract_spoiled_after_import_leaves_networks_as_they_were(tmp_path, demo):
+    import shutil
+
+    from nearcare.network import build_networks
+    from nearcare.sources import import_files
+    from nearcare.store import Store
+
+    copy = tmp_path / "s.duckdb"
+    shutil.copyfile(demo.store_path, copy)
+    extract = tmp_path / "rutland.osm.pbf"
+    shutil.copyfile(RUTLAND, extract)
+    with Store(copy) as store:
+        import_files(store, "osm", [extract])
+        before = store.df("SELECT * FROM networks ORDER BY mode")
+        extract.write_bytes(b"\x00" * 64)  # the user's file is overwritten after import
+        with pytest.raises(InputError, match="not a readable OpenStreetMap file"):
+            build_networks(store)
+        pd.testing.assert_frame_equal(before, store.df("SELECT * FROM networks ORDER BY mode"))
+
+
+def test_empty_extract_is_refused(tmp_path):
+    from nearcare.sources import importers
+
+    with pytest.raises(InputError, match="empty"):
+        importers()["osm"].parse(write(tmp_path / "empty.osm.pbf", ""))

@@ -6,7 +6,8 @@
   IMD 2025, rural-urban class, population-weighted centroid and boundary;
 - ``sites``: the area's active organisations with coordinates (from the source, or from the
   postcode file), the LSOA each falls in, and a list of those that could not be geocoded;
-- ``practices``: each GP practice with its latest list size, GP and nurse FTE and age mix.
+- ``practices``: each GP practice with its latest list size, GP and nurse FTE, age mix and the
+  deprivation of its registered population.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def _practices(store: Store, sites: pd.DataFrame) -> pd.DataFrame:
             SELECT g.practice_code, g.name, g.sub_icb_code,
                    ls.patients, ls.extract_date AS list_size_date,
                    w.gp_fte, w.nurse_fte, w.year AS workforce_year,
-                   a.pct_65_plus, a.mean_age
+                   a.pct_65_plus, a.mean_age, d.imd_score, d.imd_quintile_england
             FROM _gps g
             LEFT JOIN (SELECT * FROM gp_list_sizes
                        QUALIFY row_number() OVER (PARTITION BY practice_code ORDER BY extract_date DESC) = 1) ls
@@ -240,6 +241,7 @@ def _practices(store: Store, sites: pd.DataFrame) -> pd.DataFrame:
                        QUALIFY row_number() OVER (PARTITION BY practice_code ORDER BY year DESC) = 1) w
                    USING (practice_code)
             LEFT JOIN practice_age_mix a USING (practice_code)
+            LEFT JOIN practice_deprivation d USING (practice_code)
             ORDER BY g.practice_code
             """
         )

@@ -45,6 +45,7 @@ _AREA_FILTERS = {
     "gp_registrations_lsoa": "practice_code IN (SELECT practice_code FROM practices)",
     "gp_workforce": "practice_code IN (SELECT practice_code FROM practices)",
     "practice_age_mix": "practice_code IN (SELECT practice_code FROM practices)",
+    "practice_deprivation": "practice_code IN (SELECT practice_code FROM practices)",
     "qof_prevalence": "practice_code IN (SELECT practice_code FROM practices)",
     "osm_extracts": "TRUE",
 }

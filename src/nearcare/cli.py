@@ -155,9 +155,9 @@ def travel_times_(
             check_export_path(out)
         results = compute_travel_times(opened, mode, kinds, max_minutes=max_minutes, max_snap_m=max_snap_m,
                                        crowfly=True if crowfly else None)
-        if out is not None:
-            pairs = opened.df("SELECT * FROM travel_times WHERE profile = ? AND destination_kind IN "
-                              f"({', '.join('?' * len(kinds))}) ORDER BY ALL", [mode, *kinds])
+        if out is not None:  # the pairs of this run only (a crow-fly run and a network run may both be stored)
+            pairs = opened.df("SELECT * FROM travel_times WHERE profile = ? AND mode = ? AND destination_kind IN "
+                              f"({', '.join('?' * len(kinds))}) ORDER BY ALL", [mode, results[0].mode, *kinds])
             write_frame(pairs, out, name="travel_times")
     for r in results:
         console.print(f"{r.profile} to {r.kinds[0]} ({r.mode}): {r.pairs:,} pairs within {max_minutes:g} minutes "
@@ -165,6 +165,101 @@ def travel_times_(
                       "too far from the network were left out")
     if out is not None:
         console.print(f"wrote {out}")
+
+
+def _zones(text: str | None) -> tuple[tuple[float, float], ...]:
+    """'5:1,10:0.68,15:0.22' -> ((5, 1), (10, 0.68), (15, 0.22))."""
+    if not text:
+        return ()
+    try:
+        return tuple((float(b), float(w)) for b, w in (part.split(":") for part in text.split(",")))
+    except ValueError:
+        raise InputError("--zones is a list like 5:1,10:0.68,15:0.22 (minutes:weight)", value=text) from None
+
+
+@app.command("access")
+def access_(
+    store: StoreOption = Path("nearcare.duckdb"),
+    mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
+    crowfly: Annotated[bool, typer.Option("--crowfly", help="Use the crow-fly run even if a network run exists.")] = False,
+    threshold_minutes: Annotated[Optional[float], typer.Option(help="Threshold for 'services within' and the catchment (default 20 walk, 15 drive).")] = None,
+    decay: Annotated[str, typer.Option(help="E2SFCA distance decay: step, gaussian or gravity.")] = "step",
+    zones: Annotated[Optional[str], typer.Option(help="Step zones as minutes:weight, e.g. 5:1,10:0.68,15:0.22.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the measures to .csv or .parquet.")] = None,
+) -> None:
+    """Access per LSOA: minutes to the nearest, services within a threshold, E2SFCA."""
+    from nearcare.access import DEFAULT_THRESHOLD_MINUTES, Catchment, compute_access
+    from nearcare.export import check_export_path, write_frame
+
+    with _opened(store) as opened:
+        if out is not None:
+            check_export_path(out)
+        if mode not in DEFAULT_THRESHOLD_MINUTES:
+            raise InputError(f"--mode must be walk or drive, not {mode!r}")
+        threshold = threshold_minutes or DEFAULT_THRESHOLD_MINUTES[mode]
+        parsed = _zones(zones)
+        catchment = Catchment(max(threshold, parsed[-1][0]) if parsed else threshold, decay, parsed)
+        results = compute_access(opened, mode, mode="crowfly" if crowfly else None, threshold_minutes=threshold,
+                                 catchment=catchment)
+        if out is not None:
+            write_frame(opened.df("SELECT * FROM access WHERE profile = ? AND mode = ? ORDER BY ALL",
+                                  [mode, results[0].mode]), out, name="access")
+    for r in results:
+        console.print(f"{r.kind} ({r.profile}, {r.mode}): {r.lsoas:,} LSOAs; threshold {r.threshold_minutes:g} min; "
+                      f"supply {r.supply_measure}; {r.catchment.describe()}")
+
+
+@app.command("equity")
+def equity_(
+    store: StoreOption = Path("nearcare.duckdb"),
+    kind: Annotated[str, typer.Option(help="gp, pharmacy, dentist or optometrist.")] = "gp",
+    mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
+    measure: Annotated[str, typer.Option(help="e2sfca_need, e2sfca, nearest_minutes or services_within.")] = "e2sfca_need",
+) -> None:
+    """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
+    from nearcare.equity import MEASURES, lsoa_equity, practice_equity
+
+    with _opened(store, read_only=True) as opened:
+        figures = lsoa_equity(opened, kind=kind, profile=mode, measure=measure)
+        try:
+            practices = practice_equity(opened)
+        except StoreError as exc:
+            practices, missing = None, str(exc)
+    table = RichTable("IMD decile", "population", figures.measure)
+    for decile, row in figures.deciles.iterrows():
+        table.add_row(str(decile), f"{row['population']:,.0f}", f"{row['value']:.4g}")
+    console.print(table)
+    console.print(figures.verdict(f"{MEASURES[measure][0]} to {kind} services"))
+    if practices is not None:
+        console.print(practices.verdict("GP FTE per need-weighted patient"))
+    else:
+        console.print(f"practice level: {missing}")
+
+
+@app.command("allocate")
+def allocate_(
+    units: Annotated[float, typer.Option(help="Units to share: staff FTE or money.")],
+    to: Annotated[str, typer.Option(help="practices, lsoas or neighbourhoods.")] = "practices",
+    floor: Annotated[Optional[float], typer.Option(help="Least each target gets.")] = None,
+    cap: Annotated[Optional[float], typer.Option(help="Most each target gets.")] = None,
+    store: StoreOption = Path("nearcare.duckdb"),
+    out: Annotated[Optional[Path], typer.Option(help="Also write the allocation to .csv or .parquet.")] = None,
+) -> None:
+    """Share units in proportion to need, with optional floors and caps, and show the change in equity."""
+    from nearcare.allocation import allocate_units
+    from nearcare.export import check_export_path, write_frame
+
+    with _opened(store) as opened:
+        if out is not None:
+            check_export_path(out)
+        result = allocate_units(opened, units, to=to, floor=floor, cap=cap)
+        if out is not None:
+            write_frame(result.allocation.reset_index(), out, name="allocation")
+    table = RichTable("quintile (1 = most deprived)", f"{result.measure}: before", "after")
+    for q in result.before.index:
+        table.add_row(str(q), f"{result.before[q]:.4g}", f"{result.after[q]:.4g}")
+    console.print(table)
+    console.print(result.summary)
 
 
 @app.command("report")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from nearcare.access import compute_access
+from nearcare.allocation import allocate_units
 from nearcare.area import BuildResult, build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
 from nearcare.network import build_networks
@@ -14,6 +16,7 @@ from nearcare.travel import compute_travel_times
 
 RUTLAND = "E06000017"  # the bundled OSM extract covers Rutland only
 DEMO_MAX_MINUTES = {"walk": 30.0, "drive": 30.0}
+DEMO_ALLOCATION_FTE = 10.0
 
 
 @dataclass
@@ -27,7 +30,11 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
     """Build ``out/nearcare.duckdb`` from the bundled data and write ``out/report.html``."""
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "nearcare.duckdb"
-    with Store(store_path) as store:
+    # Built afresh beside the old one and moved into place at the end: never half a store.
+    building = out / "nearcare.duckdb.building"
+    for leftover in (building, building.with_name(building.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    with Store(building) as store:
         counts = load_bundle(store)
         log(f"loaded bundled LLR data: {sum(counts.values()):,} rows in {len(counts)} tables")
         result = build(store, BUNDLE_AREA)
@@ -41,6 +48,15 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
             runs = compute_travel_times(store, profile, list(ORGANISATION_KINDS), max_minutes=max_minutes, lsoas=rutland)
             log(f"{profile} times for {len(rutland)} Rutland LSOAs: {sum(r.pairs for r in runs):,} pairs "
                 f"within {max_minutes:g} minutes")
+        kinds = [k for k in ORGANISATION_KINDS if k != "branch"]
+        for profile, max_minutes in DEMO_MAX_MINUTES.items():
+            compute_travel_times(store, profile, kinds, max_minutes=max_minutes, crowfly=True)
+            for mode in ("crowfly", profile):
+                compute_access(store, profile, mode=mode)
+        log("access measures: LLR by crow-fly estimate (labelled), Rutland on the road network")
+        allocation = allocate_units(store, DEMO_ALLOCATION_FTE, to="practices")
+        log(f"allocated {DEMO_ALLOCATION_FTE:g} GP FTE in proportion to need: {allocation.summary}")
         report_path = area_report(store, result.notes).write(out / "report.html")
-    log(f"wrote {report_path}")
+    building.replace(store_path)
+    log(f"wrote {store_path} and {report_path}")
     return DemoResult(store_path, report_path, result)

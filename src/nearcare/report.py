@@ -86,10 +86,11 @@ def area_report(store, notes: list[str] | None = None) -> Report:
     """The report for a built store: every analysis that has results adds its sections here."""
     from nearcare.area import area_label
     from nearcare.atlas import atlas_sections, sources_section
+    from nearcare.equity import equity_sections
     from nearcare.travel import travel_sections
 
     report = Report(f"nearcare: {area_label(store)}", "Atlas of primary care and neighbourhood services")
-    for section in [*atlas_sections(store, notes), *travel_sections(store)]:
+    for section in [*atlas_sections(store, notes), *travel_sections(store), *equity_sections(store)]:
         report.add(section)
     report.add(sources_section(store))
     return report

@@ -152,6 +152,13 @@ CREATE TABLE IF NOT EXISTS gp_workforce (
     source_id BIGINT NOT NULL,
     PRIMARY KEY (practice_code, year)
 );
+CREATE TABLE IF NOT EXISTS practice_deprivation (
+    practice_code VARCHAR PRIMARY KEY,
+    imd_score DOUBLE NOT NULL,
+    imd_quintile_england INTEGER NOT NULL,
+    edition INTEGER NOT NULL,
+    source_id BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS practice_age_mix (
     practice_code VARCHAR PRIMARY KEY,
     patients BIGINT NOT NULL,
@@ -245,7 +252,9 @@ CREATE TABLE IF NOT EXISTS practices (
     workforce_year INTEGER,
     patients_per_gp_fte DOUBLE,
     pct_65_plus DOUBLE,
-    mean_age DOUBLE
+    mean_age DOUBLE,
+    imd_score DOUBLE,
+    imd_quintile_england INTEGER
 );
 """
 
@@ -293,7 +302,7 @@ CREATE TABLE IF NOT EXISTS nearest_services (
     destination_id VARCHAR,
     distance_m DOUBLE,
     minutes DOUBLE,
-    PRIMARY KEY (origin_id, destination_kind, profile)
+    PRIMARY KEY (origin_id, destination_kind, profile, mode)
 );
 CREATE TABLE IF NOT EXISTS travel_runs (
     profile VARCHAR NOT NULL,
@@ -306,13 +315,41 @@ CREATE TABLE IF NOT EXISTS travel_runs (
     unsnapped_destinations BIGINT NOT NULL,
     max_snap_m DOUBLE,
     run_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (profile, destination_kind)
+    PRIMARY KEY (profile, destination_kind, mode)
 );
 CREATE TABLE IF NOT EXISTS unsnapped (
     profile VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
     point_kind VARCHAR NOT NULL,
     point_id VARCHAR NOT NULL,
     snap_m DOUBLE NOT NULL
+);
+"""
+
+# Analysis tables: access measures and allocations, derived from the tables above.
+ANALYSIS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access (
+    lsoa21_code VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    profile VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
+    threshold_minutes DOUBLE NOT NULL,
+    nearest_minutes DOUBLE,
+    services_within BIGINT NOT NULL,
+    e2sfca DOUBLE NOT NULL,
+    e2sfca_need DOUBLE NOT NULL,
+    supply_measure VARCHAR,
+    catchment VARCHAR,
+    PRIMARY KEY (lsoa21_code, kind, profile, mode)
+);
+CREATE TABLE IF NOT EXISTS allocations (
+    target_kind VARCHAR NOT NULL,
+    target_code VARCHAR NOT NULL,
+    need DOUBLE NOT NULL,
+    floor DOUBLE,
+    cap DOUBLE,
+    units DOUBLE NOT NULL,
+    PRIMARY KEY (target_kind, target_code)
 );
 """
 
@@ -321,6 +358,9 @@ SOURCE_TABLES = tuple(
 )
 AREA_TABLES = tuple(
     line.split()[5] for line in AREA_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
+)
+ANALYSIS_TABLES = tuple(
+    line.split()[5] for line in ANALYSIS_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
 )
 NETWORK_TABLES = tuple(
     line.split()[5] for line in NETWORK_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
@@ -349,6 +389,7 @@ class Store:
             self.con.execute(SOURCE_SCHEMA)
             self.con.execute(AREA_SCHEMA)
             self.con.execute(NETWORK_SCHEMA)
+            self.con.execute(ANALYSIS_SCHEMA)
 
     def close(self) -> None:
         self.con.close()

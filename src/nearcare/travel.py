@@ -387,7 +387,8 @@ def compute_travel_times(
 
     Uses the stored ``profile`` network when there is one; otherwise (or with ``crowfly=True``)
     straight-line estimates labelled ``crowfly``. Replaces earlier results for the same profile
-    and kind in one transaction.
+    kind and mode (network or crowfly) in one transaction, so a crow-fly run over a whole area and a
+    network run over part of it can stand side by side.
     """
     if profile not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {profile!r}")
@@ -429,16 +430,16 @@ def compute_travel_times(
     with store.transaction() as con:
         for run in runs:
             for table in ("travel_times", "nearest_services", "travel_runs"):
-                con.execute(f"DELETE FROM {table} WHERE profile = ? AND destination_kind = ?",
-                            [run["profile"], run["destination_kind"]])
-            con.execute("DELETE FROM unsnapped WHERE profile = ? AND point_kind IN ('lsoa', ?)",
-                        [run["profile"], run["destination_kind"]])
+                con.execute(f"DELETE FROM {table} WHERE profile = ? AND destination_kind = ? AND mode = ?",
+                            [run["profile"], run["destination_kind"], mode])
+            con.execute("DELETE FROM unsnapped WHERE profile = ? AND mode = ? AND point_kind IN ('lsoa', ?)",
+                        [run["profile"], mode, run["destination_kind"]])
         store.insert("travel_runs", pd.DataFrame(runs))
         store.insert("travel_times", pd.concat(pair_frames, ignore_index=True))
         store.insert("nearest_services", pd.concat(nearest_frames, ignore_index=True))
         lost = pd.concat(unsnapped, ignore_index=True).drop_duplicates(["point_kind", "point_id"])
         if len(lost):
-            store.insert("unsnapped", lost.assign(profile=profile))
+            store.insert("unsnapped", lost.assign(profile=profile, mode=mode))
     return results
 
 
@@ -447,14 +448,15 @@ def travel_sections(store: Store) -> list:
     from nearcare import maps
     from nearcare.report import Figure, Section, table_from_frame
 
-    runs = store.df("SELECT * FROM travel_runs WHERE destination_kind = 'gp' ORDER BY profile DESC")  # walk first
+    runs = store.df("SELECT * FROM travel_runs WHERE destination_kind = 'gp' AND mode <> 'crowfly' "
+                    "ORDER BY profile DESC")  # walk first; crow-fly estimates are shown with the access measures
     if runs.empty:
         return []
     figures, paragraphs = [], []
     for _, run in runs.iterrows():
         near = store.df(
-            "SELECT origin_id AS lsoa21_code, minutes FROM nearest_services WHERE destination_kind = 'gp' AND profile = ?",
-            [run["profile"]])
+            "SELECT origin_id AS lsoa21_code, minutes FROM nearest_services "
+            "WHERE destination_kind = 'gp' AND profile = ? AND mode = ?", [run["profile"], run["mode"]])
         areas = maps.small_areas_frame(store, "lsoa21_code")
         areas = areas[areas["lsoa21_code"].isin(near["lsoa21_code"])].merge(near, on="lsoa21_code")
         sites = store.df("SELECT * FROM sites WHERE kind = 'gp'")

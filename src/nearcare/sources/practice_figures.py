@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError
@@ -109,6 +110,38 @@ def parse_qof(path: Path) -> Parsed:
     return Parsed({"qof_prevalence": long}, None, notes)
 
 
+
+
+def parse_practice_deprivation(path: Path) -> Parsed:
+    """Deprivation of each practice's population: OHID Fingertips indicator 93553 ('Deprivation
+    score (IMD 2019)') as downloaded, one row per area; only rows for GP practices are kept.
+
+    The quintile is among all practices in the file (1 = most deprived fifth), so import the
+    national file, not a local extract, for national quintiles.
+    """
+    names, rows, lines = read_rows(path, header=True)
+    if "Area Type" not in names:
+        raise InputError("missing column 'Area Type'; is this a Fingertips indicator download?", path=path, line=1)
+    at = names.index("Area Type")
+    keep = [i for i, r in enumerate(rows) if r[at].strip() in ("GP", "GPs")]
+    if not keep:
+        raise InputError("no rows with Area Type 'GP'", path=path)
+    frame = validate(path, names, [rows[i] for i in keep], [lines[i] for i in keep], [
+        Field("practice_code", "Area Code", "code", pattern=ODS_CODE),
+        Field("imd_score", "Value", "number"),
+        Field("indicator", "Indicator ID", "integer"),
+    ], key=["practice_code"])
+    if set(frame["indicator"].dropna().astype(int)) != {93553}:
+        raise InputError("expected indicator 93553 (Deprivation score, IMD 2019)", path=path,
+                         value=sorted(set(frame["indicator"].dropna().astype(int)))[0])
+    # Rank 0 = most deprived (highest score); quintile 1 = most deprived fifth.
+    rank = frame["imd_score"].rank(ascending=False, method="first")
+    frame["imd_quintile_england"] = np.ceil(rank / len(frame) * 5).astype(int).clip(1, 5)
+    frame["edition"] = 2019
+    return Parsed({"practice_deprivation": frame[["_line", "practice_code", "imd_score", "imd_quintile_england",
+                                                  "edition"]]}, "IMD 2019")
+
+
 IMPORTERS = [
     Importer("gp-workforce", "NHS General Practice Workforce, FTE by practice", parse_workforce,
              "NHS England (formerly NHS Digital), General Practice Workforce", OGL),
@@ -116,4 +149,6 @@ IMPORTERS = [
              parse_age_mix, "House of Commons Library, from NHS Digital", "Open Parliament Licence v3.0"),
     Importer("qof-prevalence", "QOF prevalence by practice (wide table)", parse_qof,
              "NHS England QOF, via Health Equity Evidence Centre", OGL),
+    Importer("practice-deprivation", "OHID Fingertips indicator 93553: IMD score of each practice's population",
+             parse_practice_deprivation, "Office for Health Improvement and Disparities, Fingertips", OGL),
 ]

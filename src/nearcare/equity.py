@@ -1,0 +1,353 @@
+"""Equity: does supply follow need? Inequality indices by deprivation, and proportionate allocation.
+
+Areas (or practices) are ranked from the most to the least deprived; each one's *fractional rank*
+R is the mid-point of its share of the cumulative population (0 = most deprived end, 1 = least).
+
+- Concentration index (Wagstaff, van Doorslaer & Paci 1991): C = 2 cov_w(y, R) / mean_w(y), from
+  -1 to 1. C > 0: the measure is concentrated among the *less* deprived. Standard error by the
+  formula of Kakwani, Wagstaff & van Doorslaer (1997, J Econometrics 77:87) for grouped data, with
+  n the number of areas: var(C) = (sum_i f_i a_i^2 - (1 + C)^2) / n, where
+  a_i = (y_i / mu)(2 R_i - 1 - C) + 2 - q_{i-1} - q_i and q_i the cumulative share of y.
+- Slope index of inequality: the slope of a population-weighted regression of y on R (weights
+  scaled to sum to n), i.e. the modelled difference between the least and the most deprived ends;
+  95% confidence interval from the regression's standard error and Student's t with n - 2 d.f.
+- Ratio of the population-weighted mean in the most deprived national quintile to that in the
+  least deprived.
+
+Verdict on the inverse care law, for a measure where more is better (E2SFCA, FTE per head): it
+*holds* when the slope's whole confidence interval shows more for the less deprived; it is
+*reversed* (supply follows need) when the interval shows more for the more deprived; otherwise
+there is no clear gradient. For a measure where less is better (minutes), the signs swap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from nearcare._errors import InputError, StoreError
+from nearcare.store import Store
+
+
+def fractional_rank(deprivation_order: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mid-point cumulative population share, ranking by ``deprivation_order`` (smaller = more deprived)."""
+    order = np.argsort(np.asarray(deprivation_order, float), kind="stable")
+    share = np.asarray(weights, float)[order] / np.sum(weights)
+    rank = np.empty(len(order))
+    rank[order] = np.cumsum(share) - share / 2
+    return rank
+
+
+def concentration_index(y: np.ndarray, weights: np.ndarray, deprivation_order: np.ndarray) -> tuple[float, float]:
+    """(C, standard error) of ``y`` over areas ranked by deprivation (see the module notes)."""
+    y, w = np.asarray(y, float), np.asarray(weights, float)
+    order = np.argsort(np.asarray(deprivation_order, float), kind="stable")
+    y, f = y[order], w[order] / w.sum()
+    mu = np.sum(f * y)
+    if mu == 0:
+        raise InputError("the concentration index is undefined when the measure's mean is 0")
+    rank = np.cumsum(f) - f / 2
+    c = 2 * np.sum(f * (y - mu) * (rank - 0.5)) / mu
+    q = np.cumsum(f * y) / mu
+    q_before = np.concatenate([[0.0], q[:-1]])
+    a = (y / mu) * (2 * rank - 1 - c) + 2 - q_before - q
+    n = len(y)
+    variance = (np.sum(f * a**2) - (1 + c) ** 2) / n
+    return float(c), float(np.sqrt(max(variance, 0.0)))
+
+
+def slope_index(y: np.ndarray, weights: np.ndarray, rank: np.ndarray, *, level: float = 0.95) -> tuple[float, float, float]:
+    """(SII, lower, upper): the slope of y on fractional rank, by weighted least squares."""
+    y, w, r = np.asarray(y, float), np.asarray(weights, float), np.asarray(rank, float)
+    n = len(y)
+    if n < 3:
+        raise InputError("the slope index needs at least three areas")
+    w = w * n / w.sum()
+    r_bar, y_bar = np.sum(w * r) / n, np.sum(w * y) / n
+    sxx = np.sum(w * (r - r_bar) ** 2)
+    slope = np.sum(w * (r - r_bar) * (y - y_bar)) / sxx
+    residual = y - (y_bar + slope * (r - r_bar))
+    se = np.sqrt(np.sum(w * residual**2) / (n - 2) / sxx)
+    t = stats.t.ppf(0.5 + level / 2, n - 2)
+    return float(slope), float(slope - t * se), float(slope + t * se)
+
+
+def by_group(y: np.ndarray, weights: np.ndarray, group: np.ndarray) -> pd.DataFrame:
+    """Population-weighted mean of ``y`` in each group (decile or quintile), with the population."""
+    frame = pd.DataFrame({"group": group, "w": weights, "wy": np.asarray(weights) * np.asarray(y)})
+    sums = frame.groupby("group")[["w", "wy"]].sum()
+    return pd.DataFrame({"population": sums["w"], "value": sums["wy"] / sums["w"]})
+
+
+@dataclass
+class EquityFigures:
+    measure: str
+    higher_is_better: bool
+    areas: int
+    mean: float
+    concentration_index: float
+    concentration_index_se: float
+    sii: float
+    sii_low: float
+    sii_high: float
+    most_deprived_quintile: float
+    least_deprived_quintile: float
+    deciles: pd.DataFrame
+    quintiles: pd.DataFrame
+
+    @property
+    def ratio_most_to_least(self) -> float:
+        return self.most_deprived_quintile / self.least_deprived_quintile if self.least_deprived_quintile else np.nan
+
+    @property
+    def finding(self) -> str:
+        """'holds', 'reversed' or 'unclear' for the inverse care law (see the module notes)."""
+        favours_less_deprived = self.sii_low > 0 if self.higher_is_better else self.sii_high < 0
+        favours_more_deprived = self.sii_high < 0 if self.higher_is_better else self.sii_low > 0
+        return "holds" if favours_less_deprived else "reversed" if favours_more_deprived else "unclear"
+
+    def verdict(self, what: str) -> str:
+        """A plain-language sentence with the figures behind it."""
+        ratio = (f"{self.ratio_most_to_least:.2f}" if np.isfinite(self.ratio_most_to_least)
+                 else "n/a (no areas in the most or least deprived national quintile)")
+        figures = (f"slope index of inequality {self.sii:+.3g} (95% CI {self.sii_low:+.3g} to {self.sii_high:+.3g}) "
+                   f"from the most to the least deprived; concentration index {self.concentration_index:+.3f} "
+                   f"(SE {self.concentration_index_se:.3f}); most/least deprived quintile ratio {ratio}")
+        if self.finding == "holds":
+            return f"The inverse care law holds for {what}: the less deprived areas have better {what} ({figures})."
+        if self.finding == "reversed":
+            return (f"The inverse care law does not hold for {what}: the more deprived areas have better {what}, "
+                    f"as proportionate universalism asks ({figures}).")
+        return f"No clear gradient by deprivation in {what} ({figures})."
+
+
+def equity_figures(measure: str, y: np.ndarray, weights: np.ndarray, deprivation_order: np.ndarray,
+                   decile: np.ndarray, *, higher_is_better: bool = True) -> EquityFigures:
+    """All the figures for one measure over areas with a population and a national IMD decile."""
+    y, w = np.asarray(y, float), np.asarray(weights, float)
+    ok = np.isfinite(y) & np.isfinite(w) & (w > 0) & np.isfinite(np.asarray(decile, float))
+    if ok.sum() < 3:
+        raise InputError(f"{measure}: fewer than three areas with a value, a population and a deprivation decile")
+    y, w, order, decile = y[ok], w[ok], np.asarray(deprivation_order, float)[ok], np.asarray(decile)[ok].astype(int)
+    rank = fractional_rank(order, w)
+    c, se = concentration_index(y, w, order)
+    sii, low, high = slope_index(y, w, rank)
+    quintile = (decile + 1) // 2
+    deciles, quintiles = by_group(y, w, decile), by_group(y, w, quintile)
+    return EquityFigures(measure, higher_is_better, int(ok.sum()), float(np.average(y, weights=w)), c, se, sii, low,
+                         high, float(quintiles["value"].get(1, np.nan)), float(quintiles["value"].get(5, np.nan)),
+                         deciles, quintiles)
+
+
+MEASURES = {  # column of the access table -> (what it is, more is better)
+    "e2sfca_need": ("E2SFCA per 1,000 need-weighted people", True),
+    "e2sfca": ("E2SFCA per 1,000 people", True),
+    "nearest_minutes": ("minutes to the nearest", False),
+    "services_within": ("services within the threshold", True),
+}
+
+
+def lsoa_equity(store: Store, *, kind: str = "gp", profile: str = "drive", mode: str | None = None,
+                measure: str = "e2sfca_need") -> EquityFigures:
+    """Equity of an access measure across the area's LSOAs, ranked by IMD 2025."""
+    if measure not in MEASURES:
+        raise InputError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+    modes = store.df("SELECT DISTINCT mode FROM access WHERE kind = ? AND profile = ?", [kind, profile])["mode"]
+    if modes.empty:
+        raise StoreError(f"no {profile} access measures for {kind}; run `nearcare access --mode {profile}` first")
+    mode = mode or (profile if (modes == profile).any() else "crowfly")
+    frame = store.df(
+        f"SELECT a.{measure} AS y, s.population, s.imd_rank, s.imd_decile FROM access a JOIN small_areas s "
+        "USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ?", [kind, profile, mode])
+    if frame.empty:
+        raise StoreError(f"no {profile} ({mode}) access measures for {kind}")
+    return equity_figures(f"{measure} ({kind}, {profile}, {mode})", frame["y"], frame["population"], frame["imd_rank"],
+                          frame["imd_decile"], higher_is_better=MEASURES[measure][1])
+
+
+def practice_equity(store: Store) -> EquityFigures:
+    """GP FTE per 10,000 need-weighted patients across practices, ranked by their population's deprivation."""
+    from nearcare.need import practice_need_weighted_patients
+
+    practices = store.df("SELECT practice_code, gp_fte, imd_score, imd_quintile_england FROM practices")
+    need = practice_need_weighted_patients(store)["need_weighted_patients"]
+    practices["need"] = practices["practice_code"].map(need)
+    ok = practices["gp_fte"].notna() & practices["imd_score"].notna() & (practices["need"] > 0)
+    if ok.sum() < 3:
+        raise StoreError("too few practices with GP FTE and deprivation figures (import gp-workforce and "
+                         "practice-deprivation)")
+    p = practices[ok]
+    per_10k = 1e4 * p["gp_fte"] / p["need"]
+    # Quintile q stands for deciles 2q-1 and 2q; the decile table uses its lower decile.
+    return equity_figures("GP FTE per 10,000 need-weighted patients (practices)", per_10k, p["need"],
+                          -p["imd_score"], 2 * p["imd_quintile_england"] - 1)
+
+
+ALLOCATION_TOLERANCE = 1e-9  # units: floors and caps may miss the total by this much (rounding)
+
+
+def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None = None,
+             caps: pd.Series | float | None = None) -> pd.Series:
+    """Share ``units`` in proportion to ``need``, each share kept within its floor and cap.
+
+    Finds the factor k with sum(clip(k * need, floor, cap)) = units by bisection (the sum rises with
+    k), so shares stay proportional to need except where a floor or cap binds.
+    """
+    need = need.astype(float)
+    if need.empty:
+        raise InputError("nothing to allocate to")
+    if (~np.isfinite(need)).any() or (need < 0).any():
+        raise InputError("need must be a finite number of 0 or more for every target", value=need[~(need >= 0)].index[0])
+    if not np.isfinite(units) or units < 0:
+        raise InputError("units must be a number of 0 or more", value=units)
+    low = pd.Series(0.0, index=need.index) if floors is None else (
+        pd.Series(float(floors), index=need.index) if np.isscalar(floors) else floors.reindex(need.index).fillna(0.0))
+    high = pd.Series(np.inf, index=need.index) if caps is None else (
+        pd.Series(float(caps), index=need.index) if np.isscalar(caps) else caps.reindex(need.index).fillna(np.inf))
+    if (low > high).any():
+        raise InputError("a floor is above its cap", value=(low > high).idxmax())
+    if low.sum() > units + ALLOCATION_TOLERANCE:
+        raise InputError(f"the floors add up to {low.sum():,.6g}, more than the {units:,.6g} units to share")
+    if high.sum() < units - ALLOCATION_TOLERANCE:
+        raise InputError(f"the caps add up to {high.sum():,.6g}, less than the {units:,.6g} units to share")
+    weights = need if need.sum() > 0 else pd.Series(1.0, index=need.index)
+    w, lo, hi = weights.to_numpy(), low.to_numpy(), high.to_numpy()
+
+    def total(k: float) -> float:
+        return float(np.clip(k * w, lo, hi).sum())
+
+    k_low, k_high = 0.0, max(units, 1.0) / max(w.sum(), 1e-300)
+    while total(k_high) < units and k_high < 1e300:
+        k_high *= 2
+    for _ in range(200):
+        middle = (k_low + k_high) / 2
+        k_low, k_high = (middle, k_high) if total(middle) < units else (k_low, middle)
+    shares = np.clip(k_high * w, lo, hi)
+    # Put the last rounding error on the shares that no bound holds.
+    free = (shares > lo) & (shares < hi)
+    if free.any():
+        shares[free] += (units - shares.sum()) * w[free] / w[free].sum()
+    return pd.Series(shares, index=need.index)
+
+
+def equity_sections(store: Store) -> list:
+    """Report sections: access maps and decile tables, equity indices and verdicts, allocations."""
+    from nearcare import maps
+    from nearcare.access import PHARMACY_DISTANCE_M, pharmacies_within_distance
+    from nearcare.report import Figure, Section, Table, format_value
+
+    runs = store.df("SELECT DISTINCT profile, mode FROM access WHERE kind = 'gp' ORDER BY mode = 'crowfly' DESC, profile")
+    if runs.empty:
+        return []
+    figures, paragraphs, rows = [], [], []
+    for _, run in runs.iterrows():
+        profile, mode = run["profile"], run["mode"]
+        label = f"{'walking' if profile == 'walk' else 'driving'}, {'crow-fly estimate' if mode == 'crowfly' else 'road network'}"
+        access = store.df("SELECT lsoa21_code, e2sfca_need, threshold_minutes, catchment, supply_measure FROM access "
+                          "WHERE kind = 'gp' AND profile = ? AND mode = ?", [profile, mode])
+        areas = maps.small_areas_frame(store, "lsoa21_code").merge(access, on="lsoa21_code")
+        figure = maps.choropleth(areas, "e2sfca_need", title=f"GP access (E2SFCA, {label})",
+                                 legend_label="GP FTE per 1,000 need-weighted people", cmap="viridis",
+                                 sites=store.df("SELECT * FROM sites WHERE kind = 'gp'"))
+        bounds = areas.total_bounds
+        figure.axes[0].set_xlim(bounds[0] - 2000, bounds[2] + 2000)
+        figure.axes[0].set_ylim(bounds[1] - 2000, bounds[3] + 2000)
+        figures.append(Figure(maps.png_data_uri(figure), f"Map of GP access per LSOA ({label}): E2SFCA per 1,000 "
+                                                         "need-weighted people"))
+        paragraphs.append(f"{label.capitalize()}: {len(access)} LSOAs; {access['catchment'].iloc[0]}; GP supply is "
+                          f"{access['supply_measure'].iloc[0]}.")
+        for kind, measure in (("gp", "e2sfca_need"), ("gp", "nearest_minutes"), ("pharmacy", "nearest_minutes"),
+                              ("pharmacy", "services_within")):
+            try:
+                figures_for = lsoa_equity(store, kind=kind, profile=profile, mode=mode, measure=measure)
+            except (InputError, StoreError):
+                continue
+            what = f"{MEASURES[measure][0]} ({kind}, {label})"
+            rows.append([what, format_value(figures_for.mean, 3), format_value(figures_for.concentration_index, 3),
+                         format_value(figures_for.concentration_index_se, 3), format_value(figures_for.sii, 3),
+                         f"{figures_for.sii_low:.3g} to {figures_for.sii_high:.3g}",
+                         format_value(figures_for.ratio_most_to_least, 2), figures_for.finding])
+            if kind == "gp" and measure == "e2sfca_need":
+                paragraphs.append(figures_for.verdict(f"GP access per need ({label})"))
+                deciles = figures_for.deciles
+                chart = maps.bar_chart(deciles.index.tolist(), deciles["value"].tolist(),
+                                       title=f"GP access by IMD decile ({label})",
+                                       xlabel="IMD 2025 decile (1 = most deprived)",
+                                       ylabel="E2SFCA per 1,000 need-weighted")
+                figures.append(Figure(maps.png_data_uri(chart), f"Bar chart of GP access by IMD decile ({label})"))
+    within = pharmacies_within_distance(store)
+    population = store.df("SELECT lsoa21_code, population, imd_decile FROM small_areas").set_index("lsoa21_code")
+    none_near = population.loc[within[within == 0].index, "population"].sum()
+    paragraphs.append(f"{none_near:,.0f} people ({100 * none_near / population['population'].sum():.1f}%) live in LSOAs "
+                      f"whose population-weighted centre is more than {PHARMACY_DISTANCE_M / 1000:g} km in a straight "
+                      "line from any pharmacy.")
+    try:
+        practices = practice_equity(store)
+        paragraphs.append(practices.verdict("GP FTE per need-weighted patient across practices"))
+        chart = maps.bar_chart(practices.quintiles.index.tolist(), practices.quintiles["value"].tolist(),
+                               title="GP FTE per 10,000 need-weighted patients, by practice deprivation",
+                               xlabel="Practice population's IMD quintile in England (1 = most deprived)",
+                               ylabel="GP FTE per 10,000")
+        figures.append(Figure(maps.png_data_uri(chart), "Bar chart of GP FTE per 10,000 need-weighted patients by "
+                                                        "practice deprivation quintile"))
+        rows.append([practices.measure, format_value(practices.mean, 3), format_value(practices.concentration_index, 3),
+                     format_value(practices.concentration_index_se, 3), format_value(practices.sii, 3),
+                     f"{practices.sii_low:.3g} to {practices.sii_high:.3g}",
+                     format_value(practices.ratio_most_to_least, 2), practices.finding])
+    except StoreError as exc:
+        paragraphs.append(f"Practice-level equity not shown: {exc}.")
+    sections = [Section(
+        "Access and equity: does supply follow need?",
+        paragraphs=[*paragraphs,
+                    "Need-weighted people: population weighted by age (65+ counts 2.2 times) and deprivation (IMD "
+                    "decile), an approximation in the spirit of the Carr-Hill formula, not the formula itself; the "
+                    "share aged 65+ of each LSOA is modelled from its nearest practice's list. Crow-fly figures "
+                    "are straight-line estimates, not road travel times. Near the edge of the area, access looks "
+                    "better than it is: people beyond the edge who use the same practices are not counted."],
+        figures=figures,
+        tables=[Table("Inequality by deprivation (areas ranked from most to least deprived)",
+                      ["Measure", "Mean", "Concentration index", "SE", "Slope index", "95% CI",
+                       "Most/least deprived quintile", "Inverse care law"], rows,
+                      note="Concentration index above 0 and slope index above 0: more for the less deprived "
+                           "(for minutes, the reverse is worse for the more deprived).")],
+    )]
+    allocations = store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
+    if len(allocations):
+        sections.append(_allocation_section(store, allocations))
+    return sections
+
+
+def _allocation_section(store: Store, allocations: pd.DataFrame):
+    from nearcare import maps
+    from nearcare.report import Figure, Section
+
+    practices = store.df("SELECT practice_code, gp_fte, imd_quintile_england FROM practices").merge(
+        allocations.rename(columns={"target_code": "practice_code"}), on="practice_code")
+    practices["before"] = 1e4 * practices["gp_fte"] / practices["need"]
+    practices["after"] = 1e4 * (practices["gp_fte"] + practices["units"]) / practices["need"]
+    grouped = practices.groupby("imd_quintile_england").apply(
+        lambda g: pd.Series({"before": 1e4 * g["gp_fte"].sum() / g["need"].sum(),
+                             "after": 1e4 * (g["gp_fte"] + g["units"]).sum() / g["need"].sum(),
+                             "units": g["units"].sum()}), include_groups=False)
+    figure, axes = maps.plt.subplots(figsize=(7, 3.6))
+    x = np.arange(len(grouped))
+    axes.bar(x - 0.2, grouped["before"], 0.4, label="before", color="#aeb7bd")
+    axes.bar(x + 0.2, grouped["after"], 0.4, label="after", color="#005eb8")
+    axes.set_xticks(x, [str(q) for q in grouped.index])
+    axes.set_xlabel("Practice population's IMD quintile (1 = most deprived)")
+    axes.set_ylabel("GP FTE per 10,000 need-weighted")
+    axes.set_title("GP FTE per need before and after the proportionate allocation")
+    axes.legend()
+    axes.spines[["top", "right"]].set_visible(False)
+    units = allocations["units"].sum()
+    return Section(
+        "Proportionate allocation",
+        paragraphs=[f"{units:,.4g} GP FTE shared among {len(allocations)} practices in proportion to their "
+                    "need-weighted patients (floors and caps as given). Quintile 1 receives "
+                    f"{grouped['units'].get(1, 0):,.3g} FTE and quintile 5 {grouped['units'].get(5, 0):,.3g}."],
+        figures=[Figure(maps.png_data_uri(figure), "Bar chart of GP FTE per 10,000 need-weighted patients by practice "
+                                                   "deprivation quintile, before and after the allocation")],
+    )
