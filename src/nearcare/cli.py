@@ -262,6 +262,42 @@ def allocate_(
     console.print(result.summary)
 
 
+@app.command("scenario")
+def scenario_(
+    file: Annotated[str, typer.Argument(help="A scenario file (TOML), or 'rank' to rank every single closure.")],
+    store: StoreOption = Path("nearcare.duckdb"),
+    out: Annotated[Path, typer.Option(help="Folder for the results (CSV and HTML).")] = Path("scenario-output"),
+    close: Annotated[str, typer.Option(help="With 'rank': each-practice or each-pharmacy.")] = "each-practice",
+    mode: Annotated[Optional[str], typer.Option(help="crowfly, or the network run (drive); default crowfly if stored.")] = None,
+) -> None:
+    """Model a closure, merger or new site (nearcare scenario FILE), or rank every closure (nearcare scenario rank)."""
+    from nearcare.report import Report
+    from nearcare.scenarios import load_scenario, rank_closures, run_scenario, scenario_section, write_outputs
+
+    with _opened(store) as opened:
+        if file == "rank":
+            kinds = {"each-practice": "gp", "each-pharmacy": "pharmacy"}
+            if close not in kinds:
+                raise InputError("--close must be each-practice or each-pharmacy", value=close)
+            ranked = rank_closures(opened, kinds[close], mode=mode)
+            out.mkdir(parents=True, exist_ok=True)
+            ranked.to_csv(out / f"ranked_{close}.csv", index=False)
+            console.print(ranked.head(10).to_string(index=False))
+            console.print(f"wrote {out / f'ranked_{close}.csv'}")
+            return
+        scenario = load_scenario(file, opened)
+        result = run_scenario(opened, scenario, mode=mode)
+        written = write_outputs(result, out)
+        report = Report(f"nearcare scenario: {scenario.name}", "Before and after")
+        report.add(scenario_section(opened, result))
+        written.append(report.write(out / "scenario.html"))
+    gp = result.newly_beyond[result.newly_beyond["service"] == "GP practice"]["people_newly_beyond"].sum()
+    console.print(f"{scenario.name}: {result.moved_patients:,.0f} patients move ({result.unplaced_patients:,.0f} with no "
+                  f"practice in reach); {gp:,.0f} people newly beyond a GP threshold. {result.model.describe()}")
+    for path in written:
+        console.print(f"wrote {path}")
+
+
 @app.command("report")
 def report_(
     store: StoreOption = Path("nearcare.duckdb"),

@@ -11,12 +11,14 @@ from nearcare.area import BuildResult, build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
 from nearcare.network import build_networks
 from nearcare.report import area_report
+from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario, scenario_section
 from nearcare.store import ORGANISATION_KINDS, Store
 from nearcare.travel import compute_travel_times
 
 RUTLAND = "E06000017"  # the bundled OSM extract covers Rutland only
 DEMO_MAX_MINUTES = {"walk": 30.0, "drive": 30.0}
 DEMO_ALLOCATION_FTE = 10.0
+DEMO_CLOSURE = "C82044"  # Empingham Medical Centre, one of Rutland's four practices
 
 
 @dataclass
@@ -56,7 +58,14 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         log("access measures: LLR by crow-fly estimate (labelled), Rutland on the road network")
         allocation = allocate_units(store, DEMO_ALLOCATION_FTE, to="practices")
         log(f"allocated {DEMO_ALLOCATION_FTE:g} GP FTE in proportion to need: {allocation.summary}")
-        report_path = area_report(store, result.notes).write(out / "report.html")
+        closure = Scenario("Close Empingham Medical Centre (Rutland)", close=[DEMO_CLOSURE])
+        check_scenario(store, closure)
+        closure_result = run_scenario(store, closure, mode="drive")  # on the Rutland road network
+        ranked = rank_closures(store, "gp", mode="crowfly")
+        ranked.to_csv(out / "ranked_practice_closures.csv", index=False)
+        log(f"scenario: {closure.name}; ranked {len(ranked)} single practice closures across LLR")
+        report = area_report(store, result.notes, [scenario_section(store, closure_result, ranked)])
+        report_path = report.write(out / "report.html")
     building.replace(store_path)
     log(f"wrote {store_path} and {report_path}")
     return DemoResult(store_path, report_path, result)

@@ -44,6 +44,8 @@ def format_value(value: object, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "–"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if abs(value) < 0.5 * 10**-digits:
+            value = 0.0  # no "-0" from rounding noise
         return f"{value:,.{digits}f}"
     return str(value)
 
@@ -82,15 +84,16 @@ class Report:
         return path
 
 
-def area_report(store, notes: list[str] | None = None) -> Report:
-    """The report for a built store: every analysis that has results adds its sections here."""
+def area_report(store, notes: list[str] | None = None, extra: list[Section] | None = None) -> Report:
+    """The report for a built store: every analysis that has results adds its sections here;
+    ``extra`` sections (a scenario, say) come before the sources, which close the report."""
     from nearcare.area import area_label
     from nearcare.atlas import atlas_sections, sources_section
     from nearcare.equity import equity_sections
     from nearcare.travel import travel_sections
 
     report = Report(f"nearcare: {area_label(store)}", "Atlas of primary care and neighbourhood services")
-    for section in [*atlas_sections(store, notes), *travel_sections(store), *equity_sections(store)]:
+    for section in [*atlas_sections(store, notes), *travel_sections(store), *equity_sections(store), *(extra or [])]:
         report.add(section)
     report.add(sources_section(store))
     return report
