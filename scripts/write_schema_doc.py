@@ -54,6 +54,10 @@ ABOUT = {
     "access": "Access per LSOA, kind of service, profile and mode: minutes to the nearest, services within the "
               "threshold, and E2SFCA (supply per 1,000 people; `e2sfca_need` per 1,000 need-weighted people), with "
               "the supply measure and catchment used.",
+    "defibrillators": "Known defibrillators (from OSM, a CSV export or public reports): place, access (public, "
+                      "restricted, unknown), hours, whether outdoors, guardian, The Circuit registration, expiry and "
+                      "check dates, and status (reported, verified, registered).",
+    "defib_reports": "Public reports of defibrillators, each matched to a known one within 50 m or added as new.",
     "allocations": "The last proportionate allocation for each kind of target: need, floor, cap and units given.",
     "unsnapped": "LSOA centroids and sites farther than the snapping limit from the network: reported, not joined.",
 }

@@ -298,6 +298,120 @@ def scenario_(
         console.print(f"wrote {path}")
 
 
+defib_app = typer.Typer(no_args_is_help=True, help="Defibrillators: register, reports, coverage, deserts, new sites.")
+app.add_typer(defib_app, name="defib")
+
+
+@defib_app.command("import")
+def defib_import(
+    file: Annotated[Optional[Path], typer.Argument(help="A defibrillator CSV (documented columns); omit to take them "
+                                                        "from the imported OSM extract.")] = None,
+    store: StoreOption = Path("nearcare.duckdb"),
+) -> None:
+    """Import defibrillators from the OSM extract or a CSV export (replaces that source's list)."""
+    from nearcare import defib
+
+    with _opened(store) as opened:
+        if file is None:
+            extract = opened.df("SELECT path FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
+            if extract.empty:
+                raise StoreError("no OSM extract imported; give a CSV file or run `nearcare import osm FILE` first")
+            count = defib.import_defibrillators(opened, defib.parse_osm_defibrillators(Path(extract["path"].iloc[0])),
+                                                source="osm")
+            console.print(f"{count} defibrillators from OpenStreetMap")
+        else:
+            count = defib.import_defibrillators(opened, defib.parse_defibrillator_csv(file, opened), source="csv")
+            console.print(f"{count} defibrillators from {file}")
+
+
+@defib_app.command("report")
+def defib_report(
+    access: Annotated[str, typer.Option(help="public or restricted.")],
+    hours: Annotated[str, typer.Option(help="'24/7' or opening hours, e.g. 'Mo-Fr 08:00-18:00'.")],
+    lat: Annotated[Optional[float], typer.Option(help="Latitude (WGS84).")] = None,
+    lon: Annotated[Optional[float], typer.Option(help="Longitude (WGS84).")] = None,
+    postcode: Annotated[Optional[str], typer.Option(help="Postcode, instead of lat/lon.")] = None,
+    looks_registered: Annotated[Optional[bool], typer.Option("--looks-registered/--looks-unregistered",
+                                                             help="Whether it looks registered on The Circuit.")] = None,
+    note: Annotated[Optional[str], typer.Option(help="Where it is, in words.")] = None,
+    store: StoreOption = Path("nearcare.duckdb"),
+) -> None:
+    """Report a defibrillator sighting; it is matched to a known one within 50 m or added."""
+    from nearcare import defib
+
+    with _opened(store) as opened:
+        defib_id, matched = defib.add_report(opened, defib.Report(lat, lon, postcode, access, hours, looks_registered, note))
+    console.print(f"report added to {'known' if matched else 'new'} defibrillator {defib_id}")
+
+
+@defib_app.command("list")
+def defib_list(
+    store: StoreOption = Path("nearcare.duckdb"),
+    unregistered: Annotated[bool, typer.Option("--unregistered", help="Only those not registered on The Circuit.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the list to .csv, .geojson or .parquet.")] = None,
+) -> None:
+    """List known defibrillators with status, reports and expired parts."""
+    from nearcare import defib
+    from nearcare.export import check_export_path, write_frame
+
+    with _opened(store, read_only=out is None) as opened:
+        if out is not None:
+            check_export_path(out)
+        frame = defib.unregistered(opened) if unregistered else defib.register(opened)
+        if out is not None:
+            write_frame(frame, out, name="defibrillators")
+    columns = ["defib_id", "status", "access", "hours", "reports", "pads_expired", "battery_expired"]
+    console.print(frame[columns].to_string(index=False) if len(frame) else "no defibrillators known")
+
+
+def _lsoa_option(opened, lad: str | None) -> list[str] | None:
+    if lad is None:
+        return None
+    codes = opened.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = ?", [lad])["lsoa21_code"].tolist()
+    if not codes:
+        raise InputError("no LSOAs of that local authority in the built area", value=lad)
+    return codes
+
+
+@defib_app.command("deserts")
+def defib_deserts(
+    store: StoreOption = Path("nearcare.duckdb"),
+    distance_m: Annotated[float, typer.Option(help="Walking distance along paths.")] = 200.0,
+    time: Annotated[str, typer.Option(help="day, evening or night.")] = "night",
+    lad: Annotated[Optional[str], typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
+) -> None:
+    """LSOAs where nobody lives within walking distance of an available public defibrillator."""
+    from nearcare import defib
+
+    if time not in defib.TIMES:
+        _fail(InputError("--time must be day, evening or night", value=time))
+    with _opened(store, read_only=True) as opened:
+        cov = defib.coverage(opened, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
+    found = defib.deserts(cov, time)
+    total = cov.people["people"].sum()
+    for name in defib.TIMES:
+        share = cov.people.loc[cov.people[f"covered_{name}_first"], "people"].sum() / total
+        console.print(f"{name}: {100 * share:.1f}% of {total:,.0f} people within {distance_m:g} m")
+    console.print(found[["lsoa21_code", "people", "imd_decile", "priority"]].head(20).to_string(index=False))
+
+
+@defib_app.command("site")
+def defib_site(
+    k: Annotated[int, typer.Option("--k", help="How many new defibrillators.")],
+    store: StoreOption = Path("nearcare.duckdb"),
+    distance_m: Annotated[float, typer.Option(help="Walking distance along paths.")] = 200.0,
+    lad: Annotated[Optional[str], typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
+) -> None:
+    """Choose k new sites among candidate hosts to cover the most people at night (exact and greedy)."""
+    from nearcare import defib
+
+    with _opened(store, read_only=True) as opened:
+        siting, _ = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
+    console.print(siting.chosen[["site_id", "name", "host", "marginal_people"]].to_string(index=False))
+    console.print(f"exact: {siting.exact_people:,.0f} people newly covered; greedy: {siting.greedy_people:,.0f} "
+                  f"(gap {100 * siting.gap:.1f}%)")
+
+
 @app.command("report")
 def report_(
     store: StoreOption = Path("nearcare.duckdb"),

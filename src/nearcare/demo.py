@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from nearcare import defib
 from nearcare.access import compute_access
 from nearcare.allocation import allocate_units
 from nearcare.area import BuildResult, build
@@ -19,6 +20,7 @@ RUTLAND = "E06000017"  # the bundled OSM extract covers Rutland only
 DEMO_MAX_MINUTES = {"walk": 30.0, "drive": 30.0}
 DEMO_ALLOCATION_FTE = 10.0
 DEMO_CLOSURE = "C82044"  # Empingham Medical Centre, one of Rutland's four practices
+DEMO_NEW_DEFIBRILLATORS = 5
 
 
 @dataclass
@@ -64,7 +66,13 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         ranked = rank_closures(store, "gp", mode="crowfly")
         ranked.to_csv(out / "ranked_practice_closures.csv", index=False)
         log(f"scenario: {closure.name}; ranked {len(ranked)} single practice closures across LLR")
-        report = area_report(store, result.notes, [scenario_section(store, closure_result, ranked)])
+        extract = store.df("SELECT path FROM osm_extracts")["path"].iloc[0]
+        defib.import_defibrillators(store, defib.parse_osm_defibrillators(Path(extract)), source="osm")
+        siting, cov = defib.best_sites(store, DEMO_NEW_DEFIBRILLATORS, lsoas=rutland)
+        log(f"defibrillators in Rutland: {DEMO_NEW_DEFIBRILLATORS} best new sites cover {siting.exact_people:,.0f} "
+            f"more people at night (greedy {siting.greedy_people:,.0f})")
+        report = area_report(store, result.notes, [scenario_section(store, closure_result, ranked),
+                                                   defib.defib_section(store, cov, siting, defib.deserts(cov))])
         report_path = report.write(out / "report.html")
     building.replace(store_path)
     log(f"wrote {store_path} and {report_path}")

@@ -342,6 +342,37 @@ CREATE TABLE IF NOT EXISTS access (
     catchment VARCHAR,
     PRIMARY KEY (lsoa21_code, kind, profile, mode)
 );
+CREATE TABLE IF NOT EXISTS defibrillators (
+    defib_id VARCHAR PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    lat DOUBLE NOT NULL,
+    lon DOUBLE NOT NULL,
+    easting DOUBLE NOT NULL,
+    northing DOUBLE NOT NULL,
+    postcode VARCHAR,
+    access VARCHAR NOT NULL,
+    hours VARCHAR,
+    outdoor BOOLEAN,
+    location_note VARCHAR,
+    guardian VARCHAR,
+    registered_on_circuit BOOLEAN,
+    pads_expiry DATE,
+    battery_expiry DATE,
+    last_checked DATE,
+    status VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS defib_reports (
+    report_id BIGINT PRIMARY KEY,
+    defib_id VARCHAR NOT NULL,
+    reported_at TIMESTAMP NOT NULL,
+    lat DOUBLE NOT NULL,
+    lon DOUBLE NOT NULL,
+    access VARCHAR NOT NULL,
+    hours VARCHAR NOT NULL,
+    looks_registered BOOLEAN,
+    note VARCHAR,
+    match_distance_m DOUBLE
+);
 CREATE TABLE IF NOT EXISTS allocations (
     target_kind VARCHAR NOT NULL,
     target_code VARCHAR NOT NULL,
@@ -416,8 +447,8 @@ class Store:
         return self.con.execute(sql, params or []).df()
 
     def scalar(self, sql: str, params: list | tuple | None = None) -> object:
-        row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
+        rows = self.con.execute(sql, params or []).fetchall()  # fetch all: DuckDB holds a half-read result open
+        return rows[0][0] if rows else None
 
     def count(self, table: str) -> int:
         return int(self.scalar(f'SELECT count(*) FROM "{self._table(table)}"'))

@@ -1,0 +1,554 @@
+"""Defibrillators: a register with reports, walking coverage by time of day, deserts and best new sites.
+
+Register. Defibrillators come from OpenStreetMap (``emergency=defibrillator``), from a CSV export
+(columns below) and from public reports. Each has a status: ``registered`` (on The Circuit, the
+national network 999 call handlers use), ``verified`` (checked by a guardian: a ``last_checked``
+date) or ``reported`` (known, not checked); pads or batteries past their expiry are flagged.
+
+CSV columns (header row; one defibrillator per row): ``id`` (required), ``lat`` and ``lon`` or
+``postcode``, ``access`` (public | restricted), ``hours`` (``24/7`` or OpenStreetMap
+``opening_hours`` such as ``Mo-Fr 08:00-18:00; Sa 09:00-13:00``), ``guardian``, ``registered``
+(yes | no), ``pads_expiry``, ``battery_expiry``, ``last_checked`` (YYYY-MM-DD).
+
+Reports: a sighting with a location (lat/lon or postcode), access, hours and whether it looks
+registered. Each is matched to the nearest known defibrillator within ``MATCH_DISTANCE_M``;
+otherwise it adds a new one with status ``reported``.
+
+Availability by time of day: a defibrillator counts at a time if it is public and open then: day
+is a weekday at 12:00, evening 20:00, night 03:00. Where hours are not recorded, an outdoor one
+(``indoor=no``, or in a phone box) counts at all hours; any other counts in the day only. Where
+access is not recorded, an outdoor one counts as public and any other as restricted.
+
+Coverage: residents are postcode points, each carrying an equal share of its LSOA's population;
+a resident is covered if an available public defibrillator is within ``distance_m`` (default 200 m,
+the distance within which 999 call handlers direct a caller to one; 500 m as a second band) along
+the walking network. Postcode points more than ``MAX_SNAP_M`` from a path are not counted as
+covered and are reported.
+
+Best new sites (maximal covering location problem; Church & ReVelle 1974): choose k candidate hosts
+(pharmacies, GP practices, and OSM phone boxes, village halls, community centres, post offices,
+places of worship and pubs) to maximise people newly covered at night (a new cabinet is public and
+open at all hours)::
+
+    maximise   sum_i w_i y_i
+    subject to y_i <= sum_{j covers i} x_j,   sum_j x_j = k,   x, y binary
+
+solved exactly with CBC (through PuLP; the solver is passed in) and greedily; the gap between them
+and each chosen site's marginal gain are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import osmium
+import pandas as pd
+
+from nearcare._errors import InputError, StoreError
+from nearcare.geo import in_england_box, normalise_postcode, to_bng, to_wgs84
+from nearcare.store import Store
+
+DEFAULT_DISTANCE_M = 200.0
+SECOND_BAND_M = 500.0
+MATCH_DISTANCE_M = 50.0
+MAX_SNAP_M = 250.0
+TIMES = {"day": (2, 12 * 60), "evening": (2, 20 * 60), "night": (2, 3 * 60)}  # (weekday 0=Mo, minute of day)
+CANDIDATE_AMENITIES = ("telephone", "village_hall", "community_centre", "post_office", "place_of_worship", "pub")
+_DAYS = ["mo", "tu", "we", "th", "fr", "sa", "su"]
+STATUSES = ("reported", "verified", "registered")
+
+
+# --- opening hours ------------------------------------------------------------------------------
+
+def open_at(hours: str | None, weekday: int, minute: int, *, outdoor: bool) -> bool:
+    """Whether ``hours`` (OSM opening_hours, common forms) are open at ``weekday`` and ``minute``.
+
+    Unknown or unparsable hours: open at all hours outdoors, in the day (08:00-18:00) otherwise.
+    """
+    if not hours or not hours.strip():
+        return outdoor or (weekday < 5 and 8 * 60 <= minute < 18 * 60)
+    text = hours.strip().lower()
+    if text in ("24/7", "mo-su 00:00-24:00", "24 hours"):
+        return True
+    try:
+        return _parse_rules(text, weekday, minute)
+    except ValueError:
+        return outdoor or (weekday < 5 and 8 * 60 <= minute < 18 * 60)
+
+
+def _parse_rules(text: str, weekday: int, minute: int) -> bool:
+    result = False
+    for rule in (r.strip() for r in text.split(";") if r.strip()):
+        match = re.fullmatch(r"((?:[a-z]{2}(?:-[a-z]{2})?,?)+)?\s*((?:\d{1,2}:\d{2}-\d{1,2}:\d{2},?\s*)+|off)", rule)
+        if not match:
+            raise ValueError(rule)
+        days = set(range(7))
+        if match.group(1):
+            days = set()
+            for part in match.group(1).strip(",").split(","):
+                ends = part.split("-")
+                first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
+                days |= set(range(first, last + 1)) if first <= last else set(range(first, 7)) | set(range(0, last + 1))
+        if weekday not in days:
+            continue
+        if match.group(2) == "off":
+            result = False
+            continue
+        result = False  # a later rule for the same day replaces an earlier one
+        for span in re.findall(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", match.group(2)):
+            start, end = int(span[0]) * 60 + int(span[1]), int(span[2]) * 60 + int(span[3])
+            if (start <= minute < end) if end > start else (minute >= start or minute < end):
+                result = True
+    return result
+
+
+# --- the register ---------------------------------------------------------------------------------
+
+def _status(frame: pd.DataFrame) -> pd.Series:
+    registered = frame["registered_on_circuit"].fillna(False).astype(bool)
+    verified = frame["last_checked"].notna()
+    return pd.Series(np.select([registered, verified], ["registered", "verified"], "reported"), index=frame.index)
+
+
+def _access(value: str | None) -> str:
+    value = (value or "").strip().lower()
+    if value in ("yes", "public", "permissive"):
+        return "public"
+    if value in ("", "unknown"):
+        return "unknown"
+    return "restricted"  # customers, private, no, ...
+
+
+def _defib_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    easting, northing = to_bng(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    frame["easting"], frame["northing"] = easting, northing
+    frame["status"] = _status(frame)
+    return frame
+
+
+def parse_osm_defibrillators(path: Path) -> pd.DataFrame:
+    """Defibrillators mapped in an OpenStreetMap extract."""
+    rows = []
+    try:
+        for node in osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(osmium.filter.TagFilter(("emergency", "defibrillator"))):
+            tags = dict(node.tags)
+            indoor = tags.get("indoor")
+            outdoor = indoor == "no" or tags.get("amenity") == "telephone" or "phone box" in tags.get("location", "").lower()
+            rows.append({
+                "defib_id": f"osm-n{node.id}", "source": "osm", "lat": node.location.lat, "lon": node.location.lon,
+                "postcode": None, "access": _access(tags.get("access")), "hours": tags.get("opening_hours"),
+                "outdoor": bool(outdoor), "location_note": tags.get("defibrillator:location") or tags.get("location"),
+                "guardian": tags.get("operator"), "registered_on_circuit": None, "pads_expiry": None,
+                "battery_expiry": None, "last_checked": None,
+            })
+    except RuntimeError as exc:
+        raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
+    columns = ["defib_id", "source", "lat", "lon", "postcode", "access", "hours", "outdoor", "location_note", "guardian",
+               "registered_on_circuit", "pads_expiry", "battery_expiry", "last_checked"]
+    return _defib_frame(rows) if rows else pd.DataFrame(columns=[*columns, "easting", "northing", "status"])
+
+
+def _text(value: object) -> str | None:
+    """A text field as text, or None where the file left it empty (pandas gives NaN)."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _yes_no(value: object, path, line, field) -> bool | None:
+    value = _text(value)
+    if value is None:
+        return None
+    if value.lower() in ("yes", "y", "true", "1"):
+        return True
+    if value.lower() in ("no", "n", "false", "0"):
+        return False
+    raise InputError("must be yes or no", path=path, line=line, field=field, value=value)
+
+
+def parse_defibrillator_csv(path: Path, store: Store) -> pd.DataFrame:
+    """A defibrillator list in the documented CSV layout (see the module notes)."""
+    from nearcare.sources._read import Field, read_validated
+
+    frame = read_validated(path, [
+        Field("defib_id", "id"),
+        Field("lat", "lat", "number", required=False),
+        Field("lon", "lon", "number", required=False),
+        Field("postcode", "postcode", "postcode", required=False),
+        Field("access", "access", "code", pattern="(?i)public|restricted"),
+        Field("hours", "hours", required=False),
+        Field("guardian", "guardian", required=False),
+        Field("registered", "registered", required=False),
+        Field("pads_expiry", "pads_expiry", "date", required=False, date_format="%Y-%m-%d"),
+        Field("battery_expiry", "battery_expiry", "date", required=False, date_format="%Y-%m-%d"),
+        Field("last_checked", "last_checked", "date", required=False, date_format="%Y-%m-%d"),
+    ], key=["defib_id"])
+    rows = []
+    for _, row in frame.iterrows():
+        lat, lon = _place(store, row["lat"], row["lon"], _text(row["postcode"]), path=path, line=int(row["_line"]))
+        rows.append({
+            "defib_id": f"csv-{row['defib_id']}", "source": "csv", "lat": lat, "lon": lon, "postcode": _text(row["postcode"]),
+            "access": row["access"].lower(), "hours": _text(row["hours"]), "outdoor": None, "location_note": None,
+            "guardian": _text(row["guardian"]), "registered_on_circuit": _yes_no(row["registered"], path, int(row["_line"]), "registered"),
+            "pads_expiry": row["pads_expiry"], "battery_expiry": row["battery_expiry"], "last_checked": row["last_checked"],
+        })
+    return _defib_frame(rows)
+
+
+def _place(store: Store, lat, lon, postcode, *, path=None, line=None) -> tuple[float, float]:
+    """Latitude and longitude from coordinates or a postcode; refuses places outside England."""
+    if lat is not None and lon is not None and np.isfinite(lat) and np.isfinite(lon):
+        if not in_england_box(np.array([lon]), np.array([lat]))[0]:
+            raise InputError("coordinates are not in England", path=path, line=line, field="lat/lon", value=f"{lat}, {lon}")
+        return float(lat), float(lon)
+    if postcode:
+        code = normalise_postcode(str(postcode))
+        found = store.df("SELECT lat, lon FROM postcodes WHERE postcode = ?", [code])
+        if found.empty:
+            raise InputError("unknown postcode (not in the imported postcode file)", path=path, line=line,
+                             field="postcode", value=code)
+        return float(found["lat"].iloc[0]), float(found["lon"].iloc[0])
+    raise InputError("a location is needed: lat and lon, or a postcode", path=path, line=line)
+
+
+def import_defibrillators(store: Store, frame: pd.DataFrame, *, source: str) -> int:
+    """Replace the defibrillators of one source (osm or csv) in one transaction; reports are kept."""
+    with store.transaction() as con:
+        con.execute("DELETE FROM defibrillators WHERE source = ?", [source])
+        if len(frame):
+            store.insert("defibrillators", frame)
+    return len(frame)
+
+
+@dataclass
+class Report:
+    lat: float | None
+    lon: float | None
+    postcode: str | None
+    access: str
+    hours: str
+    looks_registered: bool | None
+    note: str | None = None
+
+
+def add_report(store: Store, report: Report, *, match_distance_m: float = MATCH_DISTANCE_M) -> tuple[str, bool]:
+    """Validate a public report, match it to a known defibrillator or add one; return (id, matched)."""
+    if report.access not in ("public", "restricted"):
+        raise InputError("access must be public or restricted", field="access", value=report.access)
+    if not report.hours or not report.hours.strip():
+        raise InputError("hours are required ('24/7' or opening hours such as 'Mo-Fr 08:00-18:00')", field="hours")
+    lat, lon = _place(store, report.lat, report.lon, report.postcode)
+    easting, northing = to_bng(np.array([lon]), np.array([lat]))
+    known = store.df("SELECT defib_id, easting, northing FROM defibrillators")
+    distance = np.hypot(known["easting"] - easting[0], known["northing"] - northing[0]) if len(known) else pd.Series(dtype=float)
+    matched = len(known) > 0 and float(distance.min()) <= match_distance_m
+    with store.transaction() as con:
+        if matched:
+            defib_id = str(known["defib_id"].iloc[int(np.argmin(distance.to_numpy()))])
+        else:
+            defib_id = f"report-{int(store.scalar('SELECT count(*) FROM defib_reports')) + 1}"
+            store.insert("defibrillators", _defib_frame([{
+                "defib_id": defib_id, "source": "report", "lat": lat, "lon": lon, "postcode": report.postcode,
+                "access": report.access, "hours": report.hours, "outdoor": None, "location_note": report.note,
+                "guardian": None, "registered_on_circuit": None, "pads_expiry": None, "battery_expiry": None,
+                "last_checked": None}]))
+        report_id = int(store.scalar("SELECT coalesce(max(report_id), 0) + 1 FROM defib_reports"))
+        store.insert("defib_reports", pd.DataFrame([{
+            "report_id": report_id, "defib_id": defib_id, "reported_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+            "lat": lat, "lon": lon, "access": report.access, "hours": report.hours,
+            "looks_registered": report.looks_registered, "note": report.note,
+            "match_distance_m": float(distance.min()) if matched else None}]))
+    return defib_id, bool(matched)
+
+
+def register(store: Store, *, today: dt.date | None = None) -> pd.DataFrame:
+    """Every known defibrillator with its status, report count and expiry flags."""
+    today = today or dt.date.today()
+    frame = store.df("SELECT d.*, (SELECT count(*) FROM defib_reports r WHERE r.defib_id = d.defib_id) AS reports "
+                     "FROM defibrillators d ORDER BY defib_id")
+    for part in ("pads", "battery"):
+        expiry = pd.to_datetime(frame[f"{part}_expiry"])
+        frame[f"{part}_expired"] = (expiry.notna() & (expiry < pd.Timestamp(today))).to_numpy(bool)
+    return frame
+
+
+def unregistered(store: Store) -> pd.DataFrame:
+    """Known defibrillators not registered on The Circuit (to pass to the ambulance service)."""
+    frame = register(store)
+    return frame[frame["status"] != "registered"]
+
+
+# --- coverage -------------------------------------------------------------------------------------
+
+def residents(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
+    """Postcode points in the area's LSOAs, each with an equal share of its LSOA's population.
+
+    An LSOA with no postcode point inside it is represented by its population-weighted centroid.
+    """
+    import geopandas as gpd
+
+    from nearcare.geo import from_wkb
+
+    areas = store.df("SELECT lsoa21_code, population, imd_decile, centroid_easting, centroid_northing, boundary "
+                     "FROM small_areas WHERE boundary IS NOT NULL")
+    if lsoas is not None:
+        areas = areas[areas["lsoa21_code"].isin(lsoas)]
+    polygons = gpd.GeoDataFrame(areas[["lsoa21_code"]], geometry=from_wkb(areas["boundary"]), crs="EPSG:4326")
+    box = polygons.total_bounds
+    points = store.df("SELECT postcode, lon, lat, easting, northing FROM postcodes WHERE lon BETWEEN ? AND ? AND lat "
+                      "BETWEEN ? AND ?", [float(box[0]), float(box[2]), float(box[1]), float(box[3])])
+    located = gpd.sjoin(gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(points["lon"], points["lat"]),
+                                         crs="EPSG:4326"), polygons, predicate="within")
+    located = pd.DataFrame(located.drop(columns=["geometry", "index_right"]))
+    missing = areas[~areas["lsoa21_code"].isin(located["lsoa21_code"])]
+    centroids = pd.DataFrame({"postcode": "centroid " + missing["lsoa21_code"], "easting": missing["centroid_easting"],
+                              "northing": missing["centroid_northing"], "lsoa21_code": missing["lsoa21_code"]})
+    points = pd.concat([located[["postcode", "easting", "northing", "lsoa21_code"]], centroids], ignore_index=True)
+    counts = points.groupby("lsoa21_code")["postcode"].transform("count")
+    share = areas.set_index("lsoa21_code")
+    points["people"] = share["population"].reindex(points["lsoa21_code"]).to_numpy() / counts.to_numpy()
+    points["imd_decile"] = share["imd_decile"].reindex(points["lsoa21_code"]).to_numpy()
+    return points
+
+
+def walking_reach(store: Store, sites: pd.DataFrame, people: pd.DataFrame, distance_m: float) -> pd.DataFrame:
+    """(site_id, postcode) pairs within ``distance_m`` along the walking network, door to door."""
+    from nearcare.network import load_network
+    from nearcare.travel import Points, pairs_within, snap
+
+    network = load_network(store, "walk")
+    minutes = distance_m / (network.walk_speed_kph * 1000 / 60)
+    origins = snap(network, Points(people["postcode"].to_numpy(), people["easting"].to_numpy(float),
+                                   people["northing"].to_numpy(float)), side="origin", max_snap_m=MAX_SNAP_M)
+    targets = snap(network, Points(sites["site_id"].astype(str).to_numpy(), sites["easting"].to_numpy(float),
+                                   sites["northing"].to_numpy(float)), side="destination", max_snap_m=MAX_SNAP_M)
+    pairs = pairs_within(network, origins, targets, minutes)
+    return pairs.rename(columns={"origin_id": "postcode", "destination_id": "site_id"})
+
+
+@dataclass
+class Coverage:
+    people: pd.DataFrame  # postcode, lsoa21_code, people, imd_decile, covered_<time>_<band>
+    by_lsoa: pd.DataFrame
+    distance_m: float
+    second_band_m: float
+
+
+def coverage(store: Store, *, lsoas: list[str] | None = None, distance_m: float = DEFAULT_DISTANCE_M,
+             second_band_m: float = SECOND_BAND_M, extra: pd.DataFrame | None = None) -> Coverage:
+    """Who lives within ``distance_m`` (and ``second_band_m``) of an available public defibrillator,
+    by day, evening and night. ``extra`` adds defibrillators (as for siting and for tests)."""
+    if distance_m <= 0 or second_band_m < distance_m:
+        raise InputError("distances must be positive and the second band at least the first")
+    people = residents(store, lsoas)
+    defibs = store.df("SELECT defib_id AS site_id, easting, northing, access, hours, outdoor FROM defibrillators")
+    if extra is not None:
+        defibs = pd.concat([defibs, extra], ignore_index=True)
+    reach = walking_reach(store, defibs, people, second_band_m) if len(defibs) else pd.DataFrame(
+        columns=["postcode", "site_id", "distance_m", "minutes"])
+    outdoor = defibs["outdoor"].astype("boolean").fillna(False).to_numpy(bool)
+    # Access not recorded: public if outdoors (a cabinet or phone box), restricted otherwise.
+    public = (defibs["access"] == "public").to_numpy() | ((defibs["access"] == "unknown").to_numpy() & outdoor)
+    for name, (weekday, minute) in TIMES.items():
+        open_now = np.array([open_at(h if isinstance(h, str) else None, weekday, minute, outdoor=o)
+                             for h, o in zip(defibs["hours"], outdoor)], dtype=bool)
+        available = defibs.loc[public & open_now, "site_id"]
+        usable = reach[reach["site_id"].isin(available)]
+        for band, limit in (("first", distance_m), ("second", second_band_m)):
+            covered = set(usable.loc[usable["distance_m"] <= limit, "postcode"])
+            people[f"covered_{name}_{band}"] = people["postcode"].isin(covered)
+    by_lsoa = people.groupby("lsoa21_code").apply(lambda g: pd.Series(
+        {"people": g["people"].sum(), "imd_decile": g["imd_decile"].iloc[0],
+         **{c.replace("covered_", "people_"): g.loc[g[c], "people"].sum() for c in g.columns if c.startswith("covered_")}}),
+        include_groups=False).reset_index()
+    return Coverage(people, by_lsoa, distance_m, second_band_m)
+
+
+def deserts(cov: Coverage, time: str = "night") -> pd.DataFrame:
+    """LSOAs where nobody lives within the first distance of an available defibrillator at ``time``,
+    ranked by population weighted by deprivation (1.9 in the most deprived decile, 1 in the least)."""
+    frame = cov.by_lsoa[cov.by_lsoa[f"people_{time}_first"] == 0].copy()
+    frame["priority"] = frame["people"] * (1 + 0.1 * (10 - frame["imd_decile"].fillna(5.5)))
+    return frame.sort_values("priority", ascending=False).reset_index(drop=True)
+
+
+# --- best new sites -------------------------------------------------------------------------------
+
+def candidate_hosts(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
+    """Pharmacies, GP practices, and OSM phone boxes, halls, post offices, places of worship and pubs."""
+    sites = store.df("SELECT code AS site_id, name, kind AS host, easting, northing, lsoa21_code FROM sites "
+                     "WHERE kind IN ('pharmacy', 'gp') AND easting IS NOT NULL")
+    if lsoas is not None:
+        sites = sites[sites["lsoa21_code"].isin(lsoas)]
+    extract = store.df("SELECT path FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
+    rows = []
+    if len(extract) and Path(extract["path"].iloc[0]).exists():
+        processor = osmium.FileProcessor(extract["path"].iloc[0], osmium.osm.NODE | osmium.osm.WAY).with_locations()
+        for obj in processor.with_filter(osmium.filter.KeyFilter("amenity")):
+            amenity = obj.tags.get("amenity")
+            if amenity not in CANDIDATE_AMENITIES:
+                continue
+            if obj.is_node():
+                lon, lat = obj.location.lon, obj.location.lat
+            else:
+                coords = [(n.location.lon, n.location.lat) for n in obj.nodes if n.location.valid()]
+                if not coords:
+                    continue
+                lon, lat = np.mean(coords, axis=0)
+            rows.append({"site_id": f"osm-{'n' if obj.is_node() else 'w'}{obj.id}", "name": obj.tags.get("name", amenity),
+                         "host": amenity, "lon": lon, "lat": lat})
+    osm = pd.DataFrame(rows)
+    if len(osm):
+        osm["easting"], osm["northing"] = to_bng(osm["lon"].to_numpy(), osm["lat"].to_numpy())
+        osm = osm.drop(columns=["lon", "lat"])
+    return pd.concat([sites.drop(columns=["lsoa21_code"]), osm], ignore_index=True)
+
+
+@dataclass
+class Siting:
+    chosen: pd.DataFrame  # site_id, name, host, marginal_people (in the order they add most)
+    exact_people: float
+    greedy_people: float
+    greedy_chosen: list[str]
+
+    @property
+    def gap(self) -> float:
+        return (self.exact_people - self.greedy_people) / self.exact_people if self.exact_people else 0.0
+
+
+def covering_sets(reach: pd.DataFrame, weights: pd.Series) -> tuple[list[str], list[str], list[np.ndarray]]:
+    """Candidates, demand points, and for each candidate the demand points (by index) it covers."""
+    demand = [p for p in weights.index if weights[p] > 0]
+    position = {p: i for i, p in enumerate(demand)}
+    reach = reach[reach["postcode"].isin(position)]
+    candidates = sorted(reach["site_id"].unique())
+    covers = [np.array([position[p] for p in group["postcode"]], dtype=int)
+              for _, group in reach.groupby("site_id", sort=True)]
+    return candidates, demand, covers
+
+
+def greedy_cover(weights: np.ndarray, covers: list[np.ndarray], k: int) -> list[int]:
+    covered = np.zeros(len(weights), bool)
+    chosen: list[int] = []
+    for _ in range(min(k, len(covers))):
+        gains = [weights[c[~covered[c]]].sum() if j not in chosen else -1.0 for j, c in enumerate(covers)]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0:
+            break
+        chosen.append(best)
+        covered[covers[best]] = True
+    return chosen
+
+
+def exact_cover(weights: np.ndarray, covers: list[np.ndarray], k: int, solver=None) -> list[int]:
+    """The maximal covering location problem, solved exactly by an integer program."""
+    import pulp
+
+    model = pulp.LpProblem("mclp", pulp.LpMaximize)
+    x = [model.add_variable(f"x{j}", cat="Binary") for j in range(len(covers))]
+    y = [model.add_variable(f"y{i}", lowBound=0, upBound=1) for i in range(len(weights))]  # integral at the optimum
+    model += pulp.lpSum(float(w) * y[i] for i, w in enumerate(weights))
+    coverers: list[list[int]] = [[] for _ in weights]
+    for j, c in enumerate(covers):
+        for i in c:
+            coverers[i].append(j)
+    for i, js in enumerate(coverers):
+        model += y[i] <= pulp.lpSum(x[j] for j in js)
+    model += pulp.lpSum(x) <= k
+    status = model.solve(solver or pulp.PULP_CBC_CMD(msg=False))
+    if pulp.LpStatus[status] != "Optimal":
+        raise StoreError(f"the siting problem was not solved ({pulp.LpStatus[status]})")
+    return [j for j, v in enumerate(x) if v.value() is not None and v.value() > 0.5]
+
+
+def best_sites(store: Store, k: int, *, lsoas: list[str] | None = None, distance_m: float = DEFAULT_DISTANCE_M,
+               time: str = "night", solver=None) -> tuple[Siting, Coverage]:
+    """Choose k new sites to cover the most people not yet covered at ``time``, exactly and greedily."""
+    if k < 1:
+        raise InputError("k must be at least 1", value=k)
+    cov = coverage(store, lsoas=lsoas, distance_m=distance_m)
+    people = cov.people
+    uncovered = people[~people[f"covered_{time}_first"]].set_index("postcode")["people"]
+    candidates = candidate_hosts(store, lsoas)
+    reach = walking_reach(store, candidates, people, distance_m)
+    names, demand, covers = covering_sets(reach, uncovered)
+    weights = uncovered.reindex(demand).to_numpy()
+    exact = exact_cover(weights, covers, k, solver)
+    greedy = greedy_cover(weights, covers, k)
+
+    def people_covered(chosen: list[int]) -> float:
+        hit = np.zeros(len(weights), bool)
+        for j in chosen:
+            hit[covers[j]] = True
+        return float(weights[hit].sum())
+
+    # Order the exact choice by marginal gain, each site after those before it.
+    order, remaining = [], list(exact)
+    while remaining:
+        best = max(remaining, key=lambda j: people_covered(order + [j]) - people_covered(order))
+        order.append(best)
+        remaining.remove(best)
+    info = candidates.set_index("site_id")
+    chosen = pd.DataFrame({"site_id": [names[j] for j in order]})
+    chosen["name"] = chosen["site_id"].map(info["name"])
+    chosen["host"] = chosen["site_id"].map(info["host"])
+    chosen["easting"] = chosen["site_id"].map(info["easting"])
+    chosen["northing"] = chosen["site_id"].map(info["northing"])
+    chosen["marginal_people"] = [people_covered(order[: i + 1]) - people_covered(order[:i]) for i in range(len(order))]
+    return Siting(chosen, people_covered(exact), people_covered(greedy), [names[j] for j in greedy]), cov
+
+
+def defib_section(store: Store, cov: Coverage, siting: Siting, deserts_frame: pd.DataFrame):
+    """A report section: coverage and deserts on a map, the chosen sites with their gains, the unregistered list."""
+    from nearcare import maps
+    from nearcare.report import Figure, Section, table_from_frame
+
+    areas = maps.small_areas_frame(store, "lsoa21_code").merge(cov.by_lsoa, on="lsoa21_code")
+    areas["share"] = 100 * areas["people_night_first"] / areas["people"]
+    figure = maps.choropleth(areas, "share", title=f"Residents within {cov.distance_m:g} m of a public defibrillator "
+                             "at night, and proposed sites", legend_label="% of residents", cmap="Greens")
+    axes = figure.axes[0]
+    known = store.df("SELECT easting, northing FROM defibrillators")
+    axes.scatter(known["easting"], known["northing"], marker="P", s=80, c="#d5281b", edgecolors="#212b32", zorder=4,
+                 label="known defibrillator")
+    axes.scatter(siting.chosen["easting"], siting.chosen["northing"], marker="*", s=140, c="#ffb81c",
+                 edgecolors="#212b32", zorder=4, label="proposed site")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    bounds = areas.total_bounds
+    axes.set_xlim(bounds[0] - 1000, bounds[2] + 1000)
+    axes.set_ylim(bounds[1] - 1000, bounds[3] + 1000)
+    total = cov.people["people"].sum()
+    shares = {t: 100 * cov.people.loc[cov.people[f"covered_{t}_{b}"], "people"].sum() / total
+              for t in TIMES for b in ("first",)}
+    second = 100 * cov.people.loc[cov.people["covered_night_second"], "people"].sum() / total
+    missing = register(store)
+    unregistered_list = missing[missing["status"] != "registered"]
+    return Section(
+        "Defibrillators: coverage, deserts and best new sites",
+        paragraphs=[
+            f"{len(missing)} defibrillator{'' if len(missing) == 1 else 's'} known. Residents within {cov.distance_m:g} m along paths of a public "
+            f"defibrillator available then: day {shares['day']:.1f}%, evening {shares['evening']:.1f}%, night "
+            f"{shares['night']:.1f}% (of {total:,.0f}); within {cov.second_band_m:g} m at night {second:.1f}%. "
+            f"{len(deserts_frame)} LSOAs are deserts at night (nobody within {cov.distance_m:g} m).",
+            f"Best {len(siting.chosen)} new sites (maximal covering, solved exactly with CBC): "
+            f"{siting.exact_people:,.0f} more people covered at night; a greedy choice covers "
+            f"{siting.greedy_people:,.0f} (gap {100 * siting.gap:.1f}%).",
+            "Residents are postcode points sharing their LSOA's population equally; areas whose postcodes are not in "
+            "the imported postcode file are represented by their LSOA centre.",
+        ],
+        figures=[Figure(maps.png_data_uri(figure), "Map of the share of residents within walking distance of a public "
+                                                   "defibrillator at night, with known and proposed sites")],
+        tables=[
+            table_from_frame(siting.chosen, "Proposed sites, in the order they add most",
+                             labels={"site_id": "Candidate", "name": "Name", "host": "Host", "marginal_people": "People added"}),
+            table_from_frame(deserts_frame.head(10), "Deserts at night, by priority (population x deprivation weight)",
+                             labels={"lsoa21_code": "LSOA", "people": "People", "imd_decile": "IMD decile",
+                                     "priority": "Priority"}),
+            table_from_frame(unregistered_list, "Known defibrillators not registered on The Circuit",
+                             labels={"defib_id": "Defibrillator", "status": "Status", "access": "Access", "hours": "Hours",
+                                     "location_note": "Where", "reports": "Reports"}),
+        ],
+    )
