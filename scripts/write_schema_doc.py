@@ -58,6 +58,7 @@ ABOUT = {
                       "restricted, unknown), hours, whether outdoors, guardian, The Circuit registration, expiry and "
                       "check dates, and status (reported, verified, registered).",
     "defib_reports": "Public reports of defibrillators, each matched to a known one within 50 m or added as new.",
+    "neighbourhoods": "Each LSOA's neighbourhood (designed or loaded) and how it was made.",
     "allocations": "The last proportionate allocation for each kind of target: need, floor, cap and units given.",
     "unsnapped": "LSOA centroids and sites farther than the snapping limit from the network: reported, not joined.",
 }

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from nearcare.cli import app
 from nearcare.export import export_table
+from nearcare.store import Store
 from nearcare.store import ANALYSIS_TABLES, AREA_TABLES, NETWORK_TABLES, SOURCE_TABLES
 from tests.test_validation import epraccur, good_row
 
@@ -139,5 +140,6 @@ def test_cli_access_equity_allocate(tmp_path, demo):
     assert pd.read_csv(tmp_path / "alloc.csv")["units"].sum() == pytest.approx(12)
     result = runner.invoke(app, ["allocate", "--units", "1", "--floor", "5", "--store", str(store)])
     assert result.exit_code == 2 and "floors add up" in result.output
+    Store(store).con.execute("DELETE FROM neighbourhoods")
     result = runner.invoke(app, ["allocate", "--units", "1", "--to", "neighbourhoods", "--store", str(store)])
     assert result.exit_code == 2 and "no neighbourhoods" in result.output

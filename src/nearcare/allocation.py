@@ -5,7 +5,8 @@ need-weighted population) with ``nearcare.equity.allocate``, stores the result i
 ``allocations``, and compares an equity measure before and after by deprivation quintile:
 
 - practices: GP FTE per 10,000 need-weighted patients, before and after adding the units as FTE;
-- LSOAs: units per 1,000 people, for the need-proportional share against an equal share per head.
+- LSOAs or neighbourhoods: units per 1,000 people, for the need-proportional share against an
+  equal share per head.
 """
 
 from __future__ import annotations
@@ -45,9 +46,24 @@ def allocate_units(store: Store, units: float, *, to: str = "practices", floor: 
                    cap: float | None = None) -> AllocationResult:
     if to not in TARGETS:
         raise InputError(f"--to must be one of {', '.join(TARGETS)}, not {to!r}")
-    if to == "neighbourhoods":
+    if to == "neighbourhoods" and store.count("neighbourhoods") == 0:
         raise StoreError("no neighbourhoods in this store yet: design or load them first (nearcare neighbourhoods)")
-    if to == "practices":
+    if to == "neighbourhoods":
+        areas = need_weighted_population(store).join(
+            store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods").set_index("lsoa21_code"))
+        ranks = store.df("SELECT lsoa21_code, imd_rank FROM small_areas").set_index("lsoa21_code")["imd_rank"]
+        groups = areas.assign(imd_rank=ranks).groupby("neighbourhood").apply(lambda g: pd.Series({
+            "need": g["need_weighted_population"].sum(), "population": g["population"].sum(),
+            # A neighbourhood's deprivation: its population-weighted mean IMD rank and the decile of that rank.
+            "rank": np.average(g["imd_rank"], weights=g["population"]),
+            "decile": int(round(np.average(g["imd_decile"], weights=g["population"])))}), include_groups=False)
+        need = groups["need"]
+        shares = allocate(need, units, floors=floor, caps=cap)
+        before_y = np.full(len(groups), 1e3 * units / groups["population"].sum())
+        after_y = 1e3 * shares.to_numpy() / groups["population"].to_numpy()
+        weights, order, decile = groups["population"], groups["rank"], groups["decile"]
+        measure = "units per 1,000 people (equal share per head before)"
+    elif to == "practices":
         practices = store.df("SELECT practice_code, gp_fte, imd_score, imd_quintile_england FROM practices")
         need = practice_need_weighted_patients(store)["need_weighted_patients"].reindex(practices["practice_code"])
         usable = practices.assign(need=need.to_numpy())

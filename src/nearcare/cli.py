@@ -412,6 +412,67 @@ def defib_site(
                   f"(gap {100 * siting.gap:.1f}%)")
 
 
+neighbourhood_app = typer.Typer(no_args_is_help=True, help="Design or load neighbourhoods and profile them.")
+app.add_typer(neighbourhood_app, name="neighbourhoods")
+
+
+def _print_neighbourhoods(opened, min_population: float, max_population: float, boundary: str) -> None:
+    from nearcare.neighbourhoods import check
+
+    result = check(opened, min_population=min_population, max_population=max_population, boundary=boundary)
+    console.print(result.neighbourhoods.to_string(index=False))
+    console.print(result.summary)
+
+
+@neighbourhood_app.command("design")
+def neighbourhoods_design(
+    store: StoreOption = Path("nearcare.duckdb"),
+    min_population: Annotated[float, typer.Option(help="Least people in a neighbourhood.")] = 30_000,
+    max_population: Annotated[float, typer.Option(help="Most people in a neighbourhood (reported if exceeded).")] = 50_000,
+    boundary: Annotated[str, typer.Option(help="Do not cross: sub-icb, lad or none.")] = "sub-icb",
+) -> None:
+    """Group contiguous LSOAs into neighbourhoods of a target population (max-p, PySAL spopt)."""
+    from nearcare.neighbourhoods import design
+
+    with _opened(store) as opened:
+        design(opened, min_population=min_population, max_population=max_population, boundary=boundary)
+        _print_neighbourhoods(opened, min_population, max_population, boundary)
+
+
+@neighbourhood_app.command("load")
+def neighbourhoods_load(
+    file: Annotated[Path, typer.Argument(help="CSV of lsoa21_code,neighbourhood or practice_code,neighbourhood.")],
+    store: StoreOption = Path("nearcare.duckdb"),
+) -> None:
+    """Load your own neighbourhoods (or practice groupings such as PCNs), validated."""
+    from nearcare.neighbourhoods import DEFAULT_MAX_POPULATION, DEFAULT_MIN_POPULATION, load
+
+    with _opened(store) as opened:
+        load(opened, file)
+        _print_neighbourhoods(opened, DEFAULT_MIN_POPULATION, DEFAULT_MAX_POPULATION, "sub-icb")
+
+
+@neighbourhood_app.command("profile")
+def neighbourhoods_profile(
+    store: StoreOption = Path("nearcare.duckdb"),
+    ratios: Annotated[Optional[str], typer.Option(help="Change team ratios per 10,000 need-weighted people, "
+                                                       "e.g. 'paramedics=0.8'.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for profiles.csv and teams.csv.")] = None,
+) -> None:
+    """Profile each neighbourhood and suggest its team, in proportion to need."""
+    from nearcare.neighbourhoods import parse_ratios, profiles
+
+    with _opened(store, read_only=True) as opened:
+        profile, team = profiles(opened, parse_ratios(ratios))
+    console.print(profile.to_string(index=False))
+    console.print(team.round(1).to_string(index=False))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        profile.to_csv(out / "profiles.csv", index=False)
+        team.to_csv(out / "teams.csv", index=False)
+        console.print(f"wrote {out / 'profiles.csv'} and {out / 'teams.csv'}")
+
+
 @app.command("report")
 def report_(
     store: StoreOption = Path("nearcare.duckdb"),

@@ -11,6 +11,9 @@ from nearcare.allocation import allocate_units
 from nearcare.area import BuildResult, build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
 from nearcare.network import build_networks
+from nearcare.neighbourhoods import check as check_neighbourhoods
+from nearcare.neighbourhoods import design as design_neighbourhoods
+from nearcare.neighbourhoods import neighbourhood_section
 from nearcare.report import area_report
 from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario, scenario_section
 from nearcare.store import ORGANISATION_KINDS, Store
@@ -71,8 +74,12 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         siting, cov = defib.best_sites(store, DEMO_NEW_DEFIBRILLATORS, lsoas=rutland)
         log(f"defibrillators in Rutland: {DEMO_NEW_DEFIBRILLATORS} best new sites cover {siting.exact_people:,.0f} "
             f"more people at night (greedy {siting.greedy_people:,.0f})")
+        design_neighbourhoods(store)
+        designed = check_neighbourhoods(store)
+        log(f"neighbourhoods: {designed.summary}")
         report = area_report(store, result.notes, [scenario_section(store, closure_result, ranked),
-                                                   defib.defib_section(store, cov, siting, defib.deserts(cov))])
+                                                   defib.defib_section(store, cov, siting, defib.deserts(cov)),
+                                                   neighbourhood_section(store, designed)])
         report_path = report.write(out / "report.html")
     building.replace(store_path)
     log(f"wrote {store_path} and {report_path}")

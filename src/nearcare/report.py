@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from nearcare import __version__
@@ -43,6 +44,8 @@ def format_value(value: object, digits: int = 0) -> str:
     """Numbers with thousands separators; missing values as an en dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if abs(value) < 0.5 * 10**-digits:
             value = 0.0  # no "-0" from rounding noise

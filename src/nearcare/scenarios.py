@@ -20,7 +20,9 @@ per LSOA per practice are used. Otherwise they are *modelled* with a Huff choice
 registered people choose among the practices within reach with probability proportional to
 size^alpha x exp(-beta x minutes) (size = list size), calibrated by grid search to reproduce the
 practices' real list sizes; its fit is reported, and every figure resting on it is labelled
-modelled. Patients of a closed practice move, LSOA by LSOA, to the remaining practices by the
+modelled. Because list sizes alone cannot identify the distance decay (a flat decay reproduces
+them trivially), beta is searched only among plausible values (attraction halving within 0.7 to
+3.5 minutes' drive). Patients of a closed practice move, LSOA by LSOA, to the remaining practices by the
 same model; those with no practice in reach are counted as unplaced, never lost.
 
 Access change. Minutes to the nearest site before come from the stored nearest-service search;
@@ -43,8 +45,11 @@ from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.store import ORGANISATION_KINDS, Store
 
-ALPHAS = (0.0, 0.5, 1.0)
-BETAS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6)
+ALPHAS = (0.5, 1.0)
+# List sizes alone cannot pin the distance decay down: with attraction following size, a flat decay
+# reproduces them trivially while sending people implausibly far. So beta (per minute) is searched
+# only where attraction halves within 0.7 to 3.5 minutes' drive.
+BETAS = (0.2, 0.3, 0.5, 0.75, 1.0)
 
 
 @dataclass(frozen=True)
@@ -177,8 +182,9 @@ class ChoiceModel:
     def describe(self) -> str:
         if not self.modelled:
             return "real registrations by LSOA (NHS file)"
-        return (f"modelled (Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes: "
-                f"R^2 {self.r_squared:.2f}, mean absolute error {self.mean_abs_pct_error:.0f}% per practice)")
+        return (f"modelled (Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes "
+                f"with the decay held to plausible values: R^2 {self.r_squared:.2f}, mean absolute error "
+                f"{self.mean_abs_pct_error:.0f}% per practice)")
 
 
 def _choice(pairs: pd.DataFrame, size: pd.Series, alpha: float, beta: float) -> pd.Series:

@@ -373,6 +373,11 @@ CREATE TABLE IF NOT EXISTS defib_reports (
     note VARCHAR,
     match_distance_m DOUBLE
 );
+CREATE TABLE IF NOT EXISTS neighbourhoods (
+    lsoa21_code VARCHAR PRIMARY KEY,
+    neighbourhood VARCHAR NOT NULL,
+    method VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS allocations (
     target_kind VARCHAR NOT NULL,
     target_code VARCHAR NOT NULL,
