@@ -32,6 +32,17 @@ def demo_store(demo):
         yield store
 
 
+@pytest.fixture()
+def store(demo, tmp_path):
+    """A writable copy of the demo store, for tests that change it."""
+    import shutil
+
+    copy = tmp_path / "store.duckdb"
+    shutil.copyfile(demo.store_path, copy)
+    with Store(copy) as opened:
+        yield opened
+
+
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_text(text, encoding=encoding)
     return path

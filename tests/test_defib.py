@@ -21,14 +21,6 @@ from tests.conftest import write
 HAMBLETON = (52.6582515, -0.6705121)
 
 
-@pytest.fixture()
-def store(demo, tmp_path):
-    copy = tmp_path / "s.duckdb"
-    shutil.copyfile(demo.store_path, copy)
-    with Store(copy) as opened:
-        yield opened
-
-
 @pytest.fixture(scope="module")
 def rutland_lsoas(demo):
     with Store(demo.store_path, read_only=True) as opened:

@@ -18,14 +18,6 @@ from nearcare.store import Store
 from tests.conftest import write
 
 
-@pytest.fixture()
-def store(demo, tmp_path):
-    copy = tmp_path / "s.duckdb"
-    shutil.copyfile(demo.store_path, copy)
-    with Store(copy) as opened:
-        yield opened
-
-
 def shared_boundary_graph(store: Store) -> nx.Graph:
     """Adjacency the slow, obvious way: two LSOAs are neighbours if their boundaries share a line."""
     areas = store.df("SELECT lsoa21_code, boundary FROM small_areas")
