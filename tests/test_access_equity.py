@@ -183,7 +183,10 @@ def test_allocation_sums_to_units_within_floors_and_caps(need, units, floor, cap
     need = pd.Series(need, index=[f"t{i}" for i in range(len(need))])
     n = len(need)
     tol = ALLOCATION_TOLERANCE
-    feasible = ((floor or 0) * n <= units + tol and (cap is None or cap * n >= units - tol)
+    with_need = int((need > 0).sum())
+    # Targets with no need get only their floor, so capped targets with need must hold the rest.
+    most = np.inf if cap is None else (cap * with_need + (floor or 0) * (n - with_need) if with_need else cap * n)
+    feasible = ((floor or 0) * n <= units + tol and (cap is None or cap * n >= units - tol) and most >= units - tol
                 and (floor is None or cap is None or floor <= cap))
     if not feasible:
         with pytest.raises(InputError):
@@ -194,6 +197,12 @@ def test_allocation_sums_to_units_within_floors_and_caps(need, units, floor, cap
     assert (shares >= (floor or 0) - 1e-6).all()
     if cap is not None:
         assert (shares <= cap + 1e-6).all()
+
+
+def test_units_beyond_the_capped_targets_with_need_are_refused():
+    """Found by Hypothesis: a target with no need cannot take units that the capped ones cannot hold."""
+    with pytest.raises(InputError, match="at most 1 of the 2 units"):
+        allocate(pd.Series({"a": 0.0, "b": 1.0}), 2.0, caps=1.0)
 
 
 def test_allocation_is_proportional_where_no_bound_binds():

@@ -473,6 +473,25 @@ def neighbourhoods_profile(
         console.print(f"wrote {out / 'profiles.csv'} and {out / 'teams.csv'}")
 
 
+@app.command("serve")
+def serve(
+    store: StoreOption = Path("nearcare.duckdb"),
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this computer only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the store as a web app (NHS.UK style, works offline) with a JSON API under /api."""
+    import uvicorn
+
+    from nearcare.web.app import create_app
+
+    try:
+        application = create_app(store)
+    except (InputError, StoreError) as exc:
+        _fail(exc)
+    console.print(f"nearcare on http://{host}:{port}/ (API schema at /docs); Ctrl+C to stop")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 @app.command("report")
 def report_(
     store: StoreOption = Path("nearcare.duckdb"),

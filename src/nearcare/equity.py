@@ -213,6 +213,12 @@ def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None 
         raise InputError(f"the floors add up to {low.sum():,.6g}, more than the {units:,.6g} units to share")
     if high.sum() < units - ALLOCATION_TOLERANCE:
         raise InputError(f"the caps add up to {high.sum():,.6g}, less than the {units:,.6g} units to share")
+    if need.sum() > 0:
+        # A target with no need gets only its floor, so the capped targets with need must hold the rest.
+        most = high[need > 0].sum() + low[need == 0].sum()
+        if most < units - ALLOCATION_TOLERANCE:
+            raise InputError(f"in proportion to need at most {most:,.6g} of the {units:,.6g} units can be shared: the "
+                             "targets with need are capped and those with no need get only their floor")
     weights = need if need.sum() > 0 else pd.Series(1.0, index=need.index)
     w, lo, hi = weights.to_numpy(), low.to_numpy(), high.to_numpy()
 
@@ -226,10 +232,22 @@ def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None 
         middle = (k_low + k_high) / 2
         k_low, k_high = (middle, k_high) if total(middle) < units else (k_low, middle)
     shares = np.clip(k_high * w, lo, hi)
-    # Put the last rounding error on the shares that no bound holds.
-    free = (shares > lo) & (shares < hi)
-    if free.any():
-        shares[free] += (units - shares.sum()) * w[free] / w[free].sum()
+    # What bisection leaves (rounding, or needs so small that no finite factor reaches the caps) goes
+    # to the targets with need that a bound does not hold, in proportion to need, else to their room.
+    has_need = w > 0
+    for _ in range(100):
+        residual = units - shares.sum()
+        if abs(residual) <= ALLOCATION_TOLERANCE * max(1.0, units) * 1e-3:
+            break
+        movable = has_need & ((shares < hi) if residual > 0 else (shares > lo))
+        if not movable.any():
+            break
+        room = (hi - shares) if residual > 0 else (shares - lo)
+        weight = w * movable
+        if not np.isfinite(weight.sum()) or weight.sum() <= 0 or not np.isfinite(residual * weight / weight.sum()).all():
+            weight = np.where(movable, np.minimum(room, 1e300), 0.0)
+        step = np.minimum(abs(residual) * weight / weight.sum(), room)
+        shares = shares + np.sign(residual) * step
     return pd.Series(shares, index=need.index)
 
 

@@ -1,0 +1,168 @@
+"""The web app in-process: every API endpoint (with bad input), the pages, escaping and accessibility basics."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from html.parser import HTMLParser
+
+import pytest
+
+from nearcare.store import Store
+
+warnings.filterwarnings("ignore", message=".*httpx.*")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from nearcare.web.app import MAX_SCENARIO_SITES, create_app  # noqa: E402
+
+PAGES = ["/", "/organisations/C82044", "/organisations/FC826", "/equity", "/scenario", "/defibrillators", "/neighbourhoods"]
+
+
+@pytest.fixture(scope="module")
+def web_store(demo, tmp_path_factory):
+    path = tmp_path_factory.mktemp("web") / "web.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with Store(path) as store:  # an organisation whose name would run as script if not escaped
+        store.con.execute("INSERT INTO sites (code, name, kind, status, source_id) VALUES "
+                          "('XSS01', '<script>alert(1)</script>', 'dentist', 'active', 1)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(web_store):
+    return TestClient(create_app(web_store))
+
+
+def test_area_measures_and_layers(client):
+    area = client.get("/api/area").json()
+    assert area["lsoas"] == 634 and area["sites"]["gp"] == 128
+    measures = client.get("/api/measures").json()
+    assert "imd_decile" in measures and "gp:drive:crowfly:e2sfca_need" in measures
+    for measure in ("imd_decile", "gp:drive:drive:nearest_minutes"):
+        layer = client.get("/api/areas.geojson", params={"measure": measure}).json()
+        assert layer["type"] == "FeatureCollection" and layer["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert len(client.get("/api/areas.geojson").json()["features"]) == 634
+    bad = client.get("/api/areas.geojson", params={"measure": "boundary; DROP TABLE sites"})
+    assert bad.status_code == 400 and "unknown measure" in bad.json()["detail"]
+
+
+def test_organisations(client):
+    practices = client.get("/api/organisations", params={"kind": "gp"}).json()["features"]
+    assert len(practices) == 128 and all(f["properties"]["kind"] == "gp" for f in practices)
+    assert client.get("/api/organisations", params={"kind": "hospital"}).status_code == 422
+    one = client.get("/api/organisations/C82044").json()
+    assert one["name"] == "EMPINGHAM MEDICAL CENTRE" and one["patients"] == 9443
+    assert client.get("/api/organisations/ZZZ99").status_code == 404
+    assert client.get("/api/organisations/not-a-code").status_code == 422
+    serves = client.get("/api/organisations/C82044/serves.geojson").json()
+    assert serves["features"] and sum(f["properties"]["value"] for f in serves["features"]) > 1000
+    assert client.get("/api/organisations/FC826/serves.geojson").status_code == 400  # a pharmacy
+
+
+def test_equity(client):
+    equity = client.get("/api/equity", params={"kind": "gp", "profile": "drive", "mode": "crowfly"}).json()
+    assert set(equity["deciles"]) == {str(d) for d in range(1, 11)} or set(map(int, equity["deciles"])) == set(range(1, 11))
+    assert equity["inverse_care_law"] in ("holds", "reversed", "unclear") and "inverse care law" in equity["verdict"].lower()
+    assert client.get("/api/equity", params={"measure": "nonsense"}).status_code == 422
+
+
+def test_scenarios_are_validated_and_bounded(client):
+    result = client.post("/api/scenarios", json={"close": ["C82044"], "mode": "drive"})
+    assert result.status_code == 200, result.text
+    body = result.json()
+    assert body["patients_moved"] == 9443 and "modelled" in body["where_patients_go"]
+    assert client.post("/api/scenarios", json={"close": []}).status_code == 422
+    assert client.post("/api/scenarios", json={"close": ["nope!"]}).status_code == 422
+    assert client.post("/api/scenarios", json={"close": ["C82044"] * (MAX_SCENARIO_SITES + 1)}).status_code == 422
+    unknown = client.post("/api/scenarios", json={"close": ["ZZZ99"]})
+    assert unknown.status_code == 400 and "unknown site code" in unknown.json()["detail"]
+    everyone = [f["properties"]["code"] for f in client.get("/api/organisations?kind=gp").json()["features"]][:MAX_SCENARIO_SITES]
+    assert client.post("/api/scenarios", json={"close": everyone}).status_code == 200
+
+
+def test_defibrillator_reports(client, web_store):
+    assert len(client.get("/api/defibrillators").json()["features"]) >= 1
+    ok = client.post("/api/defibrillators/reports", json={"lat": 52.6583, "lon": -0.6705, "access": "public", "hours": "24/7"})
+    assert ok.status_code == 201 and ok.json() == {"defib_id": "osm-n5036730561", "matched_known": True}
+    for bad, code in [({"lat": 48.85, "lon": 2.35, "access": "public", "hours": "24/7"}, 400),
+                      ({"postcode": "ZZ9 9ZZ", "access": "public", "hours": "24/7"}, 400),
+                      ({"lat": 52.66, "lon": -0.67, "access": "anyone", "hours": "24/7"}, 422),
+                      ({"lat": 52.66, "lon": -0.67, "access": "public"}, 422),
+                      ({"lat": 952.0, "lon": -0.67, "access": "public", "hours": "24/7"}, 422)]:
+        assert client.post("/api/defibrillators/reports", json=bad).status_code == code
+
+
+def test_neighbourhoods_layer(client):
+    layer = client.get("/api/neighbourhoods.geojson").json()
+    assert len(layer["features"]) == 31
+
+
+def test_openapi_lists_every_api_endpoint(client):
+    paths = set(client.get("/openapi.json").json()["paths"])
+    routes = {r.path for r in client.app.routes if getattr(r, "path", "").startswith("/api/")}
+    assert routes and routes <= paths
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_pages_render_without_remote_assets(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, response.text[:500]
+    assert not re.findall(r'(?:src|href|action)="https?://', response.text)
+    assert "/vendor/nhsuk/nhsuk-frontend.min.css" in response.text
+
+
+def test_stylesheets_and_scripts_fetch_nothing_remote(client):
+    for url in ("/vendor/nhsuk/nhsuk-frontend.min.css", "/vendor/leaflet/leaflet.css", "/static/nearcare.css"):
+        text = client.get(url).text
+        assert text and not re.findall(r"url\(\s*['\"]?https?://", text), url
+
+
+def test_output_is_escaped(client):
+    page = client.get("/organisations/XSS01").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_page_forms_refuse_bad_input_and_store_nothing(client, web_store):
+    assert client.post("/scenario", data={}).status_code == 400
+    assert "There is a problem" in client.post("/scenario", data={}).text
+    done = client.post("/scenario", data={"close": ["C82044"]})
+    assert done.status_code == 200 and "Scenario: Close C82044" in done.text
+    before = client.get("/api/defibrillators").json()
+    bad = client.post("/defibrillators", data={"access": "", "hours": "", "lat": "north", "lon": ""})
+    assert bad.status_code == 400 and "Enter the latitude as a number" in bad.text and "Enter the hours" in bad.text
+    outside = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "48.85", "lon": "2.35"})
+    assert outside.status_code == 400 and "not in England" in outside.text
+    assert client.get("/api/defibrillators").json() == before
+    good = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "52.70", "lon": "-0.60"},
+                       follow_redirects=False)
+    assert good.status_code == 303 and "reported=report-" in good.headers["location"]
+    assert len(client.get("/api/defibrillators").json()["features"]) == len(before["features"]) + 1
+
+
+class _Structure(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[int] = []
+        self.labels: set[str] = set()
+        self.fields: list[str | None] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if re.fullmatch(r"h[1-6]", tag):
+            self.headings.append(int(tag[1]))
+        if tag == "label" and attrs.get("for"):
+            self.labels.add(attrs["for"])
+        if tag in ("input", "select", "textarea") and attrs.get("type") not in ("hidden", "submit"):
+            self.fields.append(attrs.get("id"))
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_accessibility_basics(client, url):
+    parsed = _Structure()
+    parsed.feed(client.get(url).text)
+    assert parsed.headings.count(1) == 1 and parsed.headings[0] == 1
+    for before, after in zip(parsed.headings, parsed.headings[1:]):
+        assert after <= before + 1, f"heading h{after} follows h{before} on {url}"
+    for field in parsed.fields:
+        assert field and field in parsed.labels, f"form field {field!r} on {url} has no label"
