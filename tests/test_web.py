@@ -72,7 +72,13 @@ def test_scenarios_are_validated_and_bounded(client):
     assert result.status_code == 200, result.text
     body = result.json()
     assert body["patients_moved"] == 9443 and "modelled" in body["where_patients_go"]
-    assert client.post("/api/scenarios", json={"close": []}).status_code == 422
+    assert client.post("/api/scenarios", json={"close": []}).status_code == 400  # nothing to do
+    merged = client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "C82010", "keep_site": True}],
+                                                  "mode": "drive"})
+    assert merged.status_code == 200, merged.text
+    lists = {p["practice_code"]: p for p in merged.json()["practices"]}
+    assert lists["C82010"]["patients_after"] == lists["C82010"]["patients_before"] + lists["C82649"]["patients_before"]
+    assert client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "FC826"}]}).status_code == 400
     assert client.post("/api/scenarios", json={"close": ["nope!"]}).status_code == 422
     assert client.post("/api/scenarios", json={"close": ["C82044"] * (MAX_SCENARIO_SITES + 1)}).status_code == 422
     unknown = client.post("/api/scenarios", json={"close": ["ZZZ99"]})
@@ -128,6 +134,10 @@ def test_page_forms_refuse_bad_input_and_store_nothing(client, web_store):
     assert "There is a problem" in client.post("/scenario", data={}).text
     done = client.post("/scenario", data={"close": ["C82044"]})
     assert done.status_code == 200 and "Scenario: Close C82044" in done.text
+    merged = client.post("/scenario", data={"merge_from": "C82649", "merge_into": "C82010", "keep_site": "no"})
+    assert merged.status_code == 200 and "Merge C82649 into C82010 (site closes)" in merged.text
+    half = client.post("/scenario", data={"merge_from": "C82649"})
+    assert half.status_code == 400 and "choose both practices" in half.text
     before = client.get("/api/defibrillators").json()
     bad = client.post("/defibrillators", data={"access": "", "hours": "", "lat": "north", "lon": ""})
     assert bad.status_code == 400 and "Enter the latitude as a number" in bad.text and "Enter the hours" in bad.text

@@ -57,9 +57,17 @@ def find_assets() -> Path | None:
     return None
 
 
+class MergeRequest(BaseModel):
+    from_code: Annotated[str, Field(pattern=CODE, alias="from")]
+    into: Annotated[str, Field(pattern=CODE)]
+    keep_site: bool = True
+
+
 class ScenarioRequest(BaseModel):
-    close: list[Annotated[str, Field(pattern=CODE)]] = Field(min_length=1, max_length=MAX_SCENARIO_SITES,
+    close: list[Annotated[str, Field(pattern=CODE)]] = Field(default_factory=list, max_length=MAX_SCENARIO_SITES,
                                                              description="Site codes to close")
+    merge: list[MergeRequest] = Field(default_factory=list, max_length=MAX_SCENARIO_SITES,
+                                      description="Practices that join others")
     mode: Literal["crowfly", "drive"] | None = None
 
 
@@ -246,10 +254,16 @@ def create_app(store_path: str | Path) -> FastAPI:
                 "slope_index": figures.sii, "slope_index_ci": [figures.sii_low, figures.sii_high],
                 "inverse_care_law": figures.finding, "verdict": figures.verdict(MEASURES[measure][0])}
 
-    def run_closure(codes: list[str], mode: str | None):
-        from nearcare.scenarios import Scenario, check_scenario, evaluate
+    def run_closure(codes: list[str], mode: str | None, merges: list | None = None):
+        from nearcare.scenarios import Merge, Scenario, check_scenario, evaluate
 
-        scenario = Scenario(f"Close {', '.join(codes)}", close=codes)
+        merges = [Merge(m.from_code, m.into, m.keep_site) for m in (merges or [])]
+        if not codes and not merges:
+            raise InputError("a scenario closes at least one site or merges at least one practice")
+        words = ([f"close {', '.join(codes)}"] if codes else []) + [
+            f"merge {m.from_code} into {m.into_code}{'' if m.keep_site else ' (site closes)'}" for m in merges]
+        name = "; ".join(words)
+        scenario = Scenario(name[0].upper() + name[1:], close=codes, merges=merges)
         with data.lock:
             check_scenario(data.store, scenario, where="request")
         ctx = data.context(mode)
@@ -259,7 +273,7 @@ def create_app(store_path: str | Path) -> FastAPI:
     def api_scenario(request: ScenarioRequest) -> dict:
         """Close up to 20 sites and compare before and after (from the stored travel times)."""
         try:
-            result = run_closure(request.close, request.mode)
+            result = run_closure(request.close, request.mode, request.merge)
         except InputError as exc:
             raise HTTPException(400, str(exc)) from None
         except StoreError as exc:
@@ -345,21 +359,29 @@ def create_app(store_path: str | Path) -> FastAPI:
         return page(request, "scenario.html", options=options.to_dict("records"), max_sites=MAX_SCENARIO_SITES)
 
     @app.post("/scenario", response_class=HTMLResponse, include_in_schema=False)
-    def scenario_run(request: Request, close: Annotated[list[str], Form()] = None):
+    def scenario_run(request: Request, close: Annotated[list[str], Form()] = None,
+                     merge_from: Annotated[str, Form()] = "", merge_into: Annotated[str, Form()] = "",
+                     keep_site: Annotated[str, Form()] = "yes"):
         from nearcare.scenarios import scenario_section
 
         options = data.df("SELECT code, name, kind FROM sites WHERE kind IN ('gp', 'pharmacy') ORDER BY kind, name")
         codes = close or []
+        merges = []
         error = None
-        if not codes:
-            error = "Choose at least one practice or pharmacy to close."
+        if merge_from or merge_into:
+            try:
+                merges = [MergeRequest(**{"from": merge_from, "into": merge_into, "keep_site": keep_site == "yes"})]
+            except ValueError:
+                error = "To merge, choose both practices."
+        if not codes and not merges and error is None:
+            error = "Choose at least one practice or pharmacy to close, or two practices to merge."
         elif len(codes) > MAX_SCENARIO_SITES:
             error = f"Choose at most {MAX_SCENARIO_SITES} sites at a time."
         elif any(not re.fullmatch(CODE[1:-1], c) for c in codes):
             error = "A site code is not valid."
         if error is None:
             try:
-                result = run_closure(codes, None)
+                result = run_closure(codes, None, merges)
                 with data.lock:
                     section = scenario_section(data.store, result)
                 return page(request, "scenario.html", options=options.to_dict("records"), max_sites=MAX_SCENARIO_SITES,
