@@ -205,6 +205,12 @@ def test_units_beyond_the_capped_targets_with_need_are_refused():
         allocate(pd.Series({"a": 0.0, "b": 1.0}), 2.0, caps=1.0)
 
 
+def test_allocation_with_a_vanishingly_small_need():
+    """Found by Hypothesis: the last units go to a target whose need is a subnormal number."""
+    shares = allocate(pd.Series([1.0] * 9 + [5e-324]), 17143.0, floors=1.5, caps=1899.0)
+    assert shares.sum() == pytest.approx(17143.0) and shares.iloc[-1] == pytest.approx(52.0)
+
+
 def test_allocation_is_proportional_where_no_bound_binds():
     need = pd.Series({"a": 1.0, "b": 3.0, "c": 6.0})
     assert allocate(need, 100).to_dict() == pytest.approx({"a": 10, "b": 30, "c": 60})
@@ -223,6 +229,8 @@ def test_demo_equity_and_allocation(demo, demo_store):
     assert rutland.areas == 26
     practices = practice_equity(demo_store)
     assert practices.areas > 100
+    # The README's finding: at practice level the inverse care law holds in LLR (C about +0.13).
+    assert practices.finding == "holds" and 0.10 < practices.concentration_index < 0.16
     allocations = demo_store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
     assert allocations["units"].sum() == pytest.approx(10)
     html = demo.report_path.read_text()

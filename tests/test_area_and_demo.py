@@ -27,6 +27,8 @@ def test_every_site_has_coordinates_or_is_listed(demo, demo_store):
     sites = demo_store.df("SELECT code, lat, lon, easting FROM sites")
     unlocated = set(sites.loc[sites["lat"].isna(), "code"])
     assert unlocated == set(demo.build.ungeocoded["code"])
+    assert len(unlocated) == 15  # as the README says: none of their postcodes is in the bundled postcode file
+    assert demo_store.scalar("SELECT count(*) FROM sites s JOIN postcodes p USING (postcode) WHERE s.lat IS NULL") == 0
     report = demo.report_path.read_text()
     for code in unlocated:
         assert f"<td>{code}</td>" in report

@@ -169,7 +169,11 @@ def test_greedy_can_be_beaten():
 
 
 def test_demo_siting(demo, demo_store):
+    import re
+
     html = demo.report_path.read_text()
+    added = float(re.search(r"([\d,]+) more people covered at night", html).group(1).replace(",", ""))
+    assert 1_500 < added < 2_500  # "about 2,000", as the README says
     assert "Defibrillators: coverage, deserts and best new sites" in html
     assert "not registered on The Circuit" in html and "osm-n5036730561" in html
 

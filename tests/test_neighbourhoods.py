@@ -46,6 +46,7 @@ def test_demo_design_meets_every_constraint(demo_store):
     reported = result.neighbourhoods.set_index("neighbourhood")
     assert (reported["within_bounds"] == populations.between(30_000, 50_000)).all()
     assert reported["contiguous"].all() and (populations >= 30_000).all()
+    assert len(reported) == 31 and reported["within_bounds"].all()  # as the README says
 
 
 def test_violations_are_reported_rather_than_hidden(demo_store):

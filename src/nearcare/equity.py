@@ -244,9 +244,12 @@ def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None 
             break
         room = (hi - shares) if residual > 0 else (shares - lo)
         weight = w * movable
-        if not np.isfinite(weight.sum()) or weight.sum() <= 0 or not np.isfinite(residual * weight / weight.sum()).all():
+        # Normalise before scaling: residual x a subnormal need would underflow to 0.
+        share = weight / weight.sum() if weight.sum() > 0 else np.full_like(weight, np.nan)
+        if not np.isfinite(share).all():
             weight = np.where(movable, np.minimum(room, 1e300), 0.0)
-        step = np.minimum(abs(residual) * weight / weight.sum(), room)
+            share = weight / weight.sum()
+        step = np.minimum(abs(residual) * share, room)
         shares = shares + np.sign(residual) * step
     return pd.Series(shares, index=need.index)
 
