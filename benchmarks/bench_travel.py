@@ -146,7 +146,7 @@ def nearest_flatness(spec):
     rng = np.random.default_rng(2)
     sites = snapped_at_nodes(rng.choice(network.n_nodes, DESTINATIONS, replace=False), "d")
     rows = []
-    for count in (100, 1_000, 10_000, min(100_000, network.n_nodes)):
+    for count in sorted({100, 1_000, 10_000, min(100_000, network.n_nodes)}):
         origins = snapped_at_nodes(rng.choice(network.n_nodes, count, replace=False), "o")
         start = time.perf_counter()
         nearest(network, origins, sites)

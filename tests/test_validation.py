@@ -131,3 +131,11 @@ def test_corrupt_and_roadless_osm(tmp_path):
                      "<?xml version='1.0'?><osm version='0.6'><node id='1' lat='52.6' lon='-0.7' version='1'/></osm>")
     with pytest.raises(InputError, match="no roads"):
         parse("osm", roadless)
+
+
+def test_gzipped_files_are_read_as_published(tmp_path):
+    import gzip
+
+    path = tmp_path / "epraccur.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join([good_row(), good_row("C82002")]) + "\n").encode()))
+    assert list(parse("ods-gp-practices", path).tables["organisations"]["code"]) == ["C82001", "C82002"]

@@ -73,7 +73,7 @@ def atlas_sections(store: Store, notes: list[str] | None = None) -> list:
     """Report sections for the atlas: the map, the deprivation profile, the sub-ICB table and gaps."""
     from nearcare import maps
     from nearcare.area import area_label
-    from nearcare.report import Figure, Section, Table, table_from_frame
+    from nearcare.report import Figure, Section, table_from_frame
 
     label = area_label(store)
     summary = sub_icb_summary(store)

@@ -49,7 +49,7 @@ import osmium
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
-from nearcare.geo import in_england_box, normalise_postcode, to_bng, to_wgs84
+from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.store import Store
 
 DEFAULT_DISTANCE_M = 200.0
@@ -245,7 +245,7 @@ def add_report(store: Store, report: Report, *, match_distance_m: float = MATCH_
     known = store.df("SELECT defib_id, easting, northing FROM defibrillators")
     distance = np.hypot(known["easting"] - easting[0], known["northing"] - northing[0]) if len(known) else pd.Series(dtype=float)
     matched = len(known) > 0 and float(distance.min()) <= match_distance_m
-    with store.transaction() as con:
+    with store.transaction():
         if matched:
             defib_id = str(known["defib_id"].iloc[int(np.argmin(distance.to_numpy()))])
         else:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
-from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M
+from nearcare.access import DEFAULT_THRESHOLD_MINUTES
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.store import ORGANISATION_KINDS, Store
 

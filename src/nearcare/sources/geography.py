@@ -16,7 +16,7 @@ import pyogrio
 import shapely
 
 from nearcare._errors import InputError
-from nearcare.geo import BNG, WGS84, in_england_box, to_bng, to_wgs84
+from nearcare.geo import WGS84, in_england_box, to_bng, to_wgs84
 from nearcare.sources import Importer, Parsed
 from nearcare.sources._read import ENGLISH_LSOA_CODE, LSOA_CODE, ODS_CODE, POSTCODE, Field, read_rows, validate
 

@@ -21,9 +21,8 @@ import threading
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
