@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,20 @@ def shared_file(relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """The demo run once for the session: its result, store path and report path."""
-    return run_demo(tmp_path_factory.mktemp("demo"), log=lambda *_: None)
+    """The demo run once for the session: its result, store path and report path.
+
+    For development only, ``NEARCARE_DEMO_CACHE=DIR`` keeps the demo in DIR and reuses it across
+    runs (delete DIR after a change that alters the demo); CI never sets it.
+    """
+    cache = os.environ.get("NEARCARE_DEMO_CACHE")
+    if not cache:
+        return run_demo(tmp_path_factory.mktemp("demo"), log=lambda *_: None)
+    saved = Path(cache) / "demo-result.pickle"
+    if saved.exists():
+        return pickle.loads(saved.read_bytes())
+    result = run_demo(Path(cache), log=lambda *_: None)
+    saved.write_bytes(pickle.dumps(result))
+    return result
 
 
 @pytest.fixture()
