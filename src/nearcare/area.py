@@ -157,8 +157,8 @@ def _small_areas(store: Store, codes: list[str]) -> tuple[pd.DataFrame, list[str
         joined.loc[no_centroid, "centroid_easting"] = e
         joined.loc[no_centroid, "centroid_northing"] = n
         notes.append(f"{int(no_centroid.sum())} LSOAs have no published centroid; a point inside the boundary is used")
-    for column, what in (("imd_decile", "IMD 2025"), ("population", "a population"), ("boundary", "a boundary"),
-                         ("centroid_lat", "a centroid")):
+    for column, what in (("imd_decile", "IMD 2025"), ("population", "population"), ("boundary", "boundary"),
+                         ("centroid_lat", "centroid")):
         missing = int(joined[column].isna().sum())
         if missing:
             notes.append(f"{missing} of {len(joined)} LSOAs have no {what}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,24 +12,83 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from typer.core import TyperGroup
+from typer.models import OptionInfo
 
 from nearcare import __version__
 from nearcare._errors import InputError, StoreError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nearcare.store import Store
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Plan primary care and neighbourhood health services in England from open data.")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", help="The analysis store (a DuckDB file).")]
 
+# typer >= 0.20 vendors click, older versions use it: find click's base exception either way.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
-def _fail(exc: Exception) -> None:
-    errors.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-    raise typer.Exit(code=2)
+
+def _fail(exc: Exception | str, code: int = 2) -> None:
+    """End the command with one line on stderr (never a traceback) and exit code 2 (1 for a bug)."""
+    errors.print("[bold red]error:[/] ", " ".join(str(exc).split()), sep="", highlight=False, markup=True)
+    raise typer.Exit(code=code)
+
+
+class _Commands(TyperGroup):
+    """Every command runs through here: bad input and bad options end in one line, exit code 2.
+
+    An unexpected exception is a bug in nearcare, not the user's doing: it ends in one line and exit
+    code 1, and ``nearcare --debug COMMAND`` (or NEARCARE_DEBUG=1) shows its traceback.
+    """
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except typer.BadParameter as exc:  # a value typer itself could not read, e.g. --k nan
+            allowed = getattr(exc.param, "callback", None) and getattr(exc.param.callback, "allowed", None)
+            _fail(exc.format_message() + (f"; {allowed}" if allowed else ""))
+        except _ClickException:
+            raise  # usage errors: typer shows them with the command's usage
+        except (InputError, StoreError, OSError) as exc:  # OSError: a path that cannot be read or written
+            _fail(exc)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            _fail(f"unexpected {type(exc).__name__}: {exc} (if your input looks right, this is a bug in nearcare: "
+                  "run again with `nearcare --debug ...` and report the traceback)", code=1)
+
+
+# nearcare.geo's box around England, repeated because importing geo (pyproj) slows every command; a test keeps them equal.
+ENGLAND_LAT = (49.8, 55.9)
+ENGLAND_LON = (-6.5, 2.0)
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
+                  help="Plan primary care and neighbourhood health services in England from open data.")
+
+
+def _number(help: str, low: float, high: float, *param_decls: str, above: bool = False, unit: str = "") -> OptionInfo:
+    """A numeric option that must be finite and in [low, high] (or (low, high] with ``above``).
+
+    Checked as the command line is read, so a bad value ends the command before the store is opened.
+    """
+    allowed = f"allowed: more than {low:g} and at most {high:g}{unit}" if above else f"allowed: {low:g} to {high:g}{unit}"
+
+    def check(param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None:
+            return value
+        if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+            _fail(f"{param.opts[-1]} must be a {'whole' if isinstance(value, int) else 'finite'} number, {allowed} "
+                  f"(got {value!r})")
+        return value
+
+    check.allowed = allowed
+    return typer.Option(*param_decls, help=f"{help} ({allowed})", callback=check)
 
 
 @contextmanager
@@ -42,11 +103,53 @@ def _opened(path: Path, *, read_only: bool = False) -> Iterator[Store]:
         _fail(exc)
 
 
-@app.callback()
-def _main(version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False) -> None:
-    if version:
+_PEOPLE_COLUMN = re.compile(r"people|population|patients|residents")
+_NOT_PEOPLE_COLUMN = re.compile(r"pct|per_|_per|share|rate|ratio")
+
+
+def _whole(people: float) -> str:
+    """People as printed: a whole number with thousands separators, never -0 (files keep full precision)."""
+    return f"{round(people) + 0:,}" if math.isfinite(people) else "n/a"
+
+
+def _figure(value: float) -> str:
+    """Any other figure as printed: 4 significant digits (whole numbers from 1,000), never -0."""
+    if not math.isfinite(value):
+        return "n/a"
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return "0" if text == "-0" else text
+
+
+def _frame_text(frame: pd.DataFrame) -> str:
+    """A table for the terminal: people columns as whole numbers, other decimals to 4 significant digits."""
+    from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
+
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if is_bool_dtype(values) or not is_numeric_dtype(values):
+            continue
+        if _PEOPLE_COLUMN.search(str(column)) and not _NOT_PEOPLE_COLUMN.search(str(column)):
+            shown[column] = values.map(_whole)
+        elif is_float_dtype(values):
+            shown[column] = values.map(_figure)
+    return shown.to_string(index=False)
+
+
+def _show_version(value: bool) -> None:
+    if value:
         console.print(__version__)
         raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
+                                          help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", envvar="NEARCARE_DEBUG",
+                                        help="Show the traceback of an unexpected error (for bug reports).")] = False,
+) -> None:
+    pass
 
 
 @app.command("demo")
@@ -67,7 +170,7 @@ def import_(
     files: Annotated[list[Path], typer.Argument(help="One or more files of that kind.")],
     store: StoreOption = Path("nearcare.duckdb"),
     data_date: Annotated[Optional[str], typer.Option(help="The data date, for files that state none.")] = None,
-    year: Annotated[Optional[int], typer.Option(help="Year of a population or workforce file, if its name does not say.")] = None,
+    year: Annotated[Optional[int], _number("Year of a population or workforce file, if its name does not say.", 1990, 2100)] = None,
     geography: Annotated[Optional[str], typer.Option(help="lsoa11 or lsoa21, for population files.")] = None,
 ) -> None:
     """Validate public files and import them into the store (all or nothing)."""
@@ -119,7 +222,7 @@ def build_(
 def network_(
     store: StoreOption = Path("nearcare.duckdb"),
     mode: Annotated[str, typer.Option(help="walk, drive or both.")] = "both",
-    walk_speed_kph: Annotated[float, typer.Option(help="Walking speed in km/h.")] = 4.8,
+    walk_speed_kph: Annotated[float, _number("Walking speed in km/h.", 1, 10, unit=" km/h")] = 4.8,
 ) -> None:
     """Build the walk and drive networks from the imported OpenStreetMap extract."""
     from nearcare.network import MODES, build_networks
@@ -139,8 +242,9 @@ def travel_times_(
     store: StoreOption = Path("nearcare.duckdb"),
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
     to: Annotated[str, typer.Option(help="gp, pharmacy, dentist, optometrist or all.")] = "all",
-    max_minutes: Annotated[float, typer.Option(help="Keep pairs within this many minutes.")] = 30.0,
-    max_snap_m: Annotated[float, typer.Option(help="Points farther than this from the network are reported, not joined.")] = 1000.0,
+    max_minutes: Annotated[float, _number("Keep pairs within this many minutes.", 0, 300, above=True, unit=" minutes")] = 30.0,
+    max_snap_m: Annotated[float, _number("Points farther than this from the network are reported, not joined.", 0, 20_000,
+                                         above=True, unit=" m")] = 1000.0,
     crowfly: Annotated[bool, typer.Option("--crowfly", help="Straight-line estimates even if a network is loaded.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the pairs to this .csv or .parquet file.")] = None,
 ) -> None:
@@ -160,9 +264,10 @@ def travel_times_(
                               f"({', '.join('?' * len(kinds))}) ORDER BY ALL", [mode, results[0].mode, *kinds])
             write_frame(pairs, out, name="travel_times")
     for r in results:
+        left_out = ("" if r.mode == "crowfly" else f"; {r.unsnapped_origins:,} LSOAs and {r.unsnapped_destinations:,} "
+                    "sites too far from the network were left out")  # crow-fly estimates need no network
         console.print(f"{r.profile} to {r.kinds[0]} ({r.mode}): {r.pairs:,} pairs within {max_minutes:g} minutes "
-                      f"from {r.origins:,} LSOAs; {r.unsnapped_origins:,} LSOAs and {r.unsnapped_destinations:,} sites "
-                      "too far from the network were left out")
+                      f"from {r.origins:,} LSOAs{left_out}")
     if out is not None:
         console.print(f"wrote {out}")
 
@@ -172,9 +277,12 @@ def _zones(text: str | None) -> tuple[tuple[float, float], ...]:
     if not text:
         return ()
     try:
-        return tuple((float(b), float(w)) for b, w in (part.split(":") for part in text.split(",")))
+        zones = tuple((float(b), float(w)) for b, w in (part.split(":") for part in text.split(",")))
     except ValueError:
         raise InputError("--zones is a list like 5:1,10:0.68,15:0.22 (minutes:weight)", value=text) from None
+    if not all(0 < b <= 300 and 0 <= w <= 1 for b, w in zones):  # comparisons with nan are false: refused too
+        raise InputError("--zones needs minutes more than 0 and at most 300, and weights from 0 to 1", value=text)
+    return zones
 
 
 @app.command("access")
@@ -182,7 +290,8 @@ def access_(
     store: StoreOption = Path("nearcare.duckdb"),
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
     crowfly: Annotated[bool, typer.Option("--crowfly", help="Use the crow-fly run even if a network run exists.")] = False,
-    threshold_minutes: Annotated[Optional[float], typer.Option(help="Threshold for 'services within' and the catchment (default 20 walk, 15 drive).")] = None,
+    threshold_minutes: Annotated[Optional[float], _number("Threshold for 'services within' and the catchment (default 20 walk, 15 drive).",
+                                                          0, 300, above=True, unit=" minutes")] = None,
     decay: Annotated[str, typer.Option(help="E2SFCA distance decay: step, gaussian or gravity.")] = "step",
     zones: Annotated[Optional[str], typer.Option(help="Step zones as minutes:weight, e.g. 5:1,10:0.68,15:0.22.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Also write the measures to .csv or .parquet.")] = None,
@@ -191,13 +300,13 @@ def access_(
     from nearcare.access import DEFAULT_THRESHOLD_MINUTES, Catchment, compute_access
     from nearcare.export import check_export_path, write_frame
 
+    if mode not in DEFAULT_THRESHOLD_MINUTES:
+        raise InputError(f"--mode must be walk or drive, not {mode!r}")
+    parsed = _zones(zones)
     with _opened(store) as opened:
         if out is not None:
             check_export_path(out)
-        if mode not in DEFAULT_THRESHOLD_MINUTES:
-            raise InputError(f"--mode must be walk or drive, not {mode!r}")
         threshold = threshold_minutes or DEFAULT_THRESHOLD_MINUTES[mode]
-        parsed = _zones(zones)
         catchment = Catchment(max(threshold, parsed[-1][0]) if parsed else threshold, decay, parsed)
         results = compute_access(opened, mode, mode="crowfly" if crowfly else None, threshold_minutes=threshold,
                                  catchment=catchment)
@@ -214,20 +323,21 @@ def equity_(
     store: StoreOption = Path("nearcare.duckdb"),
     kind: Annotated[str, typer.Option(help="gp, pharmacy, dentist or optometrist.")] = "gp",
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
+    crowfly: Annotated[bool, typer.Option("--crowfly", help="Use the crow-fly access run even if a network run exists.")] = False,
     measure: Annotated[str, typer.Option(help="e2sfca_need, e2sfca, nearest_minutes or services_within.")] = "e2sfca_need",
 ) -> None:
     """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
     from nearcare.equity import MEASURES, lsoa_equity, practice_equity
 
     with _opened(store, read_only=True) as opened:
-        figures = lsoa_equity(opened, kind=kind, profile=mode, measure=measure)
+        figures = lsoa_equity(opened, kind=kind, profile=mode, mode="crowfly" if crowfly else None, measure=measure)
         try:
             practices = practice_equity(opened)
         except StoreError as exc:
             practices, missing = None, str(exc)
     table = RichTable("IMD decile", "population", figures.measure)
     for decile, row in figures.deciles.iterrows():
-        table.add_row(str(decile), f"{row['population']:,.0f}", f"{row['value']:.4g}")
+        table.add_row(str(decile), _whole(row["population"]), _figure(row["value"]))
     console.print(table)
     console.print(figures.verdict(f"{MEASURES[measure][0]} to {kind} services"))
     if practices is not None:
@@ -238,10 +348,10 @@ def equity_(
 
 @app.command("allocate")
 def allocate_(
-    units: Annotated[float, typer.Option(help="Units to share: staff FTE or money.")],
+    units: Annotated[float, _number("Units to share: staff FTE or money.", 0, 1e12, above=True)],
     to: Annotated[str, typer.Option(help="practices, lsoas or neighbourhoods.")] = "practices",
-    floor: Annotated[Optional[float], typer.Option(help="Least each target gets.")] = None,
-    cap: Annotated[Optional[float], typer.Option(help="Most each target gets.")] = None,
+    floor: Annotated[Optional[float], _number("Least each target gets.", 0, 1e12)] = None,
+    cap: Annotated[Optional[float], _number("Most each target gets.", 0, 1e12, above=True)] = None,
     store: StoreOption = Path("nearcare.duckdb"),
     out: Annotated[Optional[Path], typer.Option(help="Also write the allocation to .csv or .parquet.")] = None,
 ) -> None:
@@ -257,7 +367,7 @@ def allocate_(
             write_frame(result.allocation.reset_index(), out, name="allocation")
     table = RichTable("quintile (1 = most deprived)", f"{result.measure}: before", "after")
     for q in result.before.index:
-        table.add_row(str(q), f"{result.before[q]:.4g}", f"{result.after[q]:.4g}")
+        table.add_row(str(q), _figure(result.before[q]), _figure(result.after[q]))
     console.print(table)
     console.print(result.summary)
 
@@ -282,7 +392,7 @@ def scenario_(
             ranked = rank_closures(opened, kinds[close], mode=mode)
             out.mkdir(parents=True, exist_ok=True)
             ranked.to_csv(out / f"ranked_{close}.csv", index=False)
-            console.print(ranked.head(10).to_string(index=False))
+            console.print(_frame_text(ranked.head(10)))
             console.print(f"wrote {out / f'ranked_{close}.csv'}")
             return
         scenario = load_scenario(file, opened)
@@ -292,8 +402,8 @@ def scenario_(
         report.add(scenario_section(opened, result))
         written.append(report.write(out / "scenario.html"))
     gp = result.newly_beyond[result.newly_beyond["service"] == "GP practice"]["people_newly_beyond"].sum()
-    console.print(f"{scenario.name}: {result.moved_patients:,.0f} patients move ({result.unplaced_patients:,.0f} with no "
-                  f"practice in reach); {gp:,.0f} people newly beyond a GP threshold. {result.model.describe()}")
+    console.print(f"{scenario.name}: {_whole(result.moved_patients)} patients move ({_whole(result.unplaced_patients)} with no "
+                  f"practice in reach); {_whole(gp)} people newly beyond a GP threshold. {result.model.describe()}")
     for path in written:
         console.print(f"wrote {path}")
 
@@ -328,8 +438,8 @@ def defib_import(
 def defib_report(
     access: Annotated[str, typer.Option(help="public or restricted.")],
     hours: Annotated[str, typer.Option(help="'24/7' or opening hours, e.g. 'Mo-Fr 08:00-18:00'.")],
-    lat: Annotated[Optional[float], typer.Option(help="Latitude (WGS84).")] = None,
-    lon: Annotated[Optional[float], typer.Option(help="Longitude (WGS84).")] = None,
+    lat: Annotated[Optional[float], _number("Latitude (WGS84).", *ENGLAND_LAT, unit="°")] = None,
+    lon: Annotated[Optional[float], _number("Longitude (WGS84).", *ENGLAND_LON, unit="°")] = None,
     postcode: Annotated[Optional[str], typer.Option(help="Postcode, instead of lat/lon.")] = None,
     looks_registered: Annotated[Optional[bool], typer.Option("--looks-registered/--looks-unregistered",
                                                              help="Whether it looks registered on The Circuit.")] = None,
@@ -361,7 +471,7 @@ def defib_list(
         if out is not None:
             write_frame(frame, out, name="defibrillators")
     columns = ["defib_id", "status", "access", "hours", "reports", "pads_expired", "battery_expired"]
-    console.print(frame[columns].to_string(index=False) if len(frame) else "no defibrillators known")
+    console.print(_frame_text(frame[columns]) if len(frame) else "no defibrillators known")
 
 
 def _lsoa_option(opened, lad: str | None) -> list[str] | None:
@@ -376,7 +486,7 @@ def _lsoa_option(opened, lad: str | None) -> list[str] | None:
 @defib_app.command("deserts")
 def defib_deserts(
     store: StoreOption = Path("nearcare.duckdb"),
-    distance_m: Annotated[float, typer.Option(help="Walking distance along paths.")] = 200.0,
+    distance_m: Annotated[float, _number("Walking distance along paths.", 0, 500, above=True, unit=" m")] = 200.0,
     time: Annotated[str, typer.Option(help="day, evening or night.")] = "night",
     lad: Annotated[Optional[str], typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
 ) -> None:
@@ -391,15 +501,17 @@ def defib_deserts(
     total = cov.people["people"].sum()
     for name in defib.TIMES:
         share = cov.people.loc[cov.people[f"covered_{name}_first"], "people"].sum() / total
-        console.print(f"{name}: {100 * share:.1f}% of {total:,.0f} people within {distance_m:g} m")
-    console.print(found[["lsoa21_code", "people", "imd_decile", "priority"]].head(20).to_string(index=False))
+        console.print(f"{name}: {100 * share:.1f}% of {_whole(total)} people within {distance_m:g} m")
+    console.print(f"{min(len(found), 20)} of {len(found):,} deserts (LSOAs where no one lives within {distance_m:g} m at "
+                  f"{time}), highest priority first:")
+    console.print(_frame_text(found[["lsoa21_code", "people", "imd_decile", "priority"]].head(20)))
 
 
 @defib_app.command("site")
 def defib_site(
-    k: Annotated[int, typer.Option("--k", help="How many new defibrillators.")],
+    k: Annotated[int, _number("How many new defibrillators.", 1, 100, "--k")],
     store: StoreOption = Path("nearcare.duckdb"),
-    distance_m: Annotated[float, typer.Option(help="Walking distance along paths.")] = 200.0,
+    distance_m: Annotated[float, _number("Walking distance along paths.", 0, 500, above=True, unit=" m")] = 200.0,
     lad: Annotated[Optional[str], typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
 ) -> None:
     """Choose k new sites among candidate hosts to cover the most people at night (exact and greedy)."""
@@ -407,8 +519,8 @@ def defib_site(
 
     with _opened(store, read_only=True) as opened:
         siting, _ = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
-    console.print(siting.chosen[["site_id", "name", "host", "marginal_people"]].to_string(index=False))
-    console.print(f"exact: {siting.exact_people:,.0f} people newly covered; greedy: {siting.greedy_people:,.0f} "
+    console.print(_frame_text(siting.chosen[["site_id", "name", "host", "marginal_people"]]))
+    console.print(f"exact: {_whole(siting.exact_people)} people newly covered; greedy: {_whole(siting.greedy_people)} "
                   f"(gap {100 * siting.gap:.1f}%)")
 
 
@@ -420,20 +532,22 @@ def _print_neighbourhoods(opened, min_population: float, max_population: float, 
     from nearcare.neighbourhoods import check
 
     result = check(opened, min_population=min_population, max_population=max_population, boundary=boundary)
-    console.print(result.neighbourhoods.to_string(index=False))
+    console.print(_frame_text(result.neighbourhoods))
     console.print(result.summary)
 
 
 @neighbourhood_app.command("design")
 def neighbourhoods_design(
     store: StoreOption = Path("nearcare.duckdb"),
-    min_population: Annotated[float, typer.Option(help="Least people in a neighbourhood.")] = 30_000,
-    max_population: Annotated[float, typer.Option(help="Most people in a neighbourhood (reported if exceeded).")] = 50_000,
+    min_population: Annotated[float, _number("Least people in a neighbourhood.", 1, 10_000_000)] = 30_000,
+    max_population: Annotated[float, _number("Most people in a neighbourhood (reported if exceeded).", 1, 10_000_000)] = 50_000,
     boundary: Annotated[str, typer.Option(help="Do not cross: sub-icb, lad or none.")] = "sub-icb",
 ) -> None:
     """Group contiguous LSOAs into neighbourhoods of a target population (max-p, PySAL spopt)."""
     from nearcare.neighbourhoods import design
 
+    if min_population > max_population:
+        raise InputError(f"--min-population ({min_population:g}) is more than --max-population ({max_population:g})")
     with _opened(store) as opened:
         design(opened, min_population=min_population, max_population=max_population, boundary=boundary)
         _print_neighbourhoods(opened, min_population, max_population, boundary)
@@ -464,8 +578,8 @@ def neighbourhoods_profile(
 
     with _opened(store, read_only=True) as opened:
         profile, team = profiles(opened, parse_ratios(ratios))
-    console.print(profile.to_string(index=False))
-    console.print(team.round(1).to_string(index=False))
+    console.print(_frame_text(profile))
+    console.print(_frame_text(team.round(1)))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         profile.to_csv(out / "profiles.csv", index=False)
@@ -477,7 +591,7 @@ def neighbourhoods_profile(
 def serve(
     store: StoreOption = Path("nearcare.duckdb"),
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this computer only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, _number("Port to listen on.", 1, 65535)] = 8000,
 ) -> None:
     """Serve the store as a web app (NHS.UK style, works offline) with a JSON API under /api."""
     import uvicorn

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -412,6 +413,19 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _open_problem(path: Path, exc: duckdb.Error) -> str:
+    """One line saying why a store could not be opened, and what to do."""
+    text = str(exc)
+    if "Could not set lock" in text:
+        pid = re.search(r"\(PID (\d+)\)", text)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        return (f"{path}: the store is in use by {holder} (for example `nearcare serve` or another nearcare "
+                "command); stop it and try again, or work on a copy of the store")
+    if "not a valid DuckDB database" in text:
+        return f"{path}: not a nearcare store (not a DuckDB database file)"
+    return f"{path}: cannot open the store: {' '.join(text.split())}"
+
+
 class Store:
     """A DuckDB file holding one analysis: sources, provenance and derived area tables."""
 
@@ -419,13 +433,21 @@ class Store:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise StoreError(f"{self.path}: no such store (run `nearcare import` or `nearcare demo` first)")
+        # A store this call creates is removed again if the work in it fails (see __exit__).
+        self._created = [p for p in (self.path, *self.path.parents) if not p.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
-        if not read_only:
-            self.con.execute(SOURCE_SCHEMA)
-            self.con.execute(AREA_SCHEMA)
-            self.con.execute(NETWORK_SCHEMA)
-            self.con.execute(ANALYSIS_SCHEMA)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            if not read_only:
+                self.con.execute(SOURCE_SCHEMA)
+                self.con.execute(AREA_SCHEMA)
+                self.con.execute(NETWORK_SCHEMA)
+                self.con.execute(ANALYSIS_SCHEMA)
+        except duckdb.Error as exc:
+            if hasattr(self, "con"):
+                self.con.close()
+            self._remove_created()
+            raise StoreError(_open_problem(self.path, exc)) from None
 
     def close(self) -> None:
         self.con.close()
@@ -433,8 +455,20 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
+        if exc_type is not None:
+            self._remove_created()
+
+    def _remove_created(self) -> None:
+        """Remove the store file (and folders) this Store created, so a failed first command leaves nothing."""
+        if not self._created:
+            return
+        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        for folder in self._created[1:]:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
