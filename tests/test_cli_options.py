@@ -182,3 +182,19 @@ def test_the_england_box_matches_geo():
     from nearcare import cli, geo
 
     assert (cli.ENGLAND_LAT, cli.ENGLAND_LON) == (geo.ENGLAND_LAT, geo.ENGLAND_LON)
+
+
+@pytest.mark.parametrize("problem", [EOFError("Compressed file ended before the end-of-stream marker was reached"),
+                                     IsADirectoryError(21, "Is a directory", "data/"),
+                                     UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")],
+                         ids=lambda e: type(e).__name__)
+def test_unreadable_input_is_one_line_and_exit_code_2(demo, monkeypatch, problem):
+    """A file that cannot be read (truncated gzip, a folder, undecodable bytes) is the user's input, not a bug."""
+    from nearcare.store import Store
+
+    def unreadable(self):
+        raise problem
+
+    monkeypatch.setattr(Store, "tables", unreadable)
+    result = runner.invoke(app, ["tables", "--store", str(demo.store_path)])
+    _one_line_error(result, str(problem).split()[0])

@@ -55,7 +55,7 @@ class _Commands(TyperGroup):
             _fail(exc.format_message() + (f"; {allowed}" if allowed else ""))
         except _ClickException:
             raise  # usage errors: typer shows them with the command's usage
-        except (InputError, StoreError, OSError) as exc:  # OSError: a path that cannot be read or written
+        except (InputError, StoreError, OSError, EOFError, UnicodeError) as exc:  # a path or file that cannot be read
             _fail(exc)
         except Exception as exc:
             if ctx.params.get("debug"):
