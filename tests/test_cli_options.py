@@ -198,3 +198,16 @@ def test_unreadable_input_is_one_line_and_exit_code_2(demo, monkeypatch, problem
     monkeypatch.setattr(Store, "tables", unreadable)
     result = runner.invoke(app, ["tables", "--store", str(demo.store_path)])
     _one_line_error(result, str(problem).split()[0])
+
+
+def test_an_error_message_with_brackets_is_printed_as_is(demo, monkeypatch):
+    """Rich markup in a message (a value from a user's file) is shown, not interpreted (or crashed on)."""
+    from nearcare._errors import InputError
+    from nearcare.store import Store
+
+    def bracketed(self):
+        raise InputError("bad value", path="f.csv", line=3, field="name", value="[/] [bold]x")
+
+    monkeypatch.setattr(Store, "tables", bracketed)
+    result = runner.invoke(app, ["tables", "--store", str(demo.store_path)])
+    _one_line_error(result, "f.csv, line 3, field 'name': bad value (got '[/] [bold]x')")

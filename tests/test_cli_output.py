@@ -68,3 +68,8 @@ def test_equity_can_choose_the_crowfly_run(demo):
     crowfly = runner.invoke(app, ["equity", "--store", str(demo.store_path), "--mode", "drive", "--crowfly"])
     assert plain.exit_code == 0 and crowfly.exit_code == 0, plain.output + crowfly.output
     assert "(gp, drive, drive)" in plain.output and "(gp, drive, crowfly)" in crowfly.output
+
+
+def test_tables_show_missing_people_and_nullable_columns():
+    frame = pd.DataFrame({"people": pd.array([1, None], dtype="Int64"), "score": pd.array([0.5, None], dtype="Float64")})
+    assert [line.split() for line in _frame_text(frame).splitlines()[1:]] == [["1", "0.5"], ["n/a", "n/a"]]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 from typer.models import OptionInfo
@@ -34,7 +35,7 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 
 def _fail(exc: Exception | str, code: int = 2) -> None:
     """End the command with one line on stderr (never a traceback) and exit code 2 (1 for a bug)."""
-    errors.print("[bold red]error:[/] ", " ".join(str(exc).split()), sep="", highlight=False, markup=True)
+    errors.print("[bold red]error:[/] " + escape(" ".join(str(exc).split())), highlight=False, markup=True)
     raise typer.Exit(code=code)
 
 
@@ -130,9 +131,9 @@ def _frame_text(frame: pd.DataFrame) -> str:
         if is_bool_dtype(values) or not is_numeric_dtype(values):
             continue
         if _PEOPLE_COLUMN.search(str(column)) and not _NOT_PEOPLE_COLUMN.search(str(column)):
-            shown[column] = values.map(_whole)
+            shown[column] = values.astype("float64").map(_whole)  # float64: a missing value is nan, not pd.NA
         elif is_float_dtype(values):
-            shown[column] = values.map(_figure)
+            shown[column] = values.astype("float64").map(_figure)
     return shown.to_string(index=False)
 
 
