@@ -211,3 +211,16 @@ def test_an_error_message_with_brackets_is_printed_as_is(demo, monkeypatch):
     monkeypatch.setattr(Store, "tables", bracketed)
     result = runner.invoke(app, ["tables", "--store", str(demo.store_path)])
     _one_line_error(result, "f.csv, line 3, field 'name': bad value (got '[/] [bold]x')")
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["allocate", "--units", "10", "--floor", "5", "--cap", "1"], "--cap"),
+    (["neighbourhoods", "design", "--min-population", "60000", "--max-population", "40000"], "--max-population"),
+    (["access", "--zones", "5:1,nan:0.5"], "--zones"),
+    (["access", "--zones", "5:1,10:1.5"], "--zones"),
+], ids=lambda a: " ".join(a) if isinstance(a, list) else a)
+def test_options_that_contradict_each_other(args, named, store):
+    before, files = _fingerprint(store), _files(store.path.parent)
+    result = runner.invoke(app, [*args, "--store", str(store.path)])
+    _one_line_error(result, named)
+    assert _fingerprint(store) == before and _files(store.path.parent) == files

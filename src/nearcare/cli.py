@@ -360,6 +360,8 @@ def allocate_(
     from nearcare.allocation import allocate_units
     from nearcare.export import check_export_path, write_frame
 
+    if floor is not None and cap is not None and floor > cap:
+        raise InputError(f"--floor ({floor:g}) is more than --cap ({cap:g})")
     with _opened(store) as opened:
         if out is not None:
             check_export_path(out)
