@@ -327,7 +327,7 @@ def defib_import(
 @defib_app.command("report")
 def defib_report(
     access: Annotated[str, typer.Option(help="public or restricted.")],
-    hours: Annotated[str, typer.Option(help="'24/7' or opening hours, e.g. 'Mo-Fr 08:00-18:00'.")],
+    hours: Annotated[str, typer.Option(help="OpenStreetMap opening_hours: '24/7' or e.g. 'Mo-Fr 08:00-18:00'.")],
     lat: Annotated[Optional[float], typer.Option(help="Latitude (WGS84).")] = None,
     lon: Annotated[Optional[float], typer.Option(help="Longitude (WGS84).")] = None,
     postcode: Annotated[Optional[str], typer.Option(help="Postcode, instead of lat/lon.")] = None,
@@ -361,7 +361,8 @@ def defib_list(
         if out is not None:
             write_frame(frame, out, name="defibrillators")
     columns = ["defib_id", "status", "access", "hours", "reports", "pads_expired", "battery_expired"]
-    console.print(frame[columns].to_string(index=False) if len(frame) else "no defibrillators known")
+    shown = frame[columns].assign(hours=frame["hours"].fillna("not recorded"))
+    console.print(shown.to_string(index=False) if len(frame) else "no defibrillators known")
 
 
 def _lsoa_option(opened, lad: str | None) -> list[str] | None:
@@ -388,11 +389,15 @@ def defib_deserts(
     with _opened(store, read_only=True) as opened:
         cov = defib.coverage(opened, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
     found = defib.deserts(cov, time)
-    total = cov.people["people"].sum()
     for name in defib.TIMES:
-        share = cov.people.loc[cov.people[f"covered_{name}_first"], "people"].sum() / total
-        console.print(f"{name}: {100 * share:.1f}% of {total:,.0f} people within {distance_m:g} m")
-    console.print(found[["lsoa21_code", "people", "imd_decile", "priority"]].head(20).to_string(index=False))
+        console.print(cov.summary(name))
+    console.print(cov.not_assessed_note())
+    console.print(f"{len(found)} LSOAs are deserts at {time} (nobody assessed within {distance_m:g} m)"
+                  + (f"; the first {min(20, len(found))} by priority:" if len(found) else ""))
+    if len(found):
+        shown = found[["lsoa21_code", "people_assessed", "people_not_assessed", "imd_decile", "priority"]].head(20)
+        whole = ["people_assessed", "people_not_assessed", "priority"]
+        console.print(shown.assign(**{c: shown[c].round().astype(int) for c in whole}).to_string(index=False))
 
 
 @defib_app.command("site")
@@ -406,8 +411,10 @@ def defib_site(
     from nearcare import defib
 
     with _opened(store, read_only=True) as opened:
-        siting, _ = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
-    console.print(siting.chosen[["site_id", "name", "host", "marginal_people"]].to_string(index=False))
+        siting, cov = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
+    chosen = siting.chosen[["site_id", "name", "host", "marginal_people"]]
+    console.print(chosen.assign(marginal_people=chosen["marginal_people"].round().astype(int)).to_string(index=False))
+    console.print(f"{cov.not_assessed_note()}; no site is chosen for them")
     console.print(f"exact: {siting.exact_people:,.0f} people newly covered; greedy: {siting.greedy_people:,.0f} "
                   f"(gap {100 * siting.gap:.1f}%)")
 
