@@ -27,6 +27,10 @@ def rutland_lsoas(demo):
         return opened.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017'")["lsoa21_code"].tolist()
 
 
+RUTLAND = {"lat": 52.66, "lon": -0.67}
+SATURDAY = 5
+
+
 @pytest.mark.parametrize("hours, weekday, minute, outdoor, expected", [
     ("24/7", 6, 180, False, True),
     ("Mo-Fr 08:00-18:00", 2, 12 * 60, False, True),
@@ -37,10 +41,47 @@ def rutland_lsoas(demo):
     ("Mo-Fr 08:00-18:00; We off", 2, 12 * 60, False, False),
     (None, 2, 3 * 60, True, True),  # unknown hours, outdoors: all hours
     (None, 2, 3 * 60, False, False),  # unknown hours, indoors: day only
-    ("sunrise-sunset", 2, 12 * 60, False, True),  # unparsable: treated as unknown
+    # Issue 12, item 7: the old parser called these unknown, so outdoors they counted at all hours.
+    ("24/7 closed", 2, 3 * 60, True, False),  # out of service
+    ("24/7 off", 2, 12 * 60, True, False),
+    ("Mo-Fr 22:00-02:00", SATURDAY, 60, False, True),  # Friday's hours run into Saturday
+    ("Mo-Fr 22:00-02:00", 6, 60, False, False),  # but Saturday's do not exist
+    ("sunrise-sunset", 2, 12 * 60, True, True),  # the sun's times at the place, on the reference day
+    ("sunrise-sunset", 2, 20 * 60, True, False),
+    ("sunrise-sunset", 2, 3 * 60, True, False),
+    ("Mo-Fr 08:00-18:00; PH off", 2, 12 * 60, False, True),  # no public holiday in the reference week
+    ("PH off", 2, 12 * 60, True, False),  # parses: no rule opens it
+    # Not valid opening_hours (as in some OSM data): unknown, counted as if not recorded.
+    ("whenever", 2, 3 * 60, True, True),
+    ("whenever", 2, 3 * 60, False, False),
+    ("whenever", 2, 12 * 60, False, True),
+    ("24/7 unknown", 2, 3 * 60, False, False),
 ])
 def test_open_at(hours, weekday, minute, outdoor, expected):
-    assert defib.open_at(hours, weekday, minute, outdoor=outdoor) is expected
+    assert defib.open_at(hours, weekday, minute, outdoor=outdoor, **RUTLAND) is expected
+
+
+def test_hours_states_and_reasons():
+    assert defib.hours_state("whenever", 2, 180, **RUTLAND) == "unknown"
+    assert defib.hours_state("24/7 closed", 2, 180, **RUTLAND) == "closed"
+    assert defib.hours_problem("PH off") is None and defib.hours_problem("24/7 closed") is None
+    assert "not valid opening_hours at character 1" in defib.hours_problem("whenever")
+    assert defib.hours_problem("Mo-Fr 25:00-26:00") is not None
+
+
+def test_the_reference_week_has_no_public_holiday():
+    """PH rules never apply to the figures: the package's GB calendar has no holiday that week
+    (and it does know the early May bank holiday, so the check can fail)."""
+    import datetime as dt
+    import zoneinfo
+
+    from opening_hours import OpeningHours
+
+    holidays = OpeningHours("PH", timezone=zoneinfo.ZoneInfo("Europe/London"), country="GB")
+    monday = dt.datetime.combine(defib.REFERENCE_MONDAY, dt.time())
+    assert holidays.is_open(dt.datetime(2026, 5, 4, 12))
+    assert all(holidays.is_closed(monday + dt.timedelta(hours=h)) for h in range(0, 7 * 24))
+    assert monday.weekday() == 0 and monday.month == 3  # Greenwich Mean Time: before the clocks change
 
 
 def test_osm_defibrillator_from_the_bundled_extract(demo_store):
@@ -64,6 +105,8 @@ def test_reports_match_within_the_distance_and_bad_reports_are_refused(store):
         (defib.Report(None, None, None, "public", "24/7", None), "a location is needed"),
         (defib.Report(52.66, -0.67, None, "everyone", "24/7", None), "access must be"),
         (defib.Report(52.66, -0.67, None, "public", "", None), "hours are required"),
+        (defib.Report(52.66, -0.67, None, "public", "whenever", None), "opening_hours.*character 1"),
+        (defib.Report(52.6700, -0.7300, None, "public", "24 hours", None), "opening_hours"),
     ]:
         with pytest.raises(InputError, match=message):
             defib.add_report(store, bad)
@@ -71,6 +114,23 @@ def test_reports_match_within_the_distance_and_bad_reports_are_refused(store):
         pd.testing.assert_frame_equal(frame, store.df(f"SELECT * FROM {table} ORDER BY ALL"))
     listed = defib.register(store).set_index("defib_id")
     assert listed.loc["osm-n5036730561", "reports"] == 2
+
+
+def test_register_shows_reported_hours_never_nan(store):
+    """Issue 12, item 8: after a report matched a known defibrillator with no recorded hours (next to
+    one with hours), the register showed its hours as NaN."""
+    defib.add_report(store, defib.Report(52.6700, -0.7300, None, "restricted", "Mo-Fr 09:00-17:00", None))
+    listed = defib.register(store).set_index("defib_id")
+    assert listed.loc["osm-n5036730561", "hours"] is None and listed.loc["osm-n5036730561", "hours_from"] is None
+    defib.add_report(store, defib.Report(HAMBLETON[0], HAMBLETON[1], None, "public", "Mo-Su 07:00-22:00", None))
+    defib.add_report(store, defib.Report(HAMBLETON[0], HAMBLETON[1], None, "public", "24/7", None))  # the latest
+    listed = defib.register(store).set_index("defib_id")
+    assert listed.loc["osm-n5036730561", ["hours", "hours_from"]].tolist() == ["24/7", "report"]
+    assert listed.loc["report-1", ["hours", "hours_from"]].tolist() == ["Mo-Fr 09:00-17:00", "recorded"]
+    text = ["postcode", "hours", "hours_from", "guardian", "location_note", "hours_problem"]
+    assert not any(isinstance(v, float) for v in listed[text].to_numpy().ravel())  # no NaN for missing text
+    # The stored OSM record is untouched (a new import replaces it); coverage reads the register's hours.
+    assert store.scalar("SELECT hours FROM defibrillators WHERE defib_id = 'osm-n5036730561'") is None
 
 
 def test_csv_import_statuses_and_expiry(store, tmp_path):
@@ -91,6 +151,9 @@ def test_csv_import_statuses_and_expiry(store, tmp_path):
     worse = write(tmp_path / "worse.csv", "id,lat,lon,access\nB1,52.6,-0.7,sometimes\n")
     with pytest.raises(InputError, match=r"line 2, field 'access'"):
         defib.parse_defibrillator_csv(worse, store)
+    vague = write(tmp_path / "vague.csv", "id,lat,lon,access,hours\nB1,52.6,-0.7,public,24/7\nB2,52.6,-0.7,public,whenever\n")
+    with pytest.raises(InputError, match=r"line 3, field 'hours'.*opening_hours"):
+        defib.parse_defibrillator_csv(vague, store)
     no_id = write(tmp_path / "no_id.csv", "lat,lon,access\n52.6,-0.7,public\n")
     with pytest.raises(InputError, match="missing column.*'id'"):
         defib.parse_defibrillator_csv(no_id, store)
@@ -120,14 +183,41 @@ def test_restricted_or_daytime_only_do_not_count_at_night(store, rutland_lsoas):
     assert covered_people(public, "night") > covered_people(base, "night")
 
 
-@settings(max_examples=8, deadline=None)
-@given(dx=st.floats(-0.03, 0.03), dy=st.floats(-0.03, 0.03), hours=st.sampled_from(["24/7", "Mo-Fr 08:00-18:00", None]))
-def test_coverage_never_falls_when_a_defibrillator_is_added(demo, rutland_lsoas, dx, dy, hours):
-    with Store(demo.store_path, read_only=True) as opened:
-        base = defib.coverage(opened, lsoas=rutland_lsoas)
-        more = defib.coverage(opened, lsoas=rutland_lsoas, extra=extra_defib("x", 52.66 + dy, -0.70 + dx, hours=hours))
-    for column in [c for c in base.people.columns if c.startswith("covered_")]:
-        assert (more.people[column] >= base.people[column]).all()
+def test_out_of_service_and_sun_hours_do_not_count_at_night(store, rutland_lsoas):
+    """Issue 12, item 7: an outdoor cabinet marked ``24/7 closed`` covered people at night."""
+    oakham = (52.6710, -0.7275)
+    base = defib.coverage(store, lsoas=rutland_lsoas)
+    closed = defib.coverage(store, lsoas=rutland_lsoas, extra=extra_defib("closed", *oakham, hours="24/7 closed"))
+    for time in defib.TIMES:
+        assert covered_people(closed, time) == covered_people(base, time)
+    sun = defib.coverage(store, lsoas=rutland_lsoas, extra=extra_defib("sun", *oakham, hours="sunrise-sunset"))
+    assert covered_people(sun, "day") > covered_people(base, "day")
+    assert covered_people(sun, "night") == covered_people(base, "night")
+    assert covered_people(sun, "evening") == covered_people(base, "evening")  # 20:00 in March is after sunset
+
+
+def test_people_off_the_walking_network_are_not_assessed(demo_store):
+    """Issue 12, item 6: over LLR, with a walking network for Rutland only, the shares were of
+    1,083,226 people and Leicester LSOAs ranked as the worst deserts."""
+    cov = defib.coverage(demo_store)
+    areas = demo_store.df("SELECT lsoa21_code, lad_code, population FROM small_areas WHERE boundary IS NOT NULL")
+    assert cov.total_people == pytest.approx(areas["population"].sum())
+    for time in defib.TIMES:
+        for band in ("first", "second"):
+            covered = cov.covered_people(time, band)
+            not_covered = cov.people.loc[cov.people["assessed"] & ~cov.people[f"covered_{time}_{band}"], "people"].sum()
+            assert covered + not_covered + cov.not_assessed_people == pytest.approx(cov.total_people, abs=1e-6)
+        assert cov.share(time) == pytest.approx(100 * cov.covered_people(time) / cov.assessed_people)
+    by_lsoa = cov.by_lsoa.set_index("lsoa21_code")
+    assert (by_lsoa["people_assessed"] + by_lsoa["people_not_assessed"]).to_numpy() == pytest.approx(by_lsoa["people"].to_numpy())
+    leicester = areas.loc[areas["lad_code"] == "E06000016", "lsoa21_code"]
+    assert len(leicester) > 100 and by_lsoa.loc[leicester, "people_assessed"].sum() == 0
+    assert cov.not_assessed_people > 0.9 * cov.total_people  # most of LLR is off the Rutland network
+    found = defib.deserts(cov)
+    assert len(found) and not set(found["lsoa21_code"]) & set(leicester) and (found["people_assessed"] > 0).all()
+    partly = by_lsoa[by_lsoa["people_not_assessed"] > 0]
+    assert cov.not_assessed_note().startswith(f"not assessed: {cov.not_assessed_people:,.0f} people in {len(partly)} LSOAs "
+                                              "with no walking network")
 
 
 def brute_force(weights, covers, k):
@@ -176,6 +266,9 @@ def test_demo_siting(demo, demo_store):
     assert 1_500 < added < 2_500  # "about 2,000", as the README says
     assert "Defibrillators: coverage, deserts and best new sites" in html
     assert "not registered on The Circuit" in html and "osm-n5036730561" in html
+    rutland = demo_store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017'")["lsoa21_code"].tolist()
+    note = defib.coverage(demo_store, lsoas=rutland).not_assessed_note()
+    assert ("N" + note[1:]) in html and "Assessed plus not assessed" in html
 
 
 def test_cli_defib(demo, tmp_path):
@@ -197,3 +290,24 @@ def test_cli_defib(demo, tmp_path):
     assert result.exit_code == 0 and "night:" in result.output, result.output
     result = runner.invoke(app, ["defib", "site", "--k", "3", "--lad", "E06000017", "--store", str(copy)])
     assert result.exit_code == 0 and "gap" in result.output, result.output
+    result = runner.invoke(app, ["defib", "report", "--lat", "52.67", "--lon", "-0.73", "--access", "public",
+                                 "--hours", "whenever", "--store", str(copy)])
+    assert result.exit_code == 2 and "opening_hours" in result.output, result.output
+    result = runner.invoke(app, ["defib", "list", "--store", str(copy)])
+    assert "whenever" not in result.output and "nan" not in result.output.lower().split(), result.output
+
+
+def test_cli_deserts_and_sites_leave_out_people_off_the_network(demo, demo_store):
+    """Issue 12, item 6, in the CLI: the whole area's people are reconciled and named."""
+    cov = defib.coverage(demo_store)
+    runner = CliRunner()
+    result = runner.invoke(app, ["defib", "deserts", "--store", str(demo.store_path)])
+    assert result.exit_code == 0, result.output
+    assert cov.not_assessed_note() in result.output.replace("\n", " ")
+    assert f"{len(defib.deserts(cov))} LSOAs are deserts at night" in result.output
+    assert f"of {cov.assessed_people:,.0f} assessed people" in result.output and "E01034020" not in result.output
+    result = runner.invoke(app, ["defib", "site", "--k", "2", "--store", str(demo.store_path)])
+    assert result.exit_code == 0 and "no site is chosen for them" in result.output, result.output
+    siting, _ = defib.best_sites(demo_store, 2)
+    uncovered_assessed = cov.assessed_people - cov.covered_people("night")
+    assert 0 < siting.exact_people <= uncovered_assessed

@@ -440,7 +440,7 @@ def defib_import(
 @defib_app.command("report")
 def defib_report(
     access: Annotated[str, typer.Option(help="public or restricted.")],
-    hours: Annotated[str, typer.Option(help="'24/7' or opening hours, e.g. 'Mo-Fr 08:00-18:00'.")],
+    hours: Annotated[str, typer.Option(help="OpenStreetMap opening_hours: '24/7' or e.g. 'Mo-Fr 08:00-18:00'.")],
     lat: Annotated[Optional[float], _number("Latitude (WGS84).", *ENGLAND_LAT, unit="°")] = None,
     lon: Annotated[Optional[float], _number("Longitude (WGS84).", *ENGLAND_LON, unit="°")] = None,
     postcode: Annotated[Optional[str], typer.Option(help="Postcode, instead of lat/lon.")] = None,
@@ -474,7 +474,8 @@ def defib_list(
         if out is not None:
             write_frame(frame, out, name="defibrillators")
     columns = ["defib_id", "status", "access", "hours", "reports", "pads_expired", "battery_expired"]
-    console.print(_frame_text(frame[columns]) if len(frame) else "no defibrillators known")
+    shown = frame[columns].assign(hours=frame["hours"].fillna("not recorded"))
+    console.print(_frame_text(shown) if len(frame) else "no defibrillators known")
 
 
 def _lsoa_option(opened, lad: str | None) -> list[str] | None:
@@ -501,13 +502,14 @@ def defib_deserts(
     with _opened(store, read_only=True) as opened:
         cov = defib.coverage(opened, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
     found = defib.deserts(cov, time)
-    total = cov.people["people"].sum()
     for name in defib.TIMES:
-        share = cov.people.loc[cov.people[f"covered_{name}_first"], "people"].sum() / total
-        console.print(f"{name}: {100 * share:.1f}% of {_whole(total)} people within {distance_m:g} m")
-    console.print(f"{min(len(found), 20)} of {len(found):,} deserts (LSOAs where no one lives within {distance_m:g} m at "
-                  f"{time}), highest priority first:")
-    console.print(_frame_text(found[["lsoa21_code", "people", "imd_decile", "priority"]].head(20)))
+        console.print(cov.summary(name))
+    console.print(cov.not_assessed_note())
+    console.print(f"{len(found):,} LSOAs are deserts at {time} (nobody assessed within {distance_m:g} m)"
+                  + (f"; the first {min(20, len(found))} of {len(found):,} deserts by priority:" if len(found) else ""))
+    if len(found):
+        columns = ["lsoa21_code", "people_assessed", "people_not_assessed", "imd_decile", "priority"]
+        console.print(_frame_text(found[columns].head(20)))
 
 
 @defib_app.command("site")
@@ -521,8 +523,9 @@ def defib_site(
     from nearcare import defib
 
     with _opened(store, read_only=True) as opened:
-        siting, _ = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
+        siting, cov = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
     console.print(_frame_text(siting.chosen[["site_id", "name", "host", "marginal_people"]]))
+    console.print(f"{cov.not_assessed_note()}; no site is chosen for them")
     console.print(f"exact: {_whole(siting.exact_people)} people newly covered; greedy: {_whole(siting.greedy_people)} "
                   f"(gap {100 * siting.gap:.1f}%)")
 

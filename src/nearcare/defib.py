@@ -15,15 +15,27 @@ registered. Each is matched to the nearest known defibrillator within ``MATCH_DI
 otherwise it adds a new one with status ``reported``.
 
 Availability by time of day: a defibrillator counts at a time if it is public and open then: day
-is a weekday at 12:00, evening 20:00, night 03:00. Where hours are not recorded, an outdoor one
-(``indoor=no``, or in a phone box) counts at all hours; any other counts in the day only. Where
-access is not recorded, an outdoor one counts as public and any other as restricted.
+is Wednesday 12:00, evening 20:00, night 03:00 of a fixed reference week (``REFERENCE_MONDAY``:
+9-15 March 2026, Greenwich Mean Time, no public holiday), so results do not depend on the day they
+are run. Hours are OpenStreetMap ``opening_hours`` read by the maintained ``opening-hours-py``
+package: ``24/7 closed`` (out of service) is never available; hours past midnight run into the next
+day (``Mo-Fr 22:00-02:00`` is open at 01:00 on Saturday); ``PH`` rules parse but never apply in
+the reference week; ``sunrise``/``sunset`` are the sun's times at the defibrillator's own place on
+the reference day (about 06:25 and 18:00 in the East Midlands: open at 12:00, closed at 20:00 and
+03:00). Hours not recorded, not valid ``opening_hours`` (as in some OSM data; the register shows
+why) or saying ``unknown`` are *unknown*: an outdoor defibrillator (``indoor=no``, or in a phone
+box) then counts at all hours, any other in the day only (weekdays 08:00-18:00). A known
+defibrillator without recorded hours takes those of its latest report. Where access is not
+recorded, an outdoor one counts as public and any other as restricted. Reports and CSV rows with
+hours that are not valid ``opening_hours`` are refused with the reason.
 
 Coverage: residents are postcode points, each carrying an equal share of its LSOA's population;
 a resident is covered if an available public defibrillator is within ``distance_m`` (default 200 m,
 the distance within which 999 call handlers direct a caller to one; 500 m as a second band) along
-the walking network. Postcode points more than ``MAX_SNAP_M`` from a path are not counted as
-covered and are reported.
+the walking network. Residents whose postcode point is more than ``MAX_SNAP_M`` from the walking
+network (outside the area it covers, or far from any path) are *not assessed*: counted and named
+("not assessed: N people in M LSOAs ..."), and left out of the shares, the deserts and the siting.
+Covered + not covered + not assessed = all residents.
 
 Best new sites (maximal covering location problem; Church & ReVelle 1974): choose k candidate hosts
 (pharmacies, GP practices, and OSM phone boxes, village halls, community centres, post offices,
@@ -41,6 +53,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +62,7 @@ import osmium
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
-from nearcare.geo import in_england_box, normalise_postcode, to_bng
+from nearcare.geo import in_england_box, normalise_postcode, to_bng, to_wgs84
 from nearcare.store import Store
 
 DEFAULT_DISTANCE_M = 200.0
@@ -57,53 +70,60 @@ SECOND_BAND_M = 500.0
 MATCH_DISTANCE_M = 50.0
 MAX_SNAP_M = 250.0
 TIMES = {"day": (2, 12 * 60), "evening": (2, 20 * 60), "night": (2, 3 * 60)}  # (weekday 0=Mo, minute of day)
+# Hours are evaluated in one fixed week, so results do not depend on the day they are run: Monday 9
+# to Sunday 15 March 2026, Greenwich Mean Time, with no public holiday in England (or in the GB
+# calendar of opening-hours-py), so ``PH`` rules never apply; sunrise about 06:25 and sunset 18:00.
+REFERENCE_MONDAY = dt.date(2026, 3, 9)
 CANDIDATE_AMENITIES = ("telephone", "village_hall", "community_centre", "post_office", "place_of_worship", "pub")
-_DAYS = ["mo", "tu", "we", "th", "fr", "sa", "su"]
 STATUSES = ("reported", "verified", "registered")
+_LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
 # --- opening hours ------------------------------------------------------------------------------
 
-def open_at(hours: str | None, weekday: int, minute: int, *, outdoor: bool) -> bool:
-    """Whether ``hours`` (OSM opening_hours, common forms) are open at ``weekday`` and ``minute``.
+def hours_problem(hours: str | None) -> str | None:
+    """Why ``hours`` are not valid OpenStreetMap ``opening_hours``, or None when they are."""
+    from opening_hours import OpeningHours, ParserError
 
-    Unknown or unparsable hours: open at all hours outdoors, in the day (08:00-18:00) otherwise.
-    """
-    if not hours or not hours.strip():
-        return outdoor or (weekday < 5 and 8 * 60 <= minute < 18 * 60)
-    text = hours.strip().lower()
-    if text in ("24/7", "mo-su 00:00-24:00", "24 hours"):
-        return True
+    if not isinstance(hours, str) or not hours.strip():
+        return "no hours given"
     try:
-        return _parse_rules(text, weekday, minute)
-    except ValueError:
+        OpeningHours(hours.strip())
+    except ParserError as exc:
+        text = str(exc)
+        where = re.search(r"--> \d+:(\d+)", text)
+        expected = [line.strip(" =") for line in text.splitlines() if line.strip().startswith("= ")]
+        return ("not valid opening_hours" + (f" at character {where.group(1)}" if where else "")
+                + (f" ({expected[-1]})" if expected else ""))
+    return None
+
+
+def hours_state(hours: str | None, weekday: int, minute: int, *, lat: float, lon: float) -> str:
+    """'open', 'closed' or 'unknown': ``hours`` at ``weekday`` (0 = Monday) and ``minute`` of the reference week.
+
+    Evaluated by the opening-hours-py package at the defibrillator's place (sunrise and sunset there,
+    Europe/London time, its GB public-holiday calendar). Hours not recorded, not valid
+    ``opening_hours``, or saying ``unknown`` are 'unknown'.
+    """
+    from opening_hours import OpeningHours
+
+    if not isinstance(hours, str) or not hours.strip() or hours_problem(hours) is not None:
+        return "unknown"
+    parsed = OpeningHours(hours.strip(), timezone=_LONDON, country="GB", coords=(float(lat), float(lon)))
+    when = dt.datetime.combine(REFERENCE_MONDAY + dt.timedelta(days=weekday), dt.time()) + dt.timedelta(minutes=minute)
+    return str(parsed.state(when)[0]).rsplit(".", 1)[-1].lower()
+
+
+def open_at(hours: str | None, weekday: int, minute: int, *, outdoor: bool, lat: float, lon: float) -> bool:
+    """Whether a defibrillator with ``hours`` is available at ``weekday`` and ``minute`` of the reference week.
+
+    Unknown hours (see ``hours_state``): available at all hours outdoors (a cabinet or phone box),
+    otherwise in the day only (weekdays 08:00-18:00).
+    """
+    state = hours_state(hours, weekday, minute, lat=lat, lon=lon)
+    if state == "unknown":
         return outdoor or (weekday < 5 and 8 * 60 <= minute < 18 * 60)
-
-
-def _parse_rules(text: str, weekday: int, minute: int) -> bool:
-    result = False
-    for rule in (r.strip() for r in text.split(";") if r.strip()):
-        match = re.fullmatch(r"((?:[a-z]{2}(?:-[a-z]{2})?,?)+)?\s*((?:\d{1,2}:\d{2}-\d{1,2}:\d{2},?\s*)+|off)", rule)
-        if not match:
-            raise ValueError(rule)
-        days = set(range(7))
-        if match.group(1):
-            days = set()
-            for part in match.group(1).strip(",").split(","):
-                ends = part.split("-")
-                first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
-                days |= set(range(first, last + 1)) if first <= last else set(range(first, 7)) | set(range(0, last + 1))
-        if weekday not in days:
-            continue
-        if match.group(2) == "off":
-            result = False
-            continue
-        result = False  # a later rule for the same day replaces an earlier one
-        for span in re.findall(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", match.group(2)):
-            start, end = int(span[0]) * 60 + int(span[1]), int(span[2]) * 60 + int(span[3])
-            if (start <= minute < end) if end > start else (minute >= start or minute < end):
-                result = True
-    return result
+    return state == "open"
 
 
 # --- the register ---------------------------------------------------------------------------------
@@ -189,6 +209,9 @@ def parse_defibrillator_csv(path: Path, store: Store) -> pd.DataFrame:
     rows = []
     for _, row in frame.iterrows():
         lat, lon = _place(store, row["lat"], row["lon"], _text(row["postcode"]), path=path, line=int(row["_line"]))
+        if _text(row["hours"]) is not None and (problem := hours_problem(row["hours"])) is not None:
+            raise InputError(f"not OpenStreetMap opening_hours: {problem}", path=path, line=int(row["_line"]),
+                             field="hours", value=row["hours"])
         rows.append({
             "defib_id": f"csv-{row['defib_id']}", "source": "csv", "lat": lat, "lon": lon, "postcode": _text(row["postcode"]),
             "access": row["access"].lower(), "hours": _text(row["hours"]), "outdoor": None, "location_note": None,
@@ -240,6 +263,9 @@ def add_report(store: Store, report: Report, *, match_distance_m: float = MATCH_
         raise InputError("access must be public or restricted", field="access", value=report.access)
     if not report.hours or not report.hours.strip():
         raise InputError("hours are required ('24/7' or opening hours such as 'Mo-Fr 08:00-18:00')", field="hours")
+    if (problem := hours_problem(report.hours)) is not None:
+        raise InputError(f"hours must be OpenStreetMap opening_hours such as '24/7' or 'Mo-Fr 08:00-18:00': {problem}",
+                         field="hours", value=report.hours)
     lat, lon = _place(store, report.lat, report.lon, report.postcode)
     easting, northing = to_bng(np.array([lon]), np.array([lat]))
     known = store.df("SELECT defib_id, easting, northing FROM defibrillators")
@@ -265,10 +291,23 @@ def add_report(store: Store, report: Report, *, match_distance_m: float = MATCH_
 
 
 def register(store: Store, *, today: dt.date | None = None) -> pd.DataFrame:
-    """Every known defibrillator with its status, report count and expiry flags."""
+    """Every known defibrillator with its status, report count and expiry flags.
+
+    ``hours`` are those recorded with it, or else those of its latest report (``hours_from`` says
+    which; None where neither); ``hours_problem`` says why hours are not valid ``opening_hours``
+    (counted as unknown hours). Missing text is None, never NaN.
+    """
     today = today or dt.date.today()
-    frame = store.df("SELECT d.*, (SELECT count(*) FROM defib_reports r WHERE r.defib_id = d.defib_id) AS reports "
-                     "FROM defibrillators d ORDER BY defib_id")
+    frame = store.df(
+        "SELECT d.* EXCLUDE (hours), coalesce(d.hours, latest.hours) AS hours, "
+        "CASE WHEN d.hours IS NOT NULL THEN 'recorded' WHEN latest.hours IS NOT NULL THEN 'report' END AS hours_from, "
+        "(SELECT count(*) FROM defib_reports r WHERE r.defib_id = d.defib_id) AS reports "
+        "FROM defibrillators d LEFT JOIN (SELECT defib_id, arg_max(hours, report_id) AS hours FROM defib_reports "
+        "GROUP BY defib_id) latest USING (defib_id) ORDER BY defib_id")
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]) or pd.api.types.is_object_dtype(frame[column]):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    frame["hours_problem"] = [hours_problem(h) if h is not None else None for h in frame["hours"]]
     for part in ("pads", "battery"):
         expiry = pd.to_datetime(frame[f"{part}_expiry"])
         frame[f"{part}_expired"] = (expiry.notna() & (expiry < pd.Timestamp(today))).to_numpy(bool)
@@ -314,27 +353,83 @@ def residents(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
     return points
 
 
-def walking_reach(store: Store, sites: pd.DataFrame, people: pd.DataFrame, distance_m: float) -> pd.DataFrame:
-    """(site_id, postcode) pairs within ``distance_m`` along the walking network, door to door."""
-    from nearcare.network import load_network
+def walking_reach(store: Store, sites: pd.DataFrame, people: pd.DataFrame, distance_m: float, *,
+                  network=None, origins=None) -> pd.DataFrame:
+    """(site_id, postcode) pairs within ``distance_m`` along the walking network, door to door.
+
+    ``network`` and ``origins`` (the people already snapped) save loading and snapping again."""
     from nearcare.travel import Points, pairs_within, snap
 
-    network = load_network(store, "walk")
+    network = network if network is not None else _walk_network(store)
+    origins = origins if origins is not None else _snap_people(network, people)
     minutes = distance_m / (network.walk_speed_kph * 1000 / 60)
-    origins = snap(network, Points(people["postcode"].to_numpy(), people["easting"].to_numpy(float),
-                                   people["northing"].to_numpy(float)), side="origin", max_snap_m=MAX_SNAP_M)
     targets = snap(network, Points(sites["site_id"].astype(str).to_numpy(), sites["easting"].to_numpy(float),
                                    sites["northing"].to_numpy(float)), side="destination", max_snap_m=MAX_SNAP_M)
     pairs = pairs_within(network, origins, targets, minutes)
     return pairs.rename(columns={"origin_id": "postcode", "destination_id": "site_id"})
 
 
+def _walk_network(store: Store):
+    from nearcare.network import load_network
+
+    return load_network(store, "walk")
+
+
+def _snap_people(network, people: pd.DataFrame):
+    from nearcare.travel import Points, snap
+
+    return snap(network, Points(people["postcode"].to_numpy(), people["easting"].to_numpy(float),
+                                people["northing"].to_numpy(float)), side="origin", max_snap_m=MAX_SNAP_M)
+
+
 @dataclass
 class Coverage:
-    people: pd.DataFrame  # postcode, lsoa21_code, people, imd_decile, covered_<time>_<band>
-    by_lsoa: pd.DataFrame
+    """Who is covered, by time of day and distance band, among residents placed on the walking network.
+
+    Residents (postcode points) farther than ``MAX_SNAP_M`` from the walking network (outside the
+    area it covers, or far from any path) are *not assessed*: counted, never called covered or
+    uncovered, and left out of shares and deserts. Covered + not covered + not assessed = all residents.
+    """
+
+    people: pd.DataFrame  # postcode, lsoa21_code, people, imd_decile, assessed, covered_<time>_<band>
+    by_lsoa: pd.DataFrame  # lsoa21_code, people, people_assessed, people_not_assessed, imd_decile, people_<time>_<band>
     distance_m: float
     second_band_m: float
+
+    @property
+    def total_people(self) -> float:
+        return float(self.people["people"].sum())
+
+    @property
+    def assessed_people(self) -> float:
+        return float(self.people.loc[self.people["assessed"], "people"].sum())
+
+    @property
+    def not_assessed_people(self) -> float:
+        return float(self.people.loc[~self.people["assessed"], "people"].sum())
+
+    def covered_people(self, time: str, band: str = "first") -> float:
+        return float(self.people.loc[self.people[f"covered_{time}_{band}"], "people"].sum())
+
+    def share(self, time: str, band: str = "first") -> float:
+        """Percentage of assessed residents covered (nan where nobody could be assessed)."""
+        assessed = self.assessed_people
+        return 100 * self.covered_people(time, band) / assessed if assessed > 0 else float("nan")
+
+    def not_assessed_note(self) -> str:
+        """'not assessed: N people in M LSOAs with no walking network ...', for every face (CLI, report, web)."""
+        partly = self.by_lsoa[self.by_lsoa["people_not_assessed"] > 0]
+        wholly = int((self.by_lsoa.loc[partly.index, "people_assessed"] == 0).sum())
+        return (f"not assessed: {self.not_assessed_people:,.0f} people in {len(partly)} LSOAs with no walking network "
+                f"within {MAX_SNAP_M:g} m of their postcode ({wholly} LSOAs wholly)")
+
+    def summary(self, time: str) -> str:
+        """One line: the share of assessed residents covered at ``time``, reconciled with everyone."""
+        covered = self.covered_people(time)
+        share = self.share(time)
+        return (f"{time}: {'no one assessed' if np.isnan(share) else f'{share:.1f}%'} of {self.assessed_people:,.0f} "
+                f"assessed people within {self.distance_m:g} m ({covered:,.0f} covered, "
+                f"{self.assessed_people - covered:,.0f} not); all residents {self.total_people:,.0f}")
 
 
 def coverage(store: Store, *, lsoas: list[str] | None = None, distance_m: float = DEFAULT_DISTANCE_M,
@@ -344,34 +439,42 @@ def coverage(store: Store, *, lsoas: list[str] | None = None, distance_m: float 
     if distance_m <= 0 or second_band_m < distance_m:
         raise InputError("distances must be positive and the second band at least the first")
     people = residents(store, lsoas)
-    defibs = store.df("SELECT defib_id AS site_id, easting, northing, access, hours, outdoor FROM defibrillators")
+    network = _walk_network(store)
+    origins = _snap_people(network, people)
+    people["assessed"] = people["postcode"].isin(set(origins.ids))
+    defibs = register(store)[["defib_id", "easting", "northing", "access", "hours", "outdoor"]].rename(
+        columns={"defib_id": "site_id"})
     if extra is not None:
         defibs = pd.concat([defibs, extra], ignore_index=True)
-    reach = walking_reach(store, defibs, people, second_band_m) if len(defibs) else pd.DataFrame(
-        columns=["postcode", "site_id", "distance_m", "minutes"])
+    reach = walking_reach(store, defibs, people, second_band_m, network=network, origins=origins) if len(defibs) else \
+        pd.DataFrame(columns=["postcode", "site_id", "distance_m", "minutes"])
     outdoor = defibs["outdoor"].astype("boolean").fillna(False).to_numpy(bool)
     # Access not recorded: public if outdoors (a cabinet or phone box), restricted otherwise.
     public = (defibs["access"] == "public").to_numpy() | ((defibs["access"] == "unknown").to_numpy() & outdoor)
+    lon, lat = to_wgs84(defibs["easting"].to_numpy(float), defibs["northing"].to_numpy(float))
     for name, (weekday, minute) in TIMES.items():
-        open_now = np.array([open_at(h if isinstance(h, str) else None, weekday, minute, outdoor=o)
-                             for h, o in zip(defibs["hours"], outdoor)], dtype=bool)
+        open_now = np.array([open_at(h, weekday, minute, outdoor=o, lat=y, lon=x)
+                             for h, o, y, x in zip(defibs["hours"], outdoor, lat, lon)], dtype=bool)
         available = defibs.loc[public & open_now, "site_id"]
         usable = reach[reach["site_id"].isin(available)]
         for band, limit in (("first", distance_m), ("second", second_band_m)):
             covered = set(usable.loc[usable["distance_m"] <= limit, "postcode"])
-            people[f"covered_{name}_{band}"] = people["postcode"].isin(covered)
-    by_lsoa = people.groupby("lsoa21_code").apply(lambda g: pd.Series(
-        {"people": g["people"].sum(), "imd_decile": g["imd_decile"].iloc[0],
-         **{c.replace("covered_", "people_"): g.loc[g[c], "people"].sum() for c in g.columns if c.startswith("covered_")}}),
-        include_groups=False).reset_index()
+            people[f"covered_{name}_{band}"] = people["postcode"].isin(covered) & people["assessed"]
+    counted = people.assign(people_assessed=people["people"].where(people["assessed"], 0.0),
+                            people_not_assessed=people["people"].where(~people["assessed"], 0.0))
+    for column in [c for c in people.columns if c.startswith("covered_")]:
+        counted[column.replace("covered_", "people_")] = people["people"].where(people[column], 0.0)
+    sums = [c for c in counted.columns if c.startswith("people")]
+    by_lsoa = counted.groupby("lsoa21_code").agg({**{c: "sum" for c in sums}, "imd_decile": "first"}).reset_index()
     return Coverage(people, by_lsoa, distance_m, second_band_m)
 
 
 def deserts(cov: Coverage, time: str = "night") -> pd.DataFrame:
-    """LSOAs where nobody lives within the first distance of an available defibrillator at ``time``,
-    ranked by population weighted by deprivation (1.9 in the most deprived decile, 1 in the least)."""
-    frame = cov.by_lsoa[cov.by_lsoa[f"people_{time}_first"] == 0].copy()
-    frame["priority"] = frame["people"] * (1 + 0.1 * (10 - frame["imd_decile"].fillna(5.5)))
+    """LSOAs where nobody assessed lives within the first distance of an available defibrillator at
+    ``time``, ranked by the assessed population weighted by deprivation (1.9 in the most deprived
+    decile, 1 in the least). LSOAs where nobody could be assessed are left out (see ``Coverage``)."""
+    frame = cov.by_lsoa[(cov.by_lsoa[f"people_{time}_first"] == 0) & (cov.by_lsoa["people_assessed"] > 0)].copy()
+    frame["priority"] = frame["people_assessed"] * (1 + 0.1 * (10 - frame["imd_decile"].fillna(5.5)))
     return frame.sort_values("priority", ascending=False).reset_index(drop=True)
 
 
@@ -466,11 +569,11 @@ def exact_cover(weights: np.ndarray, covers: list[np.ndarray], k: int, solver=No
 
 def best_sites(store: Store, k: int, *, lsoas: list[str] | None = None, distance_m: float = DEFAULT_DISTANCE_M,
                time: str = "night", solver=None) -> tuple[Siting, Coverage]:
-    """Choose k new sites to cover the most people not yet covered at ``time``, exactly and greedily."""
+    """Choose k new sites to cover the most assessed people not yet covered at ``time``, exactly and greedily."""
     if k < 1:
         raise InputError("k must be at least 1", value=k)
     cov = coverage(store, lsoas=lsoas, distance_m=distance_m)
-    people = cov.people
+    people = cov.people[cov.people["assessed"]]  # no site is chosen for people off the walking network
     uncovered = people[~people[f"covered_{time}_first"]].set_index("postcode")["people"]
     candidates = candidate_hosts(store, lsoas)
     reach = walking_reach(store, candidates, people, distance_m)
@@ -507,7 +610,8 @@ def defib_section(store: Store, cov: Coverage, siting: Siting, deserts_frame: pd
     from nearcare.report import Figure, Section, table_from_frame
 
     areas = maps.small_areas_frame(store, "lsoa21_code").merge(cov.by_lsoa, on="lsoa21_code")
-    areas["share"] = 100 * areas["people_night_first"] / areas["people"]
+    # Shares of the residents placed on the walking network; areas with none are 'no data' on the map.
+    areas["share"] = 100 * areas["people_night_first"] / areas["people_assessed"].where(areas["people_assessed"] > 0)
     figure = maps.choropleth(areas, "share", title=f"Residents within {cov.distance_m:g} m of a public defibrillator "
                              "at night, and proposed sites", legend_label="% of residents", cmap="Greens")
     axes = figure.axes[0]
@@ -520,19 +624,18 @@ def defib_section(store: Store, cov: Coverage, siting: Siting, deserts_frame: pd
     bounds = areas.total_bounds
     axes.set_xlim(bounds[0] - 1000, bounds[2] + 1000)
     axes.set_ylim(bounds[1] - 1000, bounds[3] + 1000)
-    total = cov.people["people"].sum()
-    shares = {t: 100 * cov.people.loc[cov.people[f"covered_{t}_{b}"], "people"].sum() / total
-              for t in TIMES for b in ("first",)}
-    second = 100 * cov.people.loc[cov.people["covered_night_second"], "people"].sum() / total
     missing = register(store)
     unregistered_list = missing[missing["status"] != "registered"]
     return Section(
         "Defibrillators: coverage, deserts and best new sites",
         paragraphs=[
-            f"{len(missing)} defibrillator{'' if len(missing) == 1 else 's'} known. Residents within {cov.distance_m:g} m along paths of a public "
-            f"defibrillator available then: day {shares['day']:.1f}%, evening {shares['evening']:.1f}%, night "
-            f"{shares['night']:.1f}% (of {total:,.0f}); within {cov.second_band_m:g} m at night {second:.1f}%. "
-            f"{len(deserts_frame)} LSOAs are deserts at night (nobody within {cov.distance_m:g} m).",
+            f"{len(missing)} defibrillator{'' if len(missing) == 1 else 's'} known. Residents on the walking network "
+            f"within {cov.distance_m:g} m along paths of a public defibrillator available then: day "
+            f"{cov.share('day'):.1f}%, evening {cov.share('evening'):.1f}%, night {cov.share('night'):.1f}% (of "
+            f"{cov.assessed_people:,.0f} assessed); within {cov.second_band_m:g} m at night "
+            f"{cov.share('night', 'second'):.1f}%. {_sentence(cov.not_assessed_note())}: they are left out of these "
+            f"shares, the deserts and the siting. Assessed plus not assessed: {cov.total_people:,.0f} residents.",
+            f"{len(deserts_frame)} LSOAs are deserts at night (nobody assessed within {cov.distance_m:g} m).",
             f"Best {len(siting.chosen)} new sites (maximal covering, solved exactly with CBC): "
             f"{siting.exact_people:,.0f} more people covered at night; a greedy choice covers "
             f"{siting.greedy_people:,.0f} (gap {100 * siting.gap:.1f}%).",
@@ -545,10 +648,15 @@ def defib_section(store: Store, cov: Coverage, siting: Siting, deserts_frame: pd
             table_from_frame(siting.chosen, "Proposed sites, in the order they add most",
                              labels={"site_id": "Candidate", "name": "Name", "host": "Host", "marginal_people": "People added"}),
             table_from_frame(deserts_frame.head(10), "Deserts at night, by priority (population x deprivation weight)",
-                             labels={"lsoa21_code": "LSOA", "people": "People", "imd_decile": "IMD decile",
+                             labels={"lsoa21_code": "LSOA", "people_assessed": "People assessed",
+                                     "people_not_assessed": "Not assessed", "imd_decile": "IMD decile",
                                      "priority": "Priority"}),
             table_from_frame(unregistered_list, "Known defibrillators not registered on The Circuit",
                              labels={"defib_id": "Defibrillator", "status": "Status", "access": "Access", "hours": "Hours",
                                      "location_note": "Where", "reports": "Reports"}),
         ],
     )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

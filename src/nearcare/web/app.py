@@ -87,6 +87,7 @@ class Data:
         self.store = Store(path)
         self.lock = threading.Lock()
         self._context = {}
+        self.defib_coverage = None  # computed on first view, dropped when a report changes the register
 
     def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
         with self.lock:
@@ -298,8 +299,25 @@ def create_app(store_path: str | Path) -> FastAPI:
         from nearcare import defib
 
         with data.lock:
-            return defib.add_report(data.store, defib.Report(report.lat, report.lon, report.postcode, report.access,
-                                                             report.hours, report.looks_registered, report.note))
+            added = defib.add_report(data.store, defib.Report(report.lat, report.lon, report.postcode, report.access,
+                                                              report.hours, report.looks_registered, report.note))
+            data.defib_coverage = None
+            return added
+
+    def defib_summary() -> dict:
+        """Coverage lines for the page: shares of assessed residents, and who could not be assessed."""
+        from nearcare import defib
+
+        with data.lock:
+            if data.defib_coverage is None:
+                try:
+                    cov = defib.coverage(data.store)
+                except StoreError as exc:
+                    return {"missing": str(exc)}
+                data.defib_coverage = {"lines": [cov.summary(t) for t in defib.TIMES],
+                                       "not_assessed": cov.not_assessed_note(),
+                                       "deserts": len(defib.deserts(cov)), "distance_m": cov.distance_m}
+            return data.defib_coverage
 
     @app.post("/api/defibrillators/reports", tags=["defibrillators"], status_code=201)
     def api_report(report: DefibReport) -> dict:
@@ -397,7 +415,7 @@ def create_app(store_path: str | Path) -> FastAPI:
         with data.lock:
             listed = unregistered(data.store)
         return page(request, "defibrillators.html", unregistered=listed.to_dict("records"), reported=reported,
-                    form={}, errors={})
+                    form={}, errors={}, coverage=defib_summary())
 
     @app.post("/defibrillators", response_class=HTMLResponse, include_in_schema=False)
     def defib_form(request: Request, access: Annotated[str, Form()] = "", hours: Annotated[str, Form()] = "",
@@ -428,13 +446,14 @@ def create_app(store_path: str | Path) -> FastAPI:
                 defib_id, matched = add_report(report)
                 return RedirectResponse(f"/defibrillators?reported={defib_id}", status_code=303)
             except InputError as exc:
-                errors["postcode" if exc.field in ("postcode", None) else "lat"] = exc.problem
+                where = exc.field if exc.field in ("hours", "access") else "postcode" if exc.field in ("postcode", None) else "lat"
+                errors[where] = exc.problem
             except ValueError as exc:  # pydantic's checks
                 errors["postcode"] = str(exc).splitlines()[-1][:200]
         with data.lock:
             listed = unregistered(data.store)
         return page(request, "defibrillators.html", status=400, unregistered=listed.to_dict("records"), form=form,
-                    errors=errors, reported=None)
+                    errors=errors, reported=None, coverage=defib_summary())
 
     @app.exception_handler(HTTPException)
     def http_error(request: Request, exc: HTTPException):
