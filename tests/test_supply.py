@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import shared_file
 from nearcare import InputError
-from nearcare.access import PLAUSIBLE_PATIENTS_PER_GP_FTE, gp_supply, practice_gp_fte
+from nearcare.access import PLAUSIBLE_PATIENTS_PER_GP_FTE, check_gp_fte, gp_supply, practice_gp_fte
 from nearcare.equity import by_group, equity_figures, fractional_rank, grouped_slope_index, slope_index
 
 runner = CliRunner()
@@ -67,6 +67,31 @@ def test_the_rule_at_its_edges(store, patients_per_fte, status):
     row = practice_gp_fte(store).set_index("practice_code").loc["C82001"]
     assert row["gp_fte_status"] == status
     assert row["gp_fte"] == pytest.approx(fte) if status == "reported" else row["reported_gp_fte"] == pytest.approx(fte)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 40_000)),
+                          st.one_of(st.none(), st.just(0.0), st.floats(0.01, 60))), min_size=1, max_size=40))
+def test_every_practice_with_patients_ends_up_with_plausible_fte(rows):
+    practices = pd.DataFrame({"practice_code": [f"P{i}" for i in range(len(rows))], "name": "x",
+                              "patients": [np.nan if p is None else p for p, _ in rows],
+                              "reported_gp_fte": [np.nan if f is None else f for _, f in rows]})
+    checked = check_gp_fte(practices)
+    low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
+    reported = checked["gp_fte_status"] == "reported"
+    assert (checked.loc[reported, "gp_fte"] == checked.loc[reported, "reported_gp_fte"]).all()
+    assert (checked.loc[reported, "reason"] == "").all() and (checked.loc[~reported, "reason"] != "").all()
+    trusted = reported & (checked["patients"] > 0)
+    if not trusted.any():
+        return  # nothing to estimate from: supply falls back to registered patients (gp_supply)
+    # Reported or estimated, every practice with patients has a plausible patients-per-FTE figure: the
+    # estimate's ratio is that of the trusted practices together, which lies within their range.
+    with_patients = checked[checked["patients"] > 0]
+    ratio = with_patients["patients"] / with_patients["gp_fte"]
+    assert ratio.between(low * (1 - 1e-12), high * (1 + 1e-12)).all()
+    estimated = checked["gp_fte_status"] == "estimated"
+    per_fte = checked.loc[trusted, "patients"].sum() / checked.loc[trusted, "gp_fte"].sum()
+    assert np.allclose(checked.loc[estimated, "gp_fte"], checked.loc[estimated, "patients"] / per_fte)
 
 
 def test_practice_equity_leaves_implausible_fte_out(demo_store):

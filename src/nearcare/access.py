@@ -113,18 +113,23 @@ PLAUSIBLE_PATIENTS_PER_GP_FTE = (726.0, 16_077.0)
 
 
 def practice_gp_fte(store: Store) -> pd.DataFrame:
+    """GP FTE per practice as nearcare uses it (``check_gp_fte`` over the store's practices)."""
+    return check_gp_fte(store.df("SELECT practice_code, name, patients, gp_fte AS reported_gp_fte FROM practices "
+                                 "ORDER BY practice_code"))
+
+
+def check_gp_fte(practices: pd.DataFrame) -> pd.DataFrame:
     """GP FTE per practice as nearcare uses it: the reported figure where plausible, else an estimate.
 
-    The one plausibility rule, used by access, equity and allocation: a reported FTE of 0, or one
-    whose patients per FTE fall outside ``PLAUSIBLE_PATIENTS_PER_GP_FTE``, is treated as missing.
-    Missing FTE is estimated from the list size at the patients per FTE of the area's practices with
+    ``practices`` has practice_code, name, patients and reported_gp_fte. The one plausibility rule,
+    used by access, equity and allocation: a reported FTE of 0, or one whose patients per FTE fall
+    outside ``PLAUSIBLE_PATIENTS_PER_GP_FTE``, is treated as missing. Missing FTE is estimated from the list size at the patients per FTE of the area's practices with
     plausible figures. A practice with no list size keeps its reported FTE (nothing to check it
     against) or, with none, has no FTE. Columns: practice_code, name, patients, reported_gp_fte,
     gp_fte (what is used), estimated_gp_fte, gp_fte_status (reported | estimated | unknown) and
     reason (why a figure was not used; empty for reported ones).
     """
-    practices = store.df("SELECT practice_code, name, patients, gp_fte AS reported_gp_fte FROM practices "
-                         "ORDER BY practice_code")
+    practices = practices.copy()
     patients, fte = practices["patients"].astype(float), practices["reported_gp_fte"].astype(float)
     low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
     per_fte = patients / fte.where(fte > 0)

@@ -248,9 +248,9 @@ def equity_(
             practices = practice_equity(opened, sii_level=sii_level)
         except StoreError as exc:
             practices, missing = None, str(exc)
-    table = RichTable("IMD decile", "population", figures.measure)
+    table = RichTable("IMD decile", "population", figures.measure, "standard error")
     for decile, row in figures.deciles.iterrows():
-        table.add_row(str(decile), f"{row['population']:,.0f}", f"{row['value']:.4g}")
+        table.add_row(str(decile), f"{row['population']:,.0f}", f"{row['value']:.4g}", f"{row['se']:.2g}")
     console.print(table)
     console.print(figures.verdict(f"{MEASURES[measure][0]} to {kind} services"))
     if practices is not None:
