@@ -189,7 +189,8 @@ def test_group_standard_error_by_hand():
     table = by_group(y, w, group)
     mean1 = (1 * 1 + 3 * 3) / 4
     assert table.loc[1, "value"] == pytest.approx(mean1)
-    assert table.loc[1, "se"] == pytest.approx(np.sqrt(2 / 1 * ((1 / 4) ** 2 * (1 - mean1) ** 2 + (3 / 4) ** 2 * (3 - mean1) ** 2)))
+    spread1 = (1 / 4) ** 2 * (1 - mean1) ** 2 + (3 / 4) ** 2 * (3 - mean1) ** 2
+    assert table.loc[1, "se"] == pytest.approx(np.sqrt(2 / 1 * spread1))
     # The lone area in group 3 takes the pooled within-group spread of one area's value.
     mean2 = (2 * 2 + 2 * 5) / 4
     within = 1 * (1 - mean1) ** 2 + 3 * (3 - mean1) ** 2 + 2 * (2 - mean2) ** 2 + 2 * (5 - mean2) ** 2

@@ -123,9 +123,9 @@ def check_gp_fte(practices: pd.DataFrame) -> pd.DataFrame:
 
     ``practices`` has practice_code, name, patients and reported_gp_fte. The one plausibility rule,
     used by access, equity and allocation: a reported FTE of 0, or one whose patients per FTE fall
-    outside ``PLAUSIBLE_PATIENTS_PER_GP_FTE``, is treated as missing. Missing FTE is estimated from the list size at the patients per FTE of the area's practices with
-    plausible figures. A practice with no list size keeps its reported FTE (nothing to check it
-    against) or, with none, has no FTE. Columns: practice_code, name, patients, reported_gp_fte,
+    outside ``PLAUSIBLE_PATIENTS_PER_GP_FTE``, is treated as missing. Missing FTE is estimated from
+    the list size at the patients per FTE of the area's practices with plausible figures. A practice
+    with no list size keeps its reported FTE (nothing to check it against) or, with none, has no FTE. Columns: practice_code, name, patients, reported_gp_fte,
     gp_fte (what is used), estimated_gp_fte, gp_fte_status (reported | estimated | unknown) and
     reason (why a figure was not used; empty for reported ones).
     """

@@ -10,19 +10,22 @@ R is the mid-point of its share of the cumulative population (0 = most deprived 
   a_i = (y_i / mu)(2 R_i - 1 - C) + 2 - q_{i-1} - q_i and q_i the cumulative share of y.
 - Slope index of inequality (SII): the modelled difference in y between the least and the most
   deprived ends of the population. The headline is OHID's method, as published on Fingertips
-  (Office for Health Improvement and Disparities, "Slope index of inequality" in Fingertips'
-  technical guidance; implemented in OHID's PHEindicatormethods R package as ``phe_sii``, after
-  Low & Low 2004, J Public Health 26:388): the population-weighted mean of y in each IMD decile is
+  (OHID, Public health technical guidance, "Slope index of inequality (SII) and relative index of
+  inequality (RII)", fingertips.phe.org.uk/static-reports/public-health-technical-guidance/
+  Inequality/SII.html, with PHE's "Slope index of inequality tool (simulated confidence
+  intervals)"; the same method is ``phe_sii`` in OHID's PHEindicatormethods R package; after Low &
+  Low 2004, J Public Health 26:388): the population-weighted mean of y in each IMD decile is
   regressed, by weighted least squares with each decile's share of the population as its weight,
   on the mid-point of the decile's cumulative population share (deciles ordered from the most
   deprived); the SII is the slope. OHID's 95% interval comes from 100,000 simulated sets of decile
   values, each drawn from a normal distribution with the decile's standard error; as the SII is
   linear in the decile values those draws are exactly normal, so nearcare uses their closed form,
   SII +/- z sqrt(sum c_d^2 se_d^2) with c_d the slope's weight on decile d (the tests check it
-  against a simulation and against the worked examples of OHID's tool). A decile's standard error
+  against a simulation and against the worked examples in PHEindicatormethods' tests, taken from
+  PHE's SII tool: the SII to 1e-9, the limits to their simulation's noise). A decile's standard error
   is that of a population-weighted mean over its areas, n/(n-1) sum (w_i/W)^2 (y_i - mean)^2; a
-  decile with one area takes the pooled within-decile spread of one area's value. Practices' deprivation
-  is published by quintile, so at practice level the groups are quintiles.
+  decile with one area takes the pooled within-decile spread of one area's value. Practices'
+  deprivation is published by quintile, so at practice level the groups are quintiles.
   The alternative (``sii_level="lsoa"``) fits the same regression to every area (or practice) as a
   point, weighted by population, with a 95% interval from its standard error and Student's t with
   n - 2 d.f.
@@ -159,7 +162,8 @@ class EquityFigures:
         ratio = (f"{self.ratio_most_to_least:.2f}" if np.isfinite(self.ratio_most_to_least)
                  else "n/a (no areas in the most or least deprived national quintile)")
         figures = (f"slope index of inequality {self.sii:+.3g} (95% CI {self.sii_low:+.3g} to {self.sii_high:+.3g}; "
-                   f"{self.sii_method}) from the most to the least deprived; concentration index {self.concentration_index:+.3f} "
+                   f"{self.sii_method}) from the most to the least deprived; "
+                   f"concentration index {self.concentration_index:+.3f} "
                    f"(SE {self.concentration_index_se:.3f}); most/least deprived quintile ratio {ratio}")
         if self.finding == "holds":
             return f"The inverse care law holds for {what}: the less deprived areas have better {what} ({figures})."
