@@ -260,8 +260,7 @@ def equity_(
                           "or not plausible (listed below)")
     else:
         console.print(f"practice level: {missing}")
-    if kind == "gp":
-        _print_estimated_fte(estimated)
+    _print_estimated_fte(estimated)  # the practice level (and GP access) use these estimates or leave them out
 
 
 @app.command("allocate")
