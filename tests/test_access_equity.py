@@ -229,7 +229,7 @@ def test_demo_equity_and_allocation(demo, demo_store):
     assert rutland.areas == 26
     practices = practice_equity(demo_store)
     assert practices.areas > 100
-    # The README's finding: at practice level the inverse care law holds in LLR (C about +0.13).
+    # The README's finding: at practice level the inverse care law holds in LLR (C +0.115; see test_supply.py).
     assert practices.finding == "holds" and 0.10 < practices.concentration_index < 0.16
     allocations = demo_store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
     assert allocations["units"].sum() == pytest.approx(10)

@@ -104,19 +104,88 @@ def e2sfca(pairs: pd.DataFrame, demand: pd.Series, supply: pd.Series, catchment:
     return pd.Series(access, index=o_codes).reindex(demand.index, fill_value=0.0)
 
 
+# GP FTE (GPs excluding locums and trainees) is implausible where the patients per FTE fall outside
+# this range: the 0.5th and 99.5th percentiles (numpy's linear interpolation, rounded to whole
+# patients) of TOTAL_PATIENTS / TOTAL_GP_EXTGL_FTE over the 6,278 English practices with both above 0
+# in 2024, the latest year of the national workforce file (HEEC's workforce_year.csv, from NHS
+# Digital's General Practice Workforce statistics). tests/test_supply.py re-derives them from the file.
+PLAUSIBLE_PATIENTS_PER_GP_FTE = (726.0, 16_077.0)
+
+
+def practice_gp_fte(store: Store) -> pd.DataFrame:
+    """GP FTE per practice as nearcare uses it (``check_gp_fte`` over the store's practices)."""
+    return check_gp_fte(store.df("SELECT practice_code, name, patients, gp_fte AS reported_gp_fte FROM practices "
+                                 "ORDER BY practice_code"))
+
+
+def check_gp_fte(practices: pd.DataFrame) -> pd.DataFrame:
+    """GP FTE per practice as nearcare uses it: the reported figure where plausible, else an estimate.
+
+    ``practices`` has practice_code, name, patients and reported_gp_fte. The one plausibility rule,
+    used by access, equity and allocation: a reported FTE of 0, or one whose patients per FTE fall
+    outside ``PLAUSIBLE_PATIENTS_PER_GP_FTE``, is treated as missing. Missing FTE is estimated from
+    the list size at the patients per FTE of the area's practices with plausible figures. A practice
+    with no list size keeps its reported FTE (nothing to check it against) or, with none, has no FTE. Columns: practice_code, name, patients, reported_gp_fte,
+    gp_fte (what is used), estimated_gp_fte, gp_fte_status (reported | estimated | unknown) and
+    reason (why a figure was not used; empty for reported ones).
+    """
+    practices = practices.copy()
+    patients, fte = practices["patients"].astype(float), practices["reported_gp_fte"].astype(float)
+    low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
+    per_fte = patients / fte.where(fte > 0)
+    has_patients = patients.notna()
+    reason = pd.Series("", index=practices.index, dtype=object)
+    reason[has_patients & fte.isna()] = "no GP FTE reported"
+    reason[has_patients & (fte == 0)] = "0 GP FTE reported"
+    reason[has_patients & (fte < 0)] = "negative GP FTE reported"
+    above, below = has_patients & (per_fte > high), has_patients & (per_fte < low)
+    reason[above] = [f"{r:,.0f} patients per GP FTE, above the national 99.5th percentile ({high:,.0f})"
+                     for r in per_fte[above]]
+    reason[below] = [f"{r:,.0f} patients per GP FTE, below the national 0.5th percentile ({low:,.0f})"
+                     for r in per_fte[below]]
+    plausible = (reason == "") & fte.notna()
+    trusted = plausible & has_patients
+    area_per_fte = patients[trusted].sum() / fte[trusted].sum() if trusted.any() else np.nan
+    estimate = (patients / area_per_fte).where(reason != "")
+    practices["estimated_gp_fte"] = estimate
+    practices["gp_fte"] = fte.where(plausible, estimate)
+    practices["gp_fte_status"] = np.where(plausible, "reported",
+                                          np.where(practices["gp_fte"].notna(), "estimated", "unknown"))
+    reason[~has_patients & fte.isna()] = "no GP FTE or list size"
+    practices["reason"] = reason
+    return practices
+
+
+def gp_fte_note(checked: pd.DataFrame) -> str:
+    """One line on how many practices' GP FTE was estimated, and why."""
+    estimated = checked[checked["gp_fte_status"] == "estimated"]
+    missing = int(estimated["reported_gp_fte"].isna().sum())
+    implausible = len(estimated) - missing
+    low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
+    parts = [f"{missing} not reported"] if missing else []
+    if implausible:
+        parts.append(f"{implausible} implausible (0, or outside {low:,.0f}-{high:,.0f} patients per GP FTE, "
+                     "the national 0.5th-99.5th percentiles)")
+    unknown = int((checked["gp_fte_status"] == "unknown").sum())
+    note = f" ({len(estimated)} practices' FTE estimated from list size: {'; '.join(parts)})" if parts else ""
+    return note + (f" ({unknown} practices with no FTE or list size count as no supply)" if unknown else "")
+
+
 def gp_supply(store: Store) -> tuple[pd.Series, str]:
-    """GP supply per practice: GP FTE, with missing FTE estimated from list size at the area's
-    patients-per-FTE ratio; registered patients if no practice has an FTE figure."""
-    practices = store.df("SELECT practice_code, patients, gp_fte FROM practices")
-    known = practices["gp_fte"].notna() & (practices["gp_fte"] > 0) & practices["patients"].notna()
-    if known.any():
-        per_fte = practices.loc[known, "patients"].sum() / practices.loc[known, "gp_fte"].sum()
-        fte = practices["gp_fte"].where(practices["gp_fte"].notna(), practices["patients"] / per_fte)
-        estimated = int((practices["gp_fte"].isna() & practices["patients"].notna()).sum())
-        note = "GP FTE" + (f" ({estimated} practices' FTE estimated from list size)" if estimated else "")
-        return pd.Series(fte.fillna(0).to_numpy(), index=practices["practice_code"]), note
-    return pd.Series(practices["patients"].fillna(0).to_numpy(float), index=practices["practice_code"]), \
-        "registered patients (no GP FTE imported)"
+    """GP supply per practice: GP FTE from ``practice_gp_fte`` (implausible or missing figures
+    estimated from list size); registered patients if no practice has a plausible FTE figure."""
+    checked = practice_gp_fte(store)
+    if (checked["gp_fte_status"] == "reported").any():
+        return pd.Series(checked["gp_fte"].fillna(0).to_numpy(), index=checked["practice_code"]), \
+            "GP FTE" + gp_fte_note(checked)
+    return pd.Series(checked["patients"].fillna(0).to_numpy(float), index=checked["practice_code"]), \
+        "registered patients (no plausible GP FTE imported)"
+
+
+def estimated_gp_fte(store: Store) -> pd.DataFrame:
+    """The practices whose GP FTE was not used as reported (estimated or unknown), for listing."""
+    checked = practice_gp_fte(store)
+    return checked[checked["gp_fte_status"] != "reported"].reset_index(drop=True)
 
 
 def _supply(store: Store, kind: str) -> tuple[pd.Series, str]:
@@ -135,6 +204,8 @@ class AccessResult:
     threshold_minutes: float
     catchment: Catchment
     supply_measure: str
+    # GP practices whose FTE was not used as reported (see practice_gp_fte); None for other kinds.
+    estimated_fte: pd.DataFrame | None = None
 
 
 def compute_access(
@@ -189,7 +260,8 @@ def compute_access(
         frame["supply_measure"] = supply_note
         frame["catchment"] = catchment.describe()
         frames.append(frame)
-        results.append(AccessResult(profile, mode, kind, len(frame), threshold, catchment, supply_note))
+        results.append(AccessResult(profile, mode, kind, len(frame), threshold, catchment, supply_note,
+                                    estimated_gp_fte(store) if kind == "gp" else None))
     if not frames:
         raise StoreError(f"no {profile} ({mode}) travel times to {', '.join(kinds)}")
     table = pd.concat(frames, ignore_index=True)

@@ -4,7 +4,11 @@
 need-weighted population) with ``nearcare.equity.allocate``, stores the result in
 ``allocations``, and compares an equity measure before and after by deprivation quintile:
 
-- practices: GP FTE per 10,000 need-weighted patients, before and after adding the units as FTE;
+- practices: GP FTE per 10,000 need-weighted patients, before and after adding the units as FTE.
+  Every practice with a list size and a deprivation score gets a share (need does not depend on
+  FTE); where its GP FTE is missing or implausible, the FTE before is the estimate from
+  ``nearcare.access.practice_gp_fte``, and those practices are listed in ``estimated_fte``;
+  practices with no list size or deprivation score are left out and counted in ``left_out``;
 - LSOAs or neighbourhoods: units per 1,000 people, for the need-proportional share against an
   equal share per head.
 """
@@ -17,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
+from nearcare.access import practice_gp_fte
 from nearcare.equity import allocate, equity_figures
 from nearcare.need import need_weighted_population, practice_need_weighted_patients
 from nearcare.store import Store
@@ -34,12 +39,17 @@ class AllocationResult:
     after: pd.Series
     concentration_before: float
     concentration_after: float
+    estimated_fte: pd.DataFrame | None = None  # practices given a share whose FTE before is an estimate
+    left_out: str = ""  # who got no share, and why
 
     @property
     def summary(self) -> str:
+        estimated = (f" {len(self.estimated_fte)} practices' GP FTE before is estimated from list size (not reported "
+                     "or not plausible)." if self.estimated_fte is not None and len(self.estimated_fte) else "")
         return (f"{self.units:,.6g} units shared among {len(self.allocation):,} {self.to} in proportion to need. "
                 f"Concentration index of {self.measure} by deprivation: {self.concentration_before:+.3f} before, "
-                f"{self.concentration_after:+.3f} after (negative: more for the more deprived).")
+                f"{self.concentration_after:+.3f} after (negative: more for the more deprived).{estimated}"
+                f"{' ' + self.left_out if self.left_out else ''}")
 
 
 def allocate_units(store: Store, units: float, *, to: str = "practices", floor: float | None = None,
@@ -48,6 +58,7 @@ def allocate_units(store: Store, units: float, *, to: str = "practices", floor: 
         raise InputError(f"--to must be one of {', '.join(TARGETS)}, not {to!r}")
     if to == "neighbourhoods" and store.count("neighbourhoods") == 0:
         raise StoreError("no neighbourhoods in this store yet: design or load them first (nearcare neighbourhoods)")
+    estimated, left_out = None, ""
     if to == "neighbourhoods":
         areas = need_weighted_population(store).join(
             store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods").set_index("lsoa21_code"))
@@ -64,12 +75,23 @@ def allocate_units(store: Store, units: float, *, to: str = "practices", floor: 
         weights, order, decile = groups["population"], groups["rank"], groups["decile"]
         measure = "units per 1,000 people (equal share per head before)"
     elif to == "practices":
-        practices = store.df("SELECT practice_code, gp_fte, imd_score, imd_quintile_england FROM practices")
+        checked = practice_gp_fte(store)
+        practices = checked[["practice_code", "gp_fte", "gp_fte_status"]].merge(
+            store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"), on="practice_code")
         need = practice_need_weighted_patients(store)["need_weighted_patients"].reindex(practices["practice_code"])
         usable = practices.assign(need=need.to_numpy())
-        usable = usable[usable["need"].notna() & usable["imd_score"].notna() & usable["gp_fte"].notna()]
+        has_need = usable["need"].notna() & (usable["need"] > 0)
+        has_deprivation = usable["imd_score"].notna()
+        usable = usable[has_need & has_deprivation & usable["gp_fte"].notna()]
         if usable.empty:
             raise StoreError("no practice has list size, GP FTE and deprivation figures to allocate by")
+        dropped = {"no registered patients": int((~has_need).sum()),
+                   "no deprivation score": int((has_need & ~has_deprivation).sum())}
+        if sum(dropped.values()):
+            left_out = (f"{sum(dropped.values())} practices got no share: "
+                        + ", ".join(f"{n} with {why}" for why, n in dropped.items() if n) + ".")
+        estimated = checked[checked["practice_code"].isin(usable.loc[usable["gp_fte_status"] == "estimated",
+                                                                      "practice_code"])].reset_index(drop=True)
         need = usable.set_index("practice_code")["need"]
         shares = allocate(need, units, floors=floor, caps=cap)
         before_y = 1e4 * usable["gp_fte"].to_numpy() / usable["need"].to_numpy()
@@ -95,4 +117,5 @@ def allocate_units(store: Store, units: float, *, to: str = "practices", floor: 
         con.execute("DELETE FROM allocations WHERE target_kind = ?", [to])
         store.insert("allocations", table)
     return AllocationResult(to, units, table.set_index("target_code"), measure, before.quintiles["value"],
-                            after.quintiles["value"], before.concentration_index, after.concentration_index)
+                            after.quintiles["value"], before.concentration_index, after.concentration_index,
+                            estimated, left_out)

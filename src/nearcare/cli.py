@@ -317,6 +317,25 @@ def access_(
     for r in results:
         console.print(f"{r.kind} ({r.profile}, {r.mode}): {r.lsoas:,} LSOAs; threshold {r.threshold_minutes:g} min; "
                       f"supply {r.supply_measure}; {r.catchment.describe()}")
+        if r.estimated_fte is not None:
+            _print_estimated_fte(r.estimated_fte)
+
+
+def _print_estimated_fte(estimated) -> None:
+    """The practices whose GP FTE was estimated (``nearcare.access.estimated_gp_fte``), one line each."""
+    import pandas as pd
+
+    if not len(estimated):
+        return
+
+    def number(value: float, spec: str) -> str:
+        return "none" if pd.isna(value) else format(value, spec)
+
+    console.print(f"GP FTE estimated from list size for {len(estimated)} practices (not reported, or not plausible):")
+    for r in estimated.itertuples():
+        console.print(f"  {r.practice_code} {r.name}: {number(r.patients, ',.0f')} patients, reported GP FTE "
+                      f"{number(r.reported_gp_fte, 'g')}, estimated {number(r.estimated_gp_fte, '.2f')} ({r.reason})",
+                      markup=False, highlight=False)
 
 
 @app.command("equity")
@@ -326,25 +345,34 @@ def equity_(
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
     crowfly: Annotated[bool, typer.Option("--crowfly", help="Use the crow-fly access run even if a network run exists.")] = False,
     measure: Annotated[str, typer.Option(help="e2sfca_need, e2sfca, nearest_minutes or services_within.")] = "e2sfca_need",
+    sii_level: Annotated[str, typer.Option(help="Slope index: 'decile' (OHID's method over IMD deciles; quintiles for "
+                                                "practices) or 'lsoa' (fitted over every LSOA, or practice).")] = "decile",
 ) -> None:
     """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
+    from nearcare.access import estimated_gp_fte
     from nearcare.equity import MEASURES, lsoa_equity, practice_equity
 
     with _opened(store, read_only=True) as opened:
-        figures = lsoa_equity(opened, kind=kind, profile=mode, mode="crowfly" if crowfly else None, measure=measure)
+        figures = lsoa_equity(opened, kind=kind, profile=mode, mode="crowfly" if crowfly else None, measure=measure,
+                              sii_level=sii_level)
+        estimated = estimated_gp_fte(opened)
         try:
-            practices = practice_equity(opened)
+            practices = practice_equity(opened, sii_level=sii_level)
         except StoreError as exc:
             practices, missing = None, str(exc)
-    table = RichTable("IMD decile", "population", figures.measure)
+    table = RichTable("IMD decile", "population", figures.measure, "standard error")
     for decile, row in figures.deciles.iterrows():
-        table.add_row(str(decile), _whole(row["population"]), _figure(row["value"]))
+        table.add_row(str(decile), _whole(row["population"]), _figure(row["value"]), _figure(row["se"]))
     console.print(table)
     console.print(figures.verdict(f"{MEASURES[measure][0]} to {kind} services"))
     if practices is not None:
         console.print(practices.verdict("GP FTE per need-weighted patient"))
+        if len(practices.left_out):
+            console.print(f"practice level: {len(practices.left_out)} practices left out, their GP FTE not reported "
+                          "or not plausible (listed below)")
     else:
         console.print(f"practice level: {missing}")
+    _print_estimated_fte(estimated)  # the practice level (and GP access) use these estimates or leave them out
 
 
 @app.command("allocate")
@@ -373,6 +401,8 @@ def allocate_(
         table.add_row(str(q), _figure(result.before[q]), _figure(result.after[q]))
     console.print(table)
     console.print(result.summary)
+    if result.estimated_fte is not None:
+        _print_estimated_fte(result.estimated_fte)
 
 
 @app.command("scenario")

@@ -8,9 +8,27 @@ R is the mid-point of its share of the cumulative population (0 = most deprived 
   formula of Kakwani, Wagstaff & van Doorslaer (1997, J Econometrics 77:87) for grouped data, with
   n the number of areas: var(C) = (sum_i f_i a_i^2 - (1 + C)^2) / n, where
   a_i = (y_i / mu)(2 R_i - 1 - C) + 2 - q_{i-1} - q_i and q_i the cumulative share of y.
-- Slope index of inequality: the slope of a population-weighted regression of y on R (weights
-  scaled to sum to n), i.e. the modelled difference between the least and the most deprived ends;
-  95% confidence interval from the regression's standard error and Student's t with n - 2 d.f.
+- Slope index of inequality (SII): the modelled difference in y between the least and the most
+  deprived ends of the population. The headline is OHID's method, as published on Fingertips
+  (OHID, Public health technical guidance, "Slope index of inequality (SII) and relative index of
+  inequality (RII)", fingertips.phe.org.uk/static-reports/public-health-technical-guidance/
+  Inequality/SII.html, with PHE's "Slope index of inequality tool (simulated confidence
+  intervals)"; the same method is ``phe_sii`` in OHID's PHEindicatormethods R package; after Low &
+  Low 2004, J Public Health 26:388): the population-weighted mean of y in each IMD decile is
+  regressed, by weighted least squares with each decile's share of the population as its weight,
+  on the mid-point of the decile's cumulative population share (deciles ordered from the most
+  deprived); the SII is the slope. OHID's 95% interval comes from 100,000 simulated sets of decile
+  values, each drawn from a normal distribution with the decile's standard error; as the SII is
+  linear in the decile values those draws are exactly normal, so nearcare uses their closed form,
+  SII +/- z sqrt(sum c_d^2 se_d^2) with c_d the slope's weight on decile d (the tests check it
+  against a simulation and against the worked examples in PHEindicatormethods' tests, taken from
+  PHE's SII tool: the SII to 1e-9, the limits to their simulation's noise). A decile's standard error
+  is that of a population-weighted mean over its areas, n/(n-1) sum (w_i/W)^2 (y_i - mean)^2; a
+  decile with one area takes the pooled within-decile spread of one area's value. Practices'
+  deprivation is published by quintile, so at practice level the groups are quintiles.
+  The alternative (``sii_level="lsoa"``) fits the same regression to every area (or practice) as a
+  point, weighted by population, with a 95% interval from its standard error and Student's t with
+  n - 2 d.f.
 - Ratio of the population-weighted mean in the most deprived national quintile to that in the
   least deprived.
 
@@ -75,11 +93,38 @@ def slope_index(y: np.ndarray, weights: np.ndarray, rank: np.ndarray, *, level: 
     return float(slope), float(slope - t * se), float(slope + t * se)
 
 
+def grouped_slope_index(values: np.ndarray, populations: np.ndarray, standard_errors: np.ndarray, *,
+                        level: float = 0.95) -> tuple[float, float, float]:
+    """(SII, lower, upper) by OHID's method over groups ordered from the most deprived (see the module notes)."""
+    y, pop, se = (np.asarray(a, float) for a in (values, populations, standard_errors))
+    if len(y) < 2:
+        raise InputError("the slope index needs at least two deprivation groups with people")
+    share = pop / pop.sum()
+    rank = np.cumsum(share) - share / 2
+    centred = rank - np.sum(share * rank)
+    coefficient = share * centred / np.sum(share * centred**2)  # the slope is sum(coefficient * y)
+    slope = float(np.sum(coefficient * y))
+    half_width = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.sum(coefficient**2 * se**2))
+    return slope, float(slope - half_width), float(slope + half_width)
+
+
 def by_group(y: np.ndarray, weights: np.ndarray, group: np.ndarray) -> pd.DataFrame:
-    """Population-weighted mean of ``y`` in each group (decile or quintile), with the population."""
-    frame = pd.DataFrame({"group": group, "w": weights, "wy": np.asarray(weights) * np.asarray(y)})
-    sums = frame.groupby("group")[["w", "wy"]].sum()
-    return pd.DataFrame({"population": sums["w"], "value": sums["wy"] / sums["w"]})
+    """Per group (decile or quintile): population, population-weighted mean of ``y``, number of
+    areas and the standard error of the mean (see the module notes)."""
+    y, w = np.asarray(y, float), np.asarray(weights, float)
+    frame = pd.DataFrame({"group": group, "w": w, "wy": w * y, "y": y})
+    sums = frame.groupby("group").agg(population=("w", "sum"), wy=("wy", "sum"), areas=("y", "size"))
+    mean = sums["wy"] / sums["population"]
+    frame["share"] = w / frame["group"].map(sums["population"]).to_numpy()
+    frame["spread"] = frame["share"] ** 2 * (y - frame["group"].map(mean).to_numpy()) ** 2
+    n = sums["areas"].astype(float)
+    variance = frame.groupby("group")["spread"].sum() * n / (n - 1).where(n > 1)
+    within = w * (y - frame["group"].map(mean).to_numpy()) ** 2
+    spare = len(frame) - len(sums)  # degrees of freedom left within groups
+    pooled = within.sum() / w.sum() * len(frame) / spare if spare > 0 else np.nan
+    variance = variance.where(n > 1, pooled)
+    return pd.DataFrame({"population": sums["population"], "value": mean, "areas": sums["areas"],
+                         "se": np.sqrt(variance)})
 
 
 @dataclass
@@ -97,6 +142,9 @@ class EquityFigures:
     least_deprived_quintile: float
     deciles: pd.DataFrame
     quintiles: pd.DataFrame
+    sii_method: str = ""
+    # Units (practices) left out, with the reason: e.g. GP FTE not reported or implausible.
+    left_out: pd.DataFrame | None = None
 
     @property
     def ratio_most_to_least(self) -> float:
@@ -113,8 +161,9 @@ class EquityFigures:
         """A plain-language sentence with the figures behind it."""
         ratio = (f"{self.ratio_most_to_least:.2f}" if np.isfinite(self.ratio_most_to_least)
                  else "n/a (no areas in the most or least deprived national quintile)")
-        figures = (f"slope index of inequality {self.sii:+.3g} (95% CI {self.sii_low:+.3g} to {self.sii_high:+.3g}) "
-                   f"from the most to the least deprived; concentration index {self.concentration_index:+.3f} "
+        figures = (f"slope index of inequality {self.sii:+.3g} (95% CI {self.sii_low:+.3g} to {self.sii_high:+.3g}; "
+                   f"{self.sii_method}) from the most to the least deprived; "
+                   f"concentration index {self.concentration_index:+.3f} "
                    f"(SE {self.concentration_index_se:.3f}); most/least deprived quintile ratio {ratio}")
         if self.finding == "holds":
             return f"The inverse care law holds for {what}: the less deprived areas have better {what} ({figures})."
@@ -124,22 +173,37 @@ class EquityFigures:
         return f"No clear gradient by deprivation in {what} ({figures})."
 
 
+SII_LEVELS = ("decile", "lsoa")
+
+
 def equity_figures(measure: str, y: np.ndarray, weights: np.ndarray, deprivation_order: np.ndarray,
-                   decile: np.ndarray, *, higher_is_better: bool = True) -> EquityFigures:
-    """All the figures for one measure over areas with a population and a national IMD decile."""
+                   decile: np.ndarray, *, higher_is_better: bool = True, sii_level: str = "decile",
+                   groups: str = "decile", unit: str = "area") -> EquityFigures:
+    """All the figures for one measure over areas with a population and a national IMD decile.
+
+    ``sii_level`` "decile" gives OHID's slope index over the ``groups`` (deciles, or quintiles where
+    only those are known); "lsoa" fits it over the areas (each a ``unit``) themselves.
+    """
+    if sii_level not in SII_LEVELS:
+        raise InputError(f"the slope index level must be one of {', '.join(SII_LEVELS)}, not {sii_level!r}")
     y, w = np.asarray(y, float), np.asarray(weights, float)
     ok = np.isfinite(y) & np.isfinite(w) & (w > 0) & np.isfinite(np.asarray(decile, float))
     if ok.sum() < 3:
         raise InputError(f"{measure}: fewer than three areas with a value, a population and a deprivation decile")
     y, w, order, decile = y[ok], w[ok], np.asarray(deprivation_order, float)[ok], np.asarray(decile)[ok].astype(int)
-    rank = fractional_rank(order, w)
     c, se = concentration_index(y, w, order)
-    sii, low, high = slope_index(y, w, rank)
     quintile = (decile + 1) // 2
     deciles, quintiles = by_group(y, w, decile), by_group(y, w, quintile)
+    if sii_level == "lsoa":
+        sii, low, high = slope_index(y, w, fractional_rank(order, w))
+        method = f"fitted over {len(y):,} {unit}s, weighted by population"
+    else:
+        table = deciles if groups == "decile" else quintiles
+        sii, low, high = grouped_slope_index(table["value"], table["population"], table["se"])
+        method = f"OHID method over {len(table)} IMD {groups}s"
     return EquityFigures(measure, higher_is_better, int(ok.sum()), float(np.average(y, weights=w)), c, se, sii, low,
                          high, float(quintiles["value"].get(1, np.nan)), float(quintiles["value"].get(5, np.nan)),
-                         deciles, quintiles)
+                         deciles, quintiles, method)
 
 
 MEASURES = {  # column of the access table -> (what it is, more is better)
@@ -151,7 +215,7 @@ MEASURES = {  # column of the access table -> (what it is, more is better)
 
 
 def lsoa_equity(store: Store, *, kind: str = "gp", profile: str = "drive", mode: str | None = None,
-                measure: str = "e2sfca_need") -> EquityFigures:
+                measure: str = "e2sfca_need", sii_level: str = "decile") -> EquityFigures:
     """Equity of an access measure across the area's LSOAs, ranked by IMD 2025."""
     if measure not in MEASURES:
         raise InputError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
@@ -165,25 +229,38 @@ def lsoa_equity(store: Store, *, kind: str = "gp", profile: str = "drive", mode:
     if frame.empty:
         raise StoreError(f"no {profile} ({mode}) access measures for {kind}")
     return equity_figures(f"{measure} ({kind}, {profile}, {mode})", frame["y"], frame["population"], frame["imd_rank"],
-                          frame["imd_decile"], higher_is_better=MEASURES[measure][1])
+                          frame["imd_decile"], higher_is_better=MEASURES[measure][1], sii_level=sii_level,
+                          unit="LSOA")
 
 
-def practice_equity(store: Store) -> EquityFigures:
-    """GP FTE per 10,000 need-weighted patients across practices, ranked by their population's deprivation."""
+def practice_equity(store: Store, *, sii_level: str = "decile") -> EquityFigures:
+    """GP FTE per 10,000 need-weighted patients across practices, ranked by their population's deprivation.
+
+    Only reported, plausible GP FTE counts (``nearcare.access.practice_gp_fte``): an estimate from
+    list size at the area's average would only pull a practice to the mean, so practices whose FTE
+    is missing or implausible are left out, and listed in ``left_out``.
+    """
+    from nearcare.access import practice_gp_fte
     from nearcare.need import practice_need_weighted_patients
 
-    practices = store.df("SELECT practice_code, gp_fte, imd_score, imd_quintile_england FROM practices")
+    practices = practice_gp_fte(store).merge(
+        store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"), on="practice_code")
     need = practice_need_weighted_patients(store)["need_weighted_patients"]
     practices["need"] = practices["practice_code"].map(need)
-    ok = practices["gp_fte"].notna() & practices["imd_score"].notna() & (practices["need"] > 0)
+    has_figures = practices["imd_score"].notna() & (practices["need"] > 0)
+    ok = has_figures & (practices["gp_fte_status"] == "reported")
     if ok.sum() < 3:
         raise StoreError("too few practices with GP FTE and deprivation figures (import gp-workforce and "
                          "practice-deprivation)")
     p = practices[ok]
     per_10k = 1e4 * p["gp_fte"] / p["need"]
+    left_out = practices[has_figures & ~ok][["practice_code", "name", "patients", "reported_gp_fte", "reason"]]
     # Quintile q stands for deciles 2q-1 and 2q; the decile table uses its lower decile.
-    return equity_figures("GP FTE per 10,000 need-weighted patients (practices)", per_10k, p["need"],
-                          -p["imd_score"], 2 * p["imd_quintile_england"] - 1)
+    figures = equity_figures("GP FTE per 10,000 need-weighted patients (practices)", per_10k, p["need"],
+                             -p["imd_score"], 2 * p["imd_quintile_england"] - 1, sii_level=sii_level,
+                             groups="quintile", unit="practice")
+    figures.left_out = left_out.reset_index(drop=True)
+    return figures
 
 
 ALLOCATION_TOLERANCE = 1e-9  # units: floors and caps may miss the total by this much (rounding)
@@ -257,7 +334,7 @@ def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None 
 def equity_sections(store: Store) -> list:
     """Report sections: access maps and decile tables, equity indices and verdicts, allocations."""
     from nearcare import maps
-    from nearcare.access import PHARMACY_DISTANCE_M, pharmacies_within_distance
+    from nearcare.access import PHARMACY_DISTANCE_M, estimated_gp_fte, pharmacies_within_distance
     from nearcare.report import Figure, Section, Table, format_value
 
     runs = store.df("SELECT DISTINCT profile, mode FROM access WHERE kind = 'gp' ORDER BY mode = 'crowfly' DESC, profile")
@@ -289,7 +366,7 @@ def equity_sections(store: Store) -> list:
             what = f"{MEASURES[measure][0]} ({kind}, {label})"
             rows.append([what, format_value(figures_for.mean, 3), format_value(figures_for.concentration_index, 3),
                          format_value(figures_for.concentration_index_se, 3), format_value(figures_for.sii, 3),
-                         f"{figures_for.sii_low:.3g} to {figures_for.sii_high:.3g}",
+                         f"{figures_for.sii_low:.3g} to {figures_for.sii_high:.3g}", figures_for.sii_method,
                          format_value(figures_for.ratio_most_to_least, 2), figures_for.finding])
             if kind == "gp" and measure == "e2sfca_need":
                 paragraphs.append(figures_for.verdict(f"GP access per need ({label})"))
@@ -316,10 +393,23 @@ def equity_sections(store: Store) -> list:
                                                         "practice deprivation quintile"))
         rows.append([practices.measure, format_value(practices.mean, 3), format_value(practices.concentration_index, 3),
                      format_value(practices.concentration_index_se, 3), format_value(practices.sii, 3),
-                     f"{practices.sii_low:.3g} to {practices.sii_high:.3g}",
+                     f"{practices.sii_low:.3g} to {practices.sii_high:.3g}", practices.sii_method,
                      format_value(practices.ratio_most_to_least, 2), practices.finding])
+        if practices.left_out is not None and len(practices.left_out):
+            paragraphs.append(f"{len(practices.left_out)} practices are left out of the practice-level comparison "
+                              "because their GP FTE is not reported or not plausible (listed below).")
     except StoreError as exc:
         paragraphs.append(f"Practice-level equity not shown: {exc}.")
+    tables = [Table("Inequality by deprivation (areas ranked from most to least deprived)",
+                    ["Measure", "Mean", "Concentration index", "SE", "Slope index", "95% CI", "Slope index method",
+                     "Most/least deprived quintile", "Inverse care law"], rows,
+                    note="Concentration index above 0 and slope index above 0: more for the less deprived "
+                         "(for minutes, the reverse is worse for the more deprived). The slope index is OHID's "
+                         "(Fingertips) method: a weighted regression of the decile (or, for practices, "
+                         "quintile) values on their mid-point population rank.")]
+    estimated = estimated_gp_fte(store)
+    if len(estimated):
+        tables.append(gp_fte_table(estimated))
     sections = [Section(
         "Access and equity: does supply follow need?",
         paragraphs=[*paragraphs,
@@ -329,11 +419,7 @@ def equity_sections(store: Store) -> list:
                     "are straight-line estimates, not road travel times. Near the edge of the area, access looks "
                     "better than it is: people beyond the edge who use the same practices are not counted."],
         figures=figures,
-        tables=[Table("Inequality by deprivation (areas ranked from most to least deprived)",
-                      ["Measure", "Mean", "Concentration index", "SE", "Slope index", "95% CI",
-                       "Most/least deprived quintile", "Inverse care law"], rows,
-                      note="Concentration index above 0 and slope index above 0: more for the less deprived "
-                           "(for minutes, the reverse is worse for the more deprived).")],
+        tables=tables,
     )]
     allocations = store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
     if len(allocations):
@@ -341,11 +427,31 @@ def equity_sections(store: Store) -> list:
     return sections
 
 
+def gp_fte_table(estimated: pd.DataFrame):
+    """Report table of the practices whose GP FTE was not used as reported (``estimated_gp_fte``)."""
+    from nearcare.access import PLAUSIBLE_PATIENTS_PER_GP_FTE
+    from nearcare.report import Table, format_value
+
+    low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
+    rows = [[r.practice_code, r.name, format_value(r.patients), format_value(r.reported_gp_fte, 2),
+             format_value(r.estimated_gp_fte, 2), r.reason] for r in estimated.itertuples()]
+    return Table("GP practices whose FTE was estimated from list size", ["Practice", "Name", "Patients",
+                 "Reported GP FTE", "Estimated GP FTE", "Reason"], rows,
+                 note=f"A reported GP FTE of 0, or one giving fewer than {low:,.0f} or more than {high:,.0f} patients "
+                      "per FTE (the 0.5th and 99.5th percentiles across English practices in the 2024 national "
+                      "workforce file), is treated as missing. Missing FTE is estimated at the patients per FTE of "
+                      "the area's practices with plausible figures; E2SFCA and allocation use the estimate, the "
+                      "practice-level comparison leaves these practices out.")
+
+
 def _allocation_section(store: Store, allocations: pd.DataFrame):
     from nearcare import maps
     from nearcare.report import Figure, Section
 
-    practices = store.df("SELECT practice_code, gp_fte, imd_quintile_england FROM practices").merge(
+    from nearcare.access import practice_gp_fte
+
+    practices = practice_gp_fte(store)[["practice_code", "gp_fte", "gp_fte_status"]].merge(
+        store.df("SELECT practice_code, imd_quintile_england FROM practices"), on="practice_code").merge(
         allocations.rename(columns={"target_code": "practice_code"}), on="practice_code")
     practices["before"] = 1e4 * practices["gp_fte"] / practices["need"]
     practices["after"] = 1e4 * (practices["gp_fte"] + practices["units"]) / practices["need"]
@@ -368,7 +474,10 @@ def _allocation_section(store: Store, allocations: pd.DataFrame):
         "Proportionate allocation",
         paragraphs=[f"{units:,.4g} GP FTE shared among {len(allocations)} practices in proportion to their "
                     "need-weighted patients (floors and caps as given). Quintile 1 receives "
-                    f"{grouped['units'].get(1, 0):,.3g} FTE and quintile 5 {grouped['units'].get(5, 0):,.3g}."],
+                    f"{grouped['units'].get(1, 0):,.3g} FTE and quintile 5 {grouped['units'].get(5, 0):,.3g}. "
+                    f"{int((practices['gp_fte_status'] != 'reported').sum())} of these practices' GP FTE before the "
+                    "allocation is estimated from list size (not reported, or not plausible; listed in the "
+                    "section above)."],
         figures=[Figure(maps.png_data_uri(figure), "Bar chart of GP FTE per 10,000 need-weighted patients by practice "
                                                    "deprivation quintile, before and after the allocation")],
     )
