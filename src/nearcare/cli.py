@@ -84,8 +84,8 @@ def _number(help: str, low: float, high: float, *param_decls: str, above: bool =
         if value is None:
             return value
         if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
-            _fail(f"{param.opts[-1]} must be a {'whole' if isinstance(value, int) else 'finite'} number, {allowed} "
-                  f"(got {value!r})")
+            what = "a whole number" if isinstance(value, int) else ("in range" if math.isfinite(value) else "a finite number")
+            _fail(f"{param.opts[-1]} must be {what}, {allowed} (got {value!r})")
         return value
 
     check.allowed = allowed
