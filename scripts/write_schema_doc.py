@@ -13,7 +13,9 @@ ABOUT = {
                      "optometrist (branch is reserved for ODS branch sites, which have no importer yet); `status` "
                      "active, closed, dormant or proposed; `sub_icb_code` is a GP practice's commissioner; `lat`/`lon` "
                      "only where the source gives coordinates (others are geocoded by postcode at `build`).",
-    "postcodes": "Postcode points (Code-Point Open or ONSPD), in British National Grid metres and WGS84 degrees.",
+    "postcodes": "Postcode points (Code-Point Open or ONSPD), in British National Grid metres and WGS84 degrees, "
+                 "with the LSOA 2021 (ONSPD only) and local authority (Code-Point's district, ONSPD's `oslaua`) "
+                 "where the file gives them.",
     "lsoa_boundaries": "LSOA 2021 boundaries as WKB in WGS84.",
     "lsoa_centroids": "Population-weighted centroids by LSOA code (2011 or 2021 codes).",
     "imd": "English Indices of Deprivation by edition (2019 on LSOA 2011, 2025 on LSOA 2021). Decile 1 is the most "
@@ -35,7 +37,12 @@ ABOUT = {
                    "class, centroid (WGS84 and BNG) and boundary.",
     "sites": "The area's active organisations with coordinates (`geocoded_by`: source coordinates or postcode; NULL "
              "when not geocoded; `easting`/`northing` NULL then too) and the LSOA each stands in. GP practices belong "
-             "to their commissioning sub-ICB, other services to the sub-ICB they stand in.",
+             "to their commissioning sub-ICB, other services to the sub-ICB they stand in. `lsoa_placed_by` says how the "
+             "LSOA was found (a boundary, the postcode file's LSOA, the nearest centroid in the postcode's local "
+             "authority, or the nearest centroid).",
+    "site_placement": "Per kind of service: how many organisations were placed in an LSOA of the area and how, and "
+                      "how many were not and why (not geocoded, outside the area, too far from any LSOA centroid); "
+                      "`in_sites` says whether they were kept in `sites` (on their commissioner's word) or left out.",
     "practices": "Each GP practice in the area: latest list size (and its date), latest GP and nurse FTE (and year), "
                  "patients per GP FTE, age mix.",
     "networks": "One row per built network (walk, drive): the OSM extract it came from, its size, what was dropped "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -11,9 +13,10 @@ from hypothesis import strategies as st
 
 from nearcare import InputError, StoreError
 from nearcare.bundle import bundle_dir
-from nearcare.network import Network, parse_maxspeed, read_network
+from nearcare.network import (ACCESS_SPEED_KPH, AccessWays, Network, access_way, load_network, parse_maxspeed,
+                              read_network)
 from nearcare.travel import (CROWFLY_SPEED_KPH, DETOUR_FACTOR, Points, compute_travel_times, crowfly_nearest,
-                             crowfly_pairs, nearest, pairs_within, snap)
+                             crowfly_pairs, nearest, origins_from_store, pairs_within, snap)
 from tests.conftest import write
 
 RUTLAND = bundle_dir() / "rutland-latest.osm.pbf"
@@ -71,6 +74,24 @@ def test_mode_rules_on_a_hand_made_map(tmp_path):
     # 15 mph posted (24 km/h), below the residential 30 km/h; the parallel service road (15 km/h) is slower.
     assert speed == pytest.approx(15 * 1.609344)
     assert walk.length_m[0] / 1000 / (walk.minutes[0] / 60) == pytest.approx(4.8)
+    # Access ways: only the private service road 1-7, joined to the drive network at node 1.
+    access = drive.access
+    assert {(int(access.osm_id[a]), int(access.osm_id[b])) for a, b in zip(access.source, access.target)} == {(1, 7)}
+    gates = {int(access.osm_id[i]): int(drive.osm_id[g]) for i, g in enumerate(access.gate) if g >= 0}
+    assert gates == {1: 1} and walk.access is None
+
+
+@pytest.mark.parametrize("tags, expected", [
+    ({"highway": "service", "access": "private"}, True), ({"highway": "track", "access": "private"}, True),
+    ({"highway": "track"}, True), ({"highway": "track", "motor_vehicle": "private", "foot": "yes"}, True),
+    ({"highway": "residential", "access": "customers"}, False),  # in the drive network already
+    ({"highway": "residential", "access": "destination"}, False), ({"highway": "residential"}, False),
+    ({"highway": "track", "motor_vehicle": "agricultural"}, False), ({"highway": "service", "access": "no"}, False),
+    ({"highway": "footway", "access": "private"}, False), ({"highway": "service", "access": "private", "area": "yes"}, False),
+    ({"highway": "unclassified", "motor_vehicle": "private", "access": "no"}, True),
+])
+def test_access_way_rules(tags, expected):
+    assert access_way(tags) is expected
 
 
 @pytest.mark.parametrize("value, kph", [("30 mph", 48.28032), ("50", 50.0), ("GB:nsl_single", 96.56064),
@@ -119,21 +140,24 @@ def split_reference(network: Network, graph: nx.DiGraph, x: float, y: float, nam
     t = np.clip(((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy), 0, 1)
     dist = np.hypot(ax + t * dx - x, ay + t * dy - y)
     best = np.min(dist)
-    walk = network.walk_speed_kph * 1000 / 60
+    # The straight leg: walked when walking; driven when driving, x the detour factor at the access speed.
+    metres_per_minute = network.walk_speed_kph * 1000 / 60 if network.mode == "walk" else \
+        ACCESS_SPEED_KPH * 1000 / 60 / DETOUR_FACTOR
+    leg_m = best if network.mode == "walk" else best * DETOUR_FACTOR
     for e in np.flatnonzero(dist <= best + 1e-9):
         u, v, f = int(a[e]), int(b[e]), float(t[e])
         split = f"{name}@{u}-{v}"
         graph.add_edge(u, split, minutes=f * network.minutes[e], length=f * network.length_m[e])
         graph.add_edge(split, v, minutes=(1 - f) * network.minutes[e], length=(1 - f) * network.length_m[e])
         if side == "origin":
-            graph.add_edge(name, split, minutes=best / walk, length=best)
+            graph.add_edge(name, split, minutes=best / metres_per_minute, length=leg_m)
         else:
-            graph.add_edge(split, name, minutes=best / walk, length=best)
+            graph.add_edge(split, name, minutes=best / metres_per_minute, length=leg_m)
 
 
 @pytest.mark.parametrize("mode", ["walk", "drive"])
 def test_off_network_points_match_split_edge_reference(rutland, mode):
-    network = rutland[mode]
+    network = dataclasses.replace(rutland[mode], access=None)  # access ways are checked on their own below
     rng = np.random.default_rng(11)
     pick = rng.choice(network.n_nodes, 12, replace=False)
     x = network.easting[pick] + rng.uniform(-300, 300, 12)
@@ -154,6 +178,81 @@ def test_off_network_points_match_split_edge_reference(rutland, mode):
                     {k.split("@")[1] for k in graph.predecessors(row["destination_id"])}
         if not same_edge:
             assert row["minutes"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_drive_joins_through_an_access_way_hand_worked():
+    """A tiny drive network where the quickest way in is along a private drive, worked by hand.
+
+    Public road (30 km/h = 500 m/min): n0 (0,0) - n1 (1000,0) - n2 (2000,0). A private drive (an
+    access way, 15 km/h = 250 m/min) runs from n1 north to (1000,600) and east to (1300,600). The
+    origin P stands at (1300,650); the destination D at n0.
+    Direct: P is 650 m from the road at (1300,0), 0.3 along n1-n2. Driven leg 650 x 1.3 = 845 m at
+    250 m/min = 3.38 min; to n1 another 300 m at 500 m/min = 0.6 min: 3.98 min; then n1->n0 1000 m
+    = 2 min: 5.98 min.
+    Through the drive: P is 50 m from it; 65 m at 250 m/min = 0.26 min; along it 300 + 600 = 900 m
+    at 250 m/min = 3.6 min to n1: 3.86 min; then 2 min: 5.86 min and 65 + 900 + 1000 = 1965 m.
+    """
+    road_m = np.array([1000.0, 1000.0, 1000.0, 1000.0])
+    network = Network("drive", np.array([10, 11, 12]), np.array([0.0, 1000.0, 2000.0]), np.zeros(3),
+                      np.array([0, 1, 1, 2], np.int32), np.array([1, 0, 2, 1], np.int32), road_m, road_m / 500)
+    without = dataclasses.replace(network)
+    network.access = AccessWays(np.array([11, 21, 22]), np.array([1000.0, 1000.0, 1300.0]),
+                                np.array([0.0, 600.0, 600.0]), np.array([0, 1], np.int32), np.array([1, 2], np.int32),
+                                np.array([600.0, 300.0]), np.array([1, -1, -1]))
+    p = Points(np.array(["P"]), np.array([1300.0]), np.array([650.0]))
+    d = Points(np.array(["D"]), np.array([0.0]), np.array([0.0]))
+    via_drive = pairs_within(network, snap(network, p, side="origin"), snap(network, d, side="destination"), 60)
+    assert via_drive["minutes"].tolist() == pytest.approx([5.86])
+    assert via_drive["distance_m"].tolist() == pytest.approx([1965.0])
+    assert nearest(network, snap(network, p, side="origin"), snap(network, d, side="destination"))[
+        "minutes"].tolist() == pytest.approx([5.86])
+    direct = pairs_within(without, snap(without, p, side="origin"), snap(without, d, side="destination"), 60)
+    assert direct["minutes"].tolist() == pytest.approx([5.98])
+    assert direct["distance_m"].tolist() == pytest.approx([845.0 + 300 + 1000])
+    # The access way carries points only: between two points on the road it is never a through route.
+    on_road = Points(np.array(["A", "B"]), np.array([0.0, 2000.0]), np.array([0.0, 0.0]))
+    both = pairs_within(network, snap(network, on_road, side="origin"), snap(network, on_road, side="destination"), 60)
+    assert both.set_index(["origin_id", "destination_id"]).loc[("A", "B"), "minutes"] == pytest.approx(4.0)
+
+
+def test_drive_time_of_e01013787_is_no_longer_mostly_walking(demo_store):
+    """E01013787 (Rutland) is 945 m from a public road: that leg was walked (11.8 of its 19.1 minutes).
+
+    Now it is driven, as the rest of the trip: 945 m x 1.3 at 15 km/h is 4.9 minutes, nothing walked.
+    """
+    network = load_network(demo_store, "drive")
+    assert network.access is not None and (network.access.gate >= 0).sum() > 100
+    origins = origins_from_store(demo_store, ["E01013787"])
+    snapped = snap(network, origins, side="origin")
+    assert snapped.snap_m[0] == pytest.approx(945, abs=2)
+    off_network_minutes = snapped.snap_m[0] * DETOUR_FACTOR / (ACCESS_SPEED_KPH * 1000 / 60)
+    assert off_network_minutes == pytest.approx(4.9, abs=0.05)
+    # Each way in costs the driven leg plus a share of a drive edge: no walking left in it.
+    assert (snapped.extra_minutes >= off_network_minutes - 1e-9).all()
+    minutes = demo_store.scalar("SELECT minutes FROM nearest_services WHERE origin_id = 'E01013787' "
+                                "AND destination_kind = 'gp' AND mode = 'drive'")
+    assert minutes < 19.1 - 11.8 + off_network_minutes + 0.5  # the walk's 11.8 minutes replaced by the drive's 4.9
+    assert off_network_minutes / minutes < 0.5
+    assert round(minutes, 1) == 12.1  # as the README says
+
+
+def test_network_command_keeps_access_ways(store):
+    from typer.testing import CliRunner
+
+    from nearcare.cli import app
+
+    fresh = read_network(RUTLAND, "drive").access
+    store.close()
+    result = CliRunner().invoke(app, ["network", "--store", str(store.path), "--mode", "drive"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(fresh.source):,} access-way edges" in result.output
+    from nearcare.store import Store
+
+    with Store(store.path, read_only=True) as reopened:
+        loaded = load_network(reopened, "drive").access
+        assert reopened.scalar("SELECT count(*) FROM network_edges WHERE mode = 'drive-access'") == len(fresh.source)
+    for field in ("osm_id", "easting", "northing", "source", "target", "length_m", "gate"):
+        assert np.array_equal(getattr(loaded, field), getattr(fresh, field)), field
 
 
 def test_walking_distance_never_below_straight_line(rutland):

@@ -5,7 +5,11 @@
 - ``small_areas``: one row per LSOA with names, local authority, sub-ICB and ICB, population,
   IMD 2025, rural-urban class, population-weighted centroid and boundary;
 - ``sites``: the area's active organisations with coordinates (from the source, or from the
-  postcode file), the LSOA each falls in, and a list of those that could not be geocoded;
+  postcode file), the LSOA each falls in (see ``place_in_lsoas``: boundaries where there are
+  any, else the postcode file's LSOA or local authority and the nearest LSOA centroid), and a
+  list of those that could not be geocoded;
+- ``site_placement``: per kind, how many sites were placed in an LSOA and how, and how many were
+  not and why (not geocoded, outside the area, too far from any centroid), kept or left out;
 - ``practices``: each GP practice with its latest list size, GP and nurse FTE, age mix and the
   deprivation of its registered population.
 """
@@ -21,6 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from nearcare._errors import InputError, StoreError
 from nearcare.geo import from_wkb, to_bng
@@ -35,6 +40,7 @@ class BuildResult:
     lsoas: int
     sites: dict[str, int]
     ungeocoded: pd.DataFrame
+    placement: pd.DataFrame  # kind, outcome, in_sites, sites: how each kind was placed, and why any were not
     notes: list[str] = field(default_factory=list)
 
 
@@ -157,7 +163,7 @@ def _small_areas(store: Store, codes: list[str]) -> tuple[pd.DataFrame, list[str
         joined.loc[no_centroid, "centroid_easting"] = e
         joined.loc[no_centroid, "centroid_northing"] = n
         notes.append(f"{int(no_centroid.sum())} LSOAs have no published centroid; a point inside the boundary is used")
-    for column, what in (("imd_decile", "IMD 2025"), ("population", "population"), ("boundary", "boundary"),
+    for column, what in (("imd_decile", "IMD 2025"), ("population", "population estimate"), ("boundary", "boundary"),
                          ("centroid_lat", "centroid")):
         missing = int(joined[column].isna().sum())
         if missing:
@@ -165,13 +171,108 @@ def _small_areas(store: Store, codes: list[str]) -> tuple[pd.DataFrame, list[str
     return joined, notes
 
 
-def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Active organisations in the area, geocoded; returns (sites, ungeocoded)."""
+# Where no boundary places a site, the nearest LSOA 2021 population-weighted centroid does; farther
+# than this from every centroid (a point offshore, in Scotland, or a bad coordinate) it is not placed.
+# 10 km is twice the distance from any located LLR organisation to its own LSOA's centroid
+# (at most 4.5 km, C82022 in rural Leicestershire); rural LSOAs elsewhere are larger, which is why the postcode
+# file's local authority, when it has one, bounds the search instead (with no distance limit).
+MAX_CENTROID_M = 10_000.0
+
+PLACED_BY_BOUNDARY = "inside an LSOA boundary"
+PLACED_BY_POSTCODE_LSOA = "the postcode file's LSOA"
+PLACED_BY_LA_CENTROID = "nearest LSOA centroid in the postcode's local authority"
+PLACED_BY_CENTROID = f"nearest LSOA centroid (within {MAX_CENTROID_M:,.0f} m)"
+NOT_GEOCODED = "not placed: not geocoded (postcode not in the postcode file); kept, as commissioned by the area"
+OUTSIDE_KEPT = "not placed: stands outside the area; kept, as a GP practice commissioned by the area"
+TOO_FAR_KEPT = (f"not placed: more than {MAX_CENTROID_M:,.0f} m from every LSOA centroid; kept, as commissioned "
+                "by the area")
+OUTSIDE_LEFT_OUT = "left out: commissioned by the area but stands outside it"
+
+
+def _lsoa_centroids(store: Store, small_areas: pd.DataFrame) -> pd.DataFrame:
+    """Every known LSOA 2021 centroid (the area's, and the rest of England's) with its local authority."""
+    national = store.df(
+        """
+        SELECT c.lsoa_code AS lsoa21_code, c.easting, c.northing, l.lad_code
+        FROM lsoa_centroids c
+        JOIN (SELECT lsoa21_code FROM lsoa_nhs_lookup UNION SELECT lsoa21_code FROM lsoa11_lsoa21) k
+          ON k.lsoa21_code = c.lsoa_code
+        LEFT JOIN (SELECT lsoa21_code, any_value(lad_code) AS lad_code FROM lsoa11_lsoa21 GROUP BY 1) l
+          ON l.lsoa21_code = c.lsoa_code
+        """)
+    own = small_areas[["lsoa21_code", "centroid_easting", "centroid_northing", "lad_code"]].rename(
+        columns={"centroid_easting": "easting", "centroid_northing": "northing"})
+    frame = pd.concat([own, national[~national["lsoa21_code"].isin(own["lsoa21_code"])]], ignore_index=True)
+    return frame[frame["easting"].notna() & frame["northing"].notna()].reset_index(drop=True)
+
+
+def _nearest_centroid(centroids: pd.DataFrame, easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(LSOA code, distance in metres) of the nearest centroid to each point."""
+    if centroids.empty:
+        return np.full(len(easting), None, dtype=object), np.full(len(easting), np.inf)
+    distance, index = cKDTree(centroids[["easting", "northing"]].to_numpy()).query(np.column_stack([easting, northing]))
+    return centroids["lsoa21_code"].to_numpy()[index], distance
+
+
+def place_in_lsoas(orgs: pd.DataFrame, small_areas: pd.DataFrame, centroids: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The LSOA 2021 each located organisation stands in, and how that was decided.
+
+    Returns (lsoa21_code, placed_by), indexed like ``orgs``. ``lsoa21_code`` is an LSOA code (in the
+    area or not), ``"outside"`` where boundaries show the point is outside every area LSOA, or None
+    where the point could not be placed. In order: a point inside an area LSOA's boundary; where
+    every area LSOA has a boundary, any other point is outside. Otherwise, for the rest: the
+    postcode file's LSOA 2021 column (ONSPD), else the nearest centroid among the LSOAs of the
+    postcode's local authority (Code-Point's district, ONSPD's ``oslaua``), else the nearest centroid
+    of all, if within ``MAX_CENTROID_M``.
+    """
+    lsoa = pd.Series(None, index=orgs.index, dtype=object)
+    placed_by = pd.Series(None, index=orgs.index, dtype=object)
+    located = orgs["lat"].notna() & orgs["lon"].notna()
+    with_boundary = small_areas[small_areas["boundary"].notna()]
+    if located.any() and len(with_boundary):
+        polygons = gpd.GeoDataFrame({"lsoa21_code": with_boundary["lsoa21_code"].to_numpy()},
+                                    geometry=from_wkb(with_boundary["boundary"].to_numpy()), crs="EPSG:4326")
+        points = gpd.GeoDataFrame({"row": orgs.index[located]},
+                                  geometry=gpd.points_from_xy(orgs.loc[located, "lon"], orgs.loc[located, "lat"]),
+                                  crs="EPSG:4326")
+        hits = gpd.sjoin(points, polygons, how="inner", predicate="within").drop_duplicates("row")
+        lsoa.loc[hits["row"].to_numpy()] = hits["lsoa21_code"].to_numpy()
+        placed_by.loc[hits["row"].to_numpy()] = PLACED_BY_BOUNDARY
+    rest = located & lsoa.isna()
+    if len(with_boundary) == len(small_areas):
+        lsoa[rest] = "outside"
+        return lsoa, placed_by
+    # The postcode file's columns describe the address, whichever source gave the coordinates.
+    from_file = rest & orgs["postcode_lsoa21_code"].notna()
+    lsoa[from_file] = orgs.loc[from_file, "postcode_lsoa21_code"]
+    placed_by[from_file] = PLACED_BY_POSTCODE_LSOA
+    rest &= ~from_file
+    easting, northing = to_bng(orgs["lon"].to_numpy(float), orgs["lat"].to_numpy(float))
+    known_las = set(centroids["lad_code"].dropna())
+    in_la = rest & orgs["postcode_lad_code"].isin(known_las)
+    for la, rows in orgs[in_la].groupby("postcode_lad_code").groups.items():
+        at = orgs.index.get_indexer(rows)
+        codes, _ = _nearest_centroid(centroids[centroids["lad_code"] == la], easting[at], northing[at])
+        lsoa[rows] = codes
+        placed_by[rows] = PLACED_BY_LA_CENTROID
+    rest &= ~in_la
+    if rest.any():
+        at = orgs.index.get_indexer(orgs.index[rest])
+        codes, distance = _nearest_centroid(centroids, easting[at], northing[at])
+        near = distance <= MAX_CENTROID_M
+        lsoa[orgs.index[rest][near]] = codes[near]
+        placed_by[orgs.index[rest][near]] = PLACED_BY_CENTROID
+    return lsoa, placed_by
+
+
+def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Active organisations in the area, geocoded and placed; returns (sites, ungeocoded, placement)."""
     orgs = store.df(
         """
         SELECT o.code, o.name, o.kind, o.status, o.postcode, o.sub_icb_code AS commissioner,
                o.icb_code, o.lat AS source_lat, o.lon AS source_lon,
-               p.lat AS postcode_lat, p.lon AS postcode_lon, o.source_id
+               p.lat AS postcode_lat, p.lon AS postcode_lon, p.lsoa21_code AS postcode_lsoa21_code,
+               p.lad_code AS postcode_lad_code, o.source_id
         FROM organisations o LEFT JOIN postcodes p USING (postcode)
         WHERE o.status = 'active'
         """
@@ -183,30 +284,28 @@ def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     orgs["geocoded_by"] = np.select([by_source, by_postcode], ["source coordinates", "postcode"], default=None)
     orgs.loc[orgs["geocoded_by"] == "None", "geocoded_by"] = None
 
-    # Which area LSOA each located organisation falls in.
-    orgs["lsoa21_code"] = None
     located = orgs["lat"].notna()
-    with_boundary = small_areas[small_areas["boundary"].notna()]
-    if located.any() and len(with_boundary):
-        polygons = gpd.GeoDataFrame(
-            {"lsoa21_code": with_boundary["lsoa21_code"].to_numpy()},
-            geometry=from_wkb(with_boundary["boundary"].to_numpy()), crs="EPSG:4326",
-        )
-        points = gpd.GeoDataFrame(
-            {"code": orgs.loc[located, "code"].to_numpy()},
-            geometry=gpd.points_from_xy(orgs.loc[located, "lon"], orgs.loc[located, "lat"]), crs="EPSG:4326",
-        )
-        hits = gpd.sjoin(points, polygons, how="inner", predicate="within").drop_duplicates("code")
-        orgs["lsoa21_code"] = orgs["code"].map(hits.set_index("code")["lsoa21_code"])
+    placed, placed_by = place_in_lsoas(orgs, small_areas, _lsoa_centroids(store, small_areas))
+    inside = placed.isin(set(small_areas["lsoa21_code"]))
+    elsewhere = placed.notna() & ~inside  # known to stand outside the area
+    orgs["lsoa21_code"] = placed.where(inside, None)
+    orgs["lsoa_placed_by"] = placed_by.where(inside, None)
 
     sub_icbs = set(small_areas["sub_icb_code"].dropna())
     icbs = set(small_areas["icb_code"].dropna())
-    inside = orgs["lsoa21_code"].notna()
+    gp = orgs["kind"].isin(["gp", "branch"])
     # GP practices belong to their commissioning sub-ICB; other services to their ICB (as ODS records).
-    commissioned = np.where(orgs["kind"].isin(["gp", "branch"]),
-                            orgs["commissioner"].isin(sub_icbs), orgs["icb_code"].isin(icbs))
-    # Located organisations count where they stand; unlocated ones by their ODS commissioner.
-    in_area = inside | (~located & commissioned) | (located & commissioned & orgs["kind"].isin(["gp", "branch"]))
+    commissioned = pd.Series(np.where(gp, orgs["commissioner"].isin(sub_icbs), orgs["icb_code"].isin(icbs)),
+                             index=orgs.index)
+    # Organisations count where they stand; those whose place is unknown, and GP practices, by commissioner.
+    in_area = inside | (commissioned & ~elsewhere) | (commissioned & gp)
+    orgs["outcome"] = np.select(
+        [in_area & inside, in_area & ~located, in_area & elsewhere, in_area, commissioned & elsewhere],
+        ["placed: " + orgs["lsoa_placed_by"].fillna(""), NOT_GEOCODED, OUTSIDE_KEPT, TOO_FAR_KEPT, OUTSIDE_LEFT_OUT],
+        default="")
+    placement = (orgs[orgs["outcome"] != ""].assign(in_sites=in_area)
+                 .groupby(["kind", "outcome", "in_sites"]).size().rename("sites").reset_index()
+                 .sort_values(["kind", "in_sites", "outcome"], ascending=[True, False, False]).reset_index(drop=True))
     sites = orgs[in_area].copy()
     area_sub_icb = small_areas.set_index("lsoa21_code")["sub_icb_code"]
     sites["sub_icb_code"] = np.where(
@@ -217,10 +316,25 @@ def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     sites["easting"] = np.where(located, e, np.nan)  # pyproj turns NaN into inf
     sites["northing"] = np.where(located, n, np.nan)
     columns = ["code", "name", "kind", "status", "postcode", "sub_icb_code", "lsoa21_code",
-               "lat", "lon", "easting", "northing", "geocoded_by", "source_id"]
+               "lat", "lon", "easting", "northing", "geocoded_by", "lsoa_placed_by", "source_id"]
     sites = sites[columns].sort_values(["kind", "code"]).reset_index(drop=True)
     ungeocoded = sites[sites["lat"].isna()][["code", "name", "kind", "postcode"]].reset_index(drop=True)
-    return sites, ungeocoded
+    return sites, ungeocoded, placement
+
+
+def placement_lines(placement: pd.DataFrame) -> list[str]:
+    """One line per kind: how many sites were placed in an LSOA of the area, how, and why any were not."""
+    lines = []
+    for kind, rows in placement.groupby("kind", sort=True):
+        kept = rows[rows["in_sites"]]
+        placed = kept[kept["outcome"].str.startswith("placed: ")]
+        parts = [f"{int(r['sites'])} {r['outcome'].removeprefix('placed: ')}" for _, r in placed.iterrows()]
+        line = f"{kind}: {int(kept['sites'].sum())} sites, {int(placed['sites'].sum())} placed in an LSOA of the area"
+        line += f" ({'; '.join(parts)})" if parts else ""
+        for _, r in rows.drop(placed.index).iterrows():
+            line += f"; {int(r['sites'])} {r['outcome']}"
+        lines.append(line)
+    return lines
 
 
 def _practices(store: Store, sites: pd.DataFrame) -> pd.DataFrame:
@@ -255,11 +369,11 @@ def build(store: Store, area: str) -> BuildResult:
     """Derive the area tables for ``area`` (see ``resolve_area``), replacing any earlier build."""
     kind, label, codes = resolve_area(store, area)
     small_areas, notes = _small_areas(store, codes)
-    sites, ungeocoded = _sites(store, small_areas)
+    sites, ungeocoded, placement = _sites(store, small_areas)
     practices = _practices(store, sites)
     population_note = notes[0]
     with store.transaction() as con:
-        for table in ("area", "small_areas", "sites", "practices"):
+        for table in ("area", "small_areas", "sites", "site_placement", "practices"):
             con.execute(f"DELETE FROM {table}")
         store.insert("area", pd.DataFrame([{
             "area_code": area, "area_kind": kind, "label": label,
@@ -267,11 +381,13 @@ def build(store: Store, area: str) -> BuildResult:
         }]))
         store.insert("small_areas", small_areas)
         store.insert("sites", sites)
+        store.insert("site_placement", placement)
         store.insert("practices", practices)
     counts = sites["kind"].value_counts().to_dict()
     if len(ungeocoded):
         notes.append(f"{len(ungeocoded)} organisations could not be geocoded (postcode not in the postcode file)")
-    return BuildResult(area, kind, label, len(small_areas), counts, ungeocoded, notes)
+    notes += [f"sites placed: {line}" for line in placement_lines(placement)]
+    return BuildResult(area, kind, label, len(small_areas), counts, ungeocoded, placement, notes)
 
 
 def area_label(store: Store) -> str:

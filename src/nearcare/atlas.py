@@ -72,7 +72,7 @@ def imd_profile(store: Store) -> pd.DataFrame:
 def atlas_sections(store: Store, notes: list[str] | None = None) -> list:
     """Report sections for the atlas: the map, the deprivation profile, the sub-ICB table and gaps."""
     from nearcare import maps
-    from nearcare.area import area_label
+    from nearcare.area import MAX_CENTROID_M, area_label
     from nearcare.report import Figure, Section, table_from_frame
 
     label = area_label(store)
@@ -96,7 +96,7 @@ def atlas_sections(store: Store, notes: list[str] | None = None) -> list:
             f"{int(total['dental_practices'])} dental practices and {int(total['opticians_2014'])} opticians "
             "(NHS Choices list of 2014, dated).",
             f"Population: {population_note}.",
-            *[n for n in (notes or []) if n != population_note],
+            *[n for n in (notes or []) if n != population_note and not n.startswith("sites placed: ")],
         ],
         figures=[Figure(maps.png_data_uri(imd_map), "Map of LSOAs coloured by IMD 2025 decile with GP practices, "
                         "pharmacies, dental practices and opticians marked"),
@@ -114,14 +114,24 @@ def atlas_sections(store: Store, notes: list[str] | None = None) -> list:
                  "with both figures. Registered patients are each practice's latest list size.")],
     )
     ungeocoded = sites[sites["lat"].isna()]
+    placement = store.df("SELECT kind, outcome, CASE WHEN in_sites THEN 'yes' ELSE 'no' END AS in_sites, sites "
+                         "FROM site_placement ORDER BY kind, in_sites DESC, outcome DESC")
     gaps = Section(
-        "Organisations without coordinates",
+        "Placing organisations in the area",
         paragraphs=[f"{len(ungeocoded)} organisations in the area could not be placed on the map because their "
                     "postcode is not in the imported postcode file. They count in the tables above but not in "
-                    "travel times." if len(ungeocoded) else "Every organisation in the area has coordinates."],
-        tables=[table_from_frame(ungeocoded, "Not geocoded",
-                                 labels={"code": "Code", "name": "Name", "kind": "Kind", "postcode": "Postcode"})]
-        if len(ungeocoded) else [],
+                    "travel times." if len(ungeocoded) else "Every organisation in the area has coordinates.",
+                    "Each organisation is placed in the LSOA whose boundary contains it; where boundaries are not "
+                    "imported, in the postcode file's LSOA, else at the nearest LSOA centroid in the postcode's "
+                    "local authority, else at the nearest centroid within "
+                    f"{MAX_CENTROID_M:,.0f} m (approximate: the nearest centroid is not always the LSOA the site "
+                    "stands in)."],
+        tables=[table_from_frame(placement, "How each kind of service was placed, and why any were not",
+                                 labels={"kind": "Kind", "outcome": "Outcome", "in_sites": "Counted in the area",
+                                         "sites": "Organisations"}),
+                *([table_from_frame(ungeocoded, "Not geocoded",
+                                    labels={"code": "Code", "name": "Name", "kind": "Kind", "postcode": "Postcode"})]
+                  if len(ungeocoded) else [])],
     )
     return [overview, gaps]
 

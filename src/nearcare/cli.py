@@ -236,6 +236,9 @@ def network_(
         console.print(f"{network.mode}: {network.n_nodes:,} nodes, {len(network.source):,} edges; dropped "
                       f"{network.dropped_nodes:,} nodes and {network.dropped_edges:,} edges outside the largest "
                       "strongly connected part")
+        if network.access is not None:
+            console.print(f"  {len(network.access.source):,} access-way edges (private and access-only roads and "
+                          f"tracks) join points to it at {int((network.access.gate >= 0).sum()):,} drive nodes")
 
 
 @app.command("travel-times")

@@ -15,6 +15,25 @@ Speeds
     friends are read as the national limits). A posted limit is a ceiling, not a typical speed,
     so it never raises the class speed. No congestion or junction delay is modelled.
 
+Joining points to the drive network (``travel.snap``)
+    A point (an LSOA's population-weighted centroid, a site) joins the drive network at the nearest
+    drive edge, as for walking; and, where it is nearer to one, through the nearest *access way* as
+    well (the route search keeps whichever way in is quicker). Access ways are the ways people
+    drive to reach homes and premises that the drive network leaves out: drive road classes closed
+    to through traffic (``access``/``motor_vehicle`` = ``private``, ``permit``, ...) and tracks,
+    unless motor access is ``no``, ``agricultural`` or ``forestry``. They are never through routes:
+    they only carry a point, undirected, to the drive nodes they touch (*gates*), at
+    ``ACCESS_SPEED_KPH``: 15 km/h, the speed nearcare gives service roads, and about the 10 mph
+    posted on private estates, car parks and farm drives. Gates are searched within the time of the
+    direct join to the far end of the nearest drive edge (or of a ``max_snap_m`` join, if the
+    direct one is too far), so an access way is used where it can compete with the direct join.
+    The straight, off-network leg from the point to the way it joins is driven, not walked: it
+    stands for the unmapped drives and yards between the homes a centroid averages and the mapped
+    ways. It is ``DETOUR_FACTOR`` (1.3, the usual ratio of road to straight-line distance in
+    England, as for crow-fly estimates) times the straight distance, at ``ACCESS_SPEED_KPH``
+    (an effective 11.5 km/h), so in drive mode nothing is walked. Walking is unchanged: the
+    straight leg is walked at the walking speed and there are no access ways.
+
 Only the largest strongly connected part is kept (for walking every edge runs both ways, so this is
 the largest connected part); how much was dropped is recorded. Nodes are OSM nodes, with
 coordinates in British National Grid (EPSG:27700) metres; edges carry ``length_m`` and ``minutes``.
@@ -40,6 +59,11 @@ from nearcare.store import Store
 MODES = ("walk", "drive")
 WALK_SPEED_KPH = 4.8
 MPH = 1.609344
+ACCESS_SPEED_KPH = 15.0  # access ways and the off-network leg in drive mode (see the module notes)
+# Road distance over straight-line distance: typically 1.2-1.4 in England; 1.3 is the middle. Used for
+# the off-network leg in drive mode and for crow-fly estimates (travel.py).
+DETOUR_FACTOR = 1.3
+ACCESS_MODE = "drive-access"  # how access ways are kept in network_nodes/network_edges
 
 WALK_HIGHWAYS = frozenset({
     "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link", "tertiary",
@@ -59,6 +83,7 @@ _NATIONAL_LIMITS_KPH = {
 }
 _CLOSED = {"no", "private"}
 _OPEN = {"yes", "designated", "permissive", "destination"}
+_NO_MOTOR_ACCESS = {"no", "agricultural", "forestry", "use_sidepath", "discouraged"}
 
 
 def parse_maxspeed(value: str | None) -> float | None:
@@ -95,6 +120,17 @@ def drive_allowed(tags: dict[str, str]) -> bool:
     return tags.get("access") not in _CLOSED
 
 
+def access_way(tags: dict[str, str]) -> bool:
+    """A way left out of the drive network that still joins homes and premises to it (see module notes)."""
+    highway = tags.get("highway")
+    if (highway not in DRIVE_SPEED_KPH and highway != "track") or tags.get("area") == "yes":
+        return False
+    if highway != "track" and drive_allowed(tags):
+        return False  # already in the drive network
+    motor = next((tags[k] for k in ("motorcar", "motor_vehicle", "vehicle", "access") if k in tags), None)
+    return motor not in _NO_MOTOR_ACCESS
+
+
 def drive_direction(tags: dict[str, str]) -> tuple[bool, bool]:
     """(forward allowed, backward allowed) along the way's drawing order."""
     oneway = tags.get("oneway", "").lower()
@@ -116,6 +152,26 @@ def drive_speed_kph(tags: dict[str, str]) -> float:
 
 
 @dataclass
+class AccessWays:
+    """Access ways (undirected), used only to join points to the drive network: see the module notes."""
+
+    osm_id: np.ndarray
+    easting: np.ndarray
+    northing: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    length_m: np.ndarray
+    gate: np.ndarray  # per access node: the drive network node at the same OSM node, or -1
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.osm_id)
+
+    def minutes(self) -> np.ndarray:
+        return self.length_m / (ACCESS_SPEED_KPH * 1000 / 60)
+
+
+@dataclass
 class Network:
     """A directed road/path network: node coordinates (BNG metres) and edges with length and time."""
 
@@ -130,6 +186,7 @@ class Network:
     dropped_nodes: int = 0
     dropped_edges: int = 0
     walk_speed_kph: float = WALK_SPEED_KPH
+    access: AccessWays | None = None  # drive only
 
     @property
     def n_nodes(self) -> int:
@@ -158,6 +215,11 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
     forward: list[bool] = []
     backward: list[bool] = []
     speeds: list[float] = []
+    access_refs: list[int] = []
+    access_lons: list[float] = []
+    access_lats: list[float] = []
+    access_way_of_ref: list[int] = []
+    n_access = 0
     allowed = walk_allowed if mode == "walk" else drive_allowed
     try:
         processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
@@ -166,6 +228,14 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
         for way in processor:
             tags = dict(way.tags)
             if not allowed(tags):
+                if mode == "drive" and access_way(tags):
+                    for node in way.nodes:
+                        valid = node.location.valid()
+                        access_refs.append(node.ref if valid else -1)
+                        access_lons.append(node.location.lon if valid else np.nan)
+                        access_lats.append(node.location.lat if valid else np.nan)
+                        access_way_of_ref.append(n_access)
+                    n_access += 1
                 continue
             if mode == "walk":
                 fwd, bwd, speed = True, True, walk_speed_kph
@@ -191,9 +261,38 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
         raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
     if not forward:
         raise InputError(f"the extract has no ways usable for {mode}", path=path)
-    return _assemble(mode, np.asarray(refs, np.int64), np.asarray(lons), np.asarray(lats),
-                     np.asarray(way_of_ref), np.asarray(forward), np.asarray(backward), np.asarray(speeds),
-                     walk_speed_kph)
+    network = _assemble(mode, np.asarray(refs, np.int64), np.asarray(lons), np.asarray(lats),
+                        np.asarray(way_of_ref), np.asarray(forward), np.asarray(backward), np.asarray(speeds),
+                        walk_speed_kph)
+    if access_refs:
+        network.access = _access_ways(network, np.asarray(access_refs, np.int64), np.asarray(access_lons),
+                                      np.asarray(access_lats), np.asarray(access_way_of_ref))
+    return network
+
+
+def _access_ways(network: Network, refs, lons, lats, way_of_ref) -> AccessWays | None:
+    """Access ways as an undirected graph, with each node's gate into the drive network."""
+    present = refs >= 0
+    ids, first = np.unique(refs[present], return_index=True)
+    node_of_ref = np.full(len(refs), -1)
+    node_of_ref[present] = np.searchsorted(ids, refs[present])
+    a, b = node_of_ref[:-1], node_of_ref[1:]
+    keep = (way_of_ref[:-1] == way_of_ref[1:]) & (a >= 0) & (b >= 0) & (a != b)
+    if not keep.any():
+        return None
+    easting, northing = to_bng(lons[present][first], lats[present][first])
+    a, b = a[keep], b[keep]
+    return AccessWays(ids, easting, northing, a.astype(np.int32), b.astype(np.int32),
+                      np.maximum(np.hypot(easting[b] - easting[a], northing[b] - northing[a]), 1e-3),
+                      _gates(network.osm_id, ids))
+
+
+def _gates(drive_osm_id: np.ndarray, access_osm_id: np.ndarray) -> np.ndarray:
+    """For each access node, the index of the drive node with the same OSM id, or -1."""
+    order = np.argsort(drive_osm_id)
+    at = np.clip(np.searchsorted(drive_osm_id[order], access_osm_id), 0, max(len(order) - 1, 0))
+    found = drive_osm_id[order][at] == access_osm_id
+    return np.where(found, order[at], -1).astype(np.int64)
 
 
 def _assemble(mode, refs, lons, lats, way_of_ref, forward, backward, speeds, walk_speed_kph) -> Network:
@@ -256,7 +355,8 @@ def save_network(store: Store, network: Network, *, osm_source_id: int) -> None:
                           "length_m": network.length_m, "minutes": network.minutes})
     with store.transaction() as con:
         for table in ("networks", "network_nodes", "network_edges"):
-            con.execute(f"DELETE FROM {table} WHERE mode = ?", [network.mode])
+            con.execute(f"DELETE FROM {table} WHERE mode IN (?, ?)",
+                        [network.mode, ACCESS_MODE if network.mode == "drive" else network.mode])
         store.insert("networks", pd.DataFrame([{
             "mode": network.mode, "osm_source_id": osm_source_id, "nodes": network.n_nodes,
             "edges": len(network.source), "dropped_nodes": network.dropped_nodes,
@@ -265,6 +365,14 @@ def save_network(store: Store, network: Network, *, osm_source_id: int) -> None:
         }]))
         store.insert("network_nodes", nodes)
         store.insert("network_edges", edges)
+        if network.access is not None:
+            access = network.access
+            store.insert("network_nodes", pd.DataFrame({
+                "mode": ACCESS_MODE, "node": np.arange(access.n_nodes, dtype=np.int32), "osm_id": access.osm_id,
+                "easting": access.easting, "northing": access.northing}))
+            store.insert("network_edges", pd.DataFrame({
+                "mode": ACCESS_MODE, "source": access.source, "target": access.target,
+                "length_m": access.length_m, "minutes": access.minutes()}))
 
 
 def load_network(store: Store, mode: str) -> Network:
@@ -276,10 +384,20 @@ def load_network(store: Store, mode: str) -> Network:
     nodes = store.df("SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node", [mode])
     edges = store.df("SELECT source, target, length_m, minutes FROM network_edges WHERE mode = ?", [mode])
     row = meta.iloc[0]
-    return Network(mode, nodes["osm_id"].to_numpy(), nodes["easting"].to_numpy(), nodes["northing"].to_numpy(),
-                   edges["source"].to_numpy(np.int32), edges["target"].to_numpy(np.int32),
-                   edges["length_m"].to_numpy(), edges["minutes"].to_numpy(),
-                   int(row["dropped_nodes"]), int(row["dropped_edges"]), float(row["walk_speed_kph"]))
+    network = Network(mode, nodes["osm_id"].to_numpy(), nodes["easting"].to_numpy(), nodes["northing"].to_numpy(),
+                      edges["source"].to_numpy(np.int32), edges["target"].to_numpy(np.int32),
+                      edges["length_m"].to_numpy(), edges["minutes"].to_numpy(),
+                      int(row["dropped_nodes"]), int(row["dropped_edges"]), float(row["walk_speed_kph"]))
+    if mode == "drive":
+        a_nodes = store.df("SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node",
+                           [ACCESS_MODE])
+        a_edges = store.df("SELECT source, target, length_m FROM network_edges WHERE mode = ?", [ACCESS_MODE])
+        if len(a_edges):
+            osm_id = a_nodes["osm_id"].to_numpy()
+            network.access = AccessWays(osm_id, a_nodes["easting"].to_numpy(), a_nodes["northing"].to_numpy(),
+                                        a_edges["source"].to_numpy(np.int32), a_edges["target"].to_numpy(np.int32),
+                                        a_edges["length_m"].to_numpy(), _gates(network.osm_id, osm_id))
+    return network
 
 
 def build_networks(store: Store, modes: tuple[str, ...] = MODES, *, walk_speed_kph: float = WALK_SPEED_KPH) -> list[Network]:

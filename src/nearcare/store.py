@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS postcodes (
     lat DOUBLE NOT NULL,
     lon DOUBLE NOT NULL,
     lsoa21_code VARCHAR,
+    lad_code VARCHAR,
     source_id BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS lsoa_boundaries (
@@ -240,7 +241,15 @@ CREATE TABLE IF NOT EXISTS sites (
     easting DOUBLE,
     northing DOUBLE,
     geocoded_by VARCHAR,
+    lsoa_placed_by VARCHAR,
     source_id BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS site_placement (
+    kind VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    in_sites BOOLEAN NOT NULL,
+    sites BIGINT NOT NULL,
+    PRIMARY KEY (kind, outcome)
 );
 CREATE TABLE IF NOT EXISTS practices (
     practice_code VARCHAR PRIMARY KEY,
@@ -443,6 +452,9 @@ class Store:
                 self.con.execute(AREA_SCHEMA)
                 self.con.execute(NETWORK_SCHEMA)
                 self.con.execute(ANALYSIS_SCHEMA)
+                # Columns added since a store was first made (CREATE TABLE IF NOT EXISTS leaves old tables be).
+                self.con.execute("ALTER TABLE postcodes ADD COLUMN IF NOT EXISTS lad_code VARCHAR; "
+                                 "ALTER TABLE sites ADD COLUMN IF NOT EXISTS lsoa_placed_by VARCHAR")
         except duckdb.Error as exc:
             if hasattr(self, "con"):
                 self.con.close()

@@ -2,9 +2,11 @@
 
 Points (LSOA centroids, postcodes, sites) snap to the nearest point on the nearest edge and enter
 the network at that edge's end nodes, in the directions it allows, with the part of the edge's
-length and time. The straight snap distance is kept and walked at the network's walking speed, at
-both ends, in both modes (the walk to and from the road). Points farther than ``max_snap_m`` from
-the network are reported in ``unsnapped``, never joined. Two points on the same edge are routed
+length and time. The straight leg between the point and the way is added at both ends: walked at
+the walking speed on a walk network; on a drive network driven (x ``DETOUR_FACTOR`` at
+``ACCESS_SPEED_KPH``), and a point may also join through the nearest access way (private and
+other access-only roads and tracks), whichever is quicker (see network.py). Points farther than
+``max_snap_m`` from every way they could join are reported in ``unsnapped``, never joined. Two points on the same edge are routed
 through its end nodes (a slight overestimate for neighbours on one street).
 
 Search shapes (SciPy's compiled Dijkstra; no Python loop over edges):
@@ -34,13 +36,12 @@ from scipy.spatial import cKDTree
 
 from nearcare._errors import InputError, StoreError
 from nearcare._progress import steps
-from nearcare.network import MODES, Network, load_network
+from nearcare.network import ACCESS_SPEED_KPH, DETOUR_FACTOR, MODES, Network, load_network
 from nearcare.store import ORGANISATION_KINDS, Store
 
 MAX_SNAP_M = 1000.0
-# Straight-line fallback: road distance is typically 1.2-1.4 times the straight line in England;
-# 1.3 is the middle. Speeds: the walking speed, and an average door-to-door driving speed.
-DETOUR_FACTOR = 1.3
+# Straight-line fallback: DETOUR_FACTOR (network.py) times the straight line. Speeds: the walking
+# speed, and an average door-to-door driving speed.
 CROWFLY_SPEED_KPH = {"walk": 4.8, "drive": 40.0}
 _BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 bytes)
 _PARALLEL_WORK = 2_000_000  # searches x nodes above which the cores share the searches
@@ -83,8 +84,20 @@ class Snapped:
     unsnapped: pd.DataFrame  # point_id, snap_m: too far from the network
 
 
+def _off_network(network: Network, straight_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(minutes, metres) of the straight leg between a point and the way it joins (see network.py)."""
+    if network.mode == "drive":
+        metres = straight_m * DETOUR_FACTOR
+        return metres / (ACCESS_SPEED_KPH * 1000 / 60), metres
+    return straight_m / (network.walk_speed_kph * 1000 / 60), straight_m
+
+
 def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX_SNAP_M) -> Snapped:
-    """Join each point to the nearest point on the network (``side`` is 'origin' or 'destination')."""
+    """Join each point to the nearest point on the network (``side`` is 'origin' or 'destination').
+
+    On a drive network with access ways, a point may also join through the nearest access way (see
+    network.py); each way in is an attachment, and the search keeps the quickest.
+    """
     if side not in ("origin", "destination"):
         raise ValueError(side)
     n = network.n_nodes
@@ -99,15 +112,15 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
         where, return_distance=True, all_matches=False)
     order = np.argsort(point_index)
     point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
+    direct_m = np.full(len(points), np.inf)
+    direct_m[point_index] = distance
     near = distance <= max_snap_m
-    far = pd.DataFrame({"point_id": points.ids[point_index[~near]], "snap_m": distance[~near]})
     point_index, edge_index, distance = point_index[near], edge_index[near], distance[near]
     u, v = u[edge_index], v[edge_index]
     fraction = shapely.line_locate_point(lines[edge_index], where[point_index], normalized=True)
 
     keys, _ = _edge_lookup(network, reverse=False)
     key_order = np.argsort(network.source.astype(np.int64) * n + network.target)
-    walk = network.walk_speed_kph * 1000 / 60
 
     def directed(a, b):
         """Index of edge a->b in the network's arrays, or -1 where there is none."""
@@ -117,7 +130,7 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
 
     uv, vu = directed(u, v), directed(v, u)
     parts = []
-    slot = np.arange(len(point_index))
+    slot = point_index  # attachments are numbered by point here, and renumbered at the end
     # Origin: along u->v the point reaches v after (1 - f) of it; along v->u it reaches u after f.
     # Destination: along u->v it is reached from u after f; along v->u from v after (1 - f).
     if side == "origin":
@@ -132,10 +145,80 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
         at_end = share * network.length_m[np.maximum(uv, vu)] < 1e-6
         parts.append((slot[at_end], node[at_end], np.zeros(at_end.sum()), np.zeros(at_end.sum())))
     slot_of, node, extra_minutes, extra_m = (np.concatenate(x) for x in zip(*parts))
+    off_minutes, off_m = _off_network(network, direct_m)
+    extra_minutes = extra_minutes + off_minutes[slot_of]
+    extra_m = extra_m + off_m[slot_of]
+    snap_m = direct_m.copy()
+    if network.access is not None and len(points):
+        # Access ways are searched within the time of the direct join to the far end of its edge (or,
+        # for a point too far for a direct join, the off-network leg of one at ``max_snap_m``).
+        budget = np.full(len(points), _off_network(network, np.array([max_snap_m]))[0][0])
+        np.maximum.at(budget, slot_of, extra_minutes)
+        found = _through_access_ways(network, where, direct_m, budget, max_snap_m)
+        if found is not None:
+            a_slot, a_node, a_minutes, a_m, a_straight = found
+            slot_of, node = np.concatenate([slot_of, a_slot]), np.concatenate([node, a_node])
+            extra_minutes, extra_m = np.concatenate([extra_minutes, a_minutes]), np.concatenate([extra_m, a_m])
+            np.minimum.at(snap_m, a_slot, a_straight)
+    joined = np.unique(slot_of)
+    far_points = np.setdiff1d(np.arange(len(points)), joined)
+    far = pd.DataFrame({"point_id": points.ids[far_points], "snap_m": direct_m[far_points]})
     return Snapped(
-        ids=points.ids[point_index], snap_m=distance, point=slot_of, node=node.astype(np.int64),
-        extra_minutes=extra_minutes + distance[slot_of] / walk, extra_m=extra_m + distance[slot_of], unsnapped=far,
+        ids=points.ids[joined], snap_m=snap_m[joined], point=np.searchsorted(joined, slot_of),
+        node=node.astype(np.int64), extra_minutes=extra_minutes, extra_m=extra_m, unsnapped=far,
     )
+
+
+def _through_access_ways(network: Network, where: np.ndarray, direct_m: np.ndarray, budget_minutes: np.ndarray,
+                         max_snap_m: float):
+    """Ways in through the nearest access way: (point, drive node, minutes, metres, straight metres) arrays.
+
+    A point nearer an access way than any drive edge (by ``direct_m``) goes straight to it (within
+    ``max_snap_m``), along it to its end nodes, and through access ways to every gate (a drive
+    node) reachable within its budget. A point on or nearest a drive edge never uses access ways,
+    so they are never through routes.
+    """
+    access = network.access
+    lines = shapely.linestrings(np.stack([np.column_stack([access.easting[access.source], access.northing[access.source]]),
+                                          np.column_stack([access.easting[access.target], access.northing[access.target]])],
+                                         axis=1))
+    (point, edge), straight = shapely.STRtree(lines).query_nearest(where, return_distance=True, all_matches=False)
+    first = np.unique(point, return_index=True)[1]  # one edge per point
+    point, edge, straight = point[first], edge[first], straight[first]
+    off_minutes, off_m = _off_network(network, straight)
+    useful = (straight <= max_snap_m) & (straight < direct_m[point]) & (off_minutes < budget_minutes[point])
+    point, edge, straight, off_minutes, off_m = (x[useful] for x in (point, edge, straight, off_minutes, off_m))
+    if len(point) == 0:
+        return None
+    fraction = shapely.line_locate_point(lines[edge], where[point], normalized=True)
+    a, b = access.source[edge].astype(np.int64), access.target[edge].astype(np.int64)
+    speed = ACCESS_SPEED_KPH * 1000 / 60
+    # (point, access node, minutes so far) for both ends of each point's access way.
+    ends = np.concatenate([a, b])
+    along_m = np.concatenate([fraction, 1 - fraction]) * np.tile(access.length_m[edge], 2)
+    owner = np.tile(np.arange(len(point)), 2)
+    start_minutes = np.tile(off_minutes, 2) + along_m / speed
+    start_m = np.tile(off_m, 2) + along_m
+    sources, source_of = np.unique(ends, return_inverse=True)
+    graph = csr_matrix((np.concatenate([access.minutes(), access.minutes()]),
+                        (np.concatenate([access.source, access.target]), np.concatenate([access.target, access.source]))),
+                       shape=(access.n_nodes, access.n_nodes))
+    gates = np.flatnonzero(access.gate >= 0)
+    limit = float(budget_minutes[point].max())
+    found = []
+    batch = max(1, _BATCH_CELLS // max(access.n_nodes, 1))
+    for i in range(0, len(sources), batch):
+        minutes = dijkstra(graph, indices=sources[i:i + batch], limit=limit)[:, gates]
+        row, col = np.nonzero(np.isfinite(minutes))
+        found.append((row + i, col, minutes[row, col]))
+    row, col, way_minutes = (np.concatenate(x) for x in zip(*found))
+    # Join each reached (source, gate) to the point-ends starting at that source.
+    pair, end = _expand(row, source_of)
+    total = start_minutes[end] + way_minutes[pair]
+    ok = total <= budget_minutes[point[owner[end]]]
+    pair, end, total = pair[ok], end[ok], total[ok]
+    metres = start_m[end] + way_minutes[pair] * speed
+    return (point[owner[end]], access.gate[gates[col[pair]]], total, metres, straight[owner[end]])
 
 
 def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -480,8 +563,10 @@ def travel_sections(store: Store) -> list:
         "Travel times to the nearest GP practice",
         paragraphs=[*paragraphs,
                     "Walking at the stored walking speed; driving at typical speeds by road class, capped by posted "
-                    "limits, with no congestion. The walk from each point to the nearest network node is added at "
-                    "walking speed. Services beyond the network's extent cannot be reached in it, so times near its "
+                    "limits, with no congestion. The straight leg from each point to the nearest way is walked at "
+                    f"walking speed when walking; when driving it is driven ({DETOUR_FACTOR} x the straight line at "
+                    f"{ACCESS_SPEED_KPH:g} km/h), and a point may join the roads through a private or other "
+                    f"access-only way at {ACCESS_SPEED_KPH:g} km/h where that is quicker. Services beyond the network's extent cannot be reached in it, so times near its "
                     "edge may be overstated."],
         figures=figures,
         tables=[table_from_frame(networks, "Networks built from the OpenStreetMap extract", labels={

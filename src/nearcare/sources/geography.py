@@ -25,6 +25,8 @@ OS = "Ordnance Survey (Code-Point Open); Royal Mail; National Statistics"
 OGL = "Open Government Licence v3.0"
 # Codes of small areas in Scotland and Northern Ireland, which some UK-wide files include.
 OTHER_NATIONS_AREA = r"S01\d{6}|95[A-Z]{2}\d{2}[A-Z]\d|N\d{8}"
+# A local authority (district or unitary) in any UK nation, or the ONSPD's pseudo-codes for none.
+LA_CODE = r"[ESWN]\d{8}|[ESWNL]99999999|M99999999"
 CODEPOINT_COLUMNS = 10
 GRID_REF_MISSING_QUALITY = "90"  # Code-Point positional quality: no coordinates
 
@@ -52,6 +54,7 @@ def parse_postcodes(path: Path) -> Parsed:
             Field("postcode", 0, "postcode"),
             Field("easting", 2, "number"),
             Field("northing", 3, "number"),
+            Field("lad_code", 8, "code", required=False, pattern=LA_CODE),
         ], key=["postcode"])
         frame["lsoa21_code"] = None
         notes = [f"{len(no_grid)} postcodes without coordinates were left out"] if no_grid else []
@@ -62,6 +65,8 @@ def parse_postcodes(path: Path) -> Parsed:
             Field("easting", ("oseast1m", "OSEAST1M", "east1m"), "number", required=False),
             Field("northing", ("osnrth1m", "OSNRTH1M", "north1m"), "number", required=False),
             Field("lsoa21_code", ("lsoa21", "LSOA21", "lsoa21cd"), "code", required=False, pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA),
+            Field("lad_code", ("oslaua", "OSLAUA", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd"), "code",
+                  required=False, pattern=LA_CODE),
         ], key=["postcode"])
         located = frame["easting"].notna() & frame["northing"].notna()
         notes = [f"{int((~located).sum())} postcodes without a grid reference were left out"] if (~located).any() else []
@@ -73,7 +78,8 @@ def parse_postcodes(path: Path) -> Parsed:
                          field="easting/northing", value=f"{row['easting']}, {row['northing']}")
     lon, lat = to_wgs84(frame["easting"].to_numpy(), frame["northing"].to_numpy())
     frame = frame.assign(lon=lon, lat=lat)
-    return Parsed({"postcodes": frame[["_line", "postcode", "easting", "northing", "lat", "lon", "lsoa21_code"]]},
+    return Parsed({"postcodes": frame[["_line", "postcode", "easting", "northing", "lat", "lon", "lsoa21_code",
+                                             "lad_code"]]},
                   None, notes)
 
 
