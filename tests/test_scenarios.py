@@ -42,9 +42,10 @@ def test_patients_are_conserved_and_nobody_gets_closer(contexts, mode, closed):
     assert set(closed) <= set(ctx.flows["destination_id"])
     result = evaluate(ctx, Scenario("close", close=closed))
     practices = result.practices.set_index("practice_code")
-    assert result.moved_patients == pytest.approx(practices.loc[closed, "patients_before"].sum())
+    assert result.displaced_patients == pytest.approx(practices.loc[closed, "patients_before"].sum())
     received = practices.drop(index=closed)["added_patients"].sum()
-    assert received + result.unplaced_patients == pytest.approx(result.moved_patients, rel=1e-9)
+    assert received == pytest.approx(result.moved_patients, rel=1e-9)
+    assert received + result.unplaced_patients == pytest.approx(result.displaced_patients, rel=1e-9)
     assert (practices.loc[closed, "patients_after"] == 0).all()
     assert (practices.drop(index=closed)["added_patients"] >= -1e-9).all()
     assert (result.lsoas["after_minutes"] >= result.lsoas["before_minutes"]).all()
@@ -81,7 +82,8 @@ def test_worked_rutland_closure(demo_store, contexts):
             == pytest.approx(expected)
     # In Rutland every displaced patient finds one of the three remaining practices.
     practices = result.practices.set_index("practice_code")
-    assert result.moved_patients == 9443 and result.unplaced_patients == pytest.approx(0, abs=1e-6)
+    assert result.displaced_patients == 9443 and result.unplaced_patients == pytest.approx(0, abs=1e-6)
+    assert result.moved_patients == pytest.approx(9443)
     assert practices.loc[["C82010", "C82077", "C82649"], "added_patients"].sum() == pytest.approx(9443)
 
 
@@ -179,5 +181,5 @@ def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):
         result = evaluate(ctx, Scenario("close", close=["C82044"]))
     practices = result.practices.set_index("practice_code")
     received = practices.drop(index="C82044")["added_patients"].sum()
-    assert received + result.unplaced_patients == pytest.approx(result.moved_patients)
+    assert received + result.unplaced_patients == pytest.approx(result.displaced_patients)
     assert result.unplaced_patients == pytest.approx(0, abs=1e-6)

@@ -283,6 +283,9 @@ def scenario_(
             out.mkdir(parents=True, exist_ok=True)
             ranked.to_csv(out / f"ranked_{close}.csv", index=False)
             console.print(ranked.head(10).to_string(index=False))
+            if close == "each-pharmacy":
+                console.print("pharmacies scored on walking minutes to the nearest pharmacy and the 1.6 km straight-line "
+                              "distance")
             console.print(f"wrote {out / f'ranked_{close}.csv'}")
             return
         scenario = load_scenario(file, opened)
@@ -291,9 +294,9 @@ def scenario_(
         report = Report(f"nearcare scenario: {scenario.name}", "Before and after")
         report.add(scenario_section(opened, result))
         written.append(report.write(out / "scenario.html"))
-    gp = result.newly_beyond[result.newly_beyond["service"] == "GP practice"]["people_newly_beyond"].sum()
-    console.print(f"{scenario.name}: {result.moved_patients:,.0f} patients move ({result.unplaced_patients:,.0f} with no "
-                  f"practice in reach); {gp:,.0f} people newly beyond a GP threshold. {result.model.describe()}")
+    console.print(f"{scenario.name}: {result.headline()}. Where patients go: {result.model.describe()}")
+    for row in result.unplaced.itertuples():
+        console.print(f"  unplaced: {row.patients:,.0f} patients of {row.practice_code}: {row.reason}")
     for path in written:
         console.print(f"wrote {path}")
 
