@@ -23,7 +23,12 @@ practices' real list sizes; its fit is reported, and every figure resting on it 
 modelled. Because list sizes alone cannot identify the distance decay (a flat decay reproduces
 them trivially), beta is searched only among plausible values (attraction halving within 0.7 to
 3.5 minutes' drive). Patients of a closed practice move, LSOA by LSOA, to the remaining practices by the
-same model; those with no practice in reach are counted as unplaced, never lost.
+same model; those who cannot be placed (no practice in reach, or a closed practice with no flows
+because it is not geocoded or has no travel times in the mode) are unplaced, with the reason, never
+lost and never kept at a closed site: patients before = patients after + unplaced. Mergers follow
+chains; cycles, double mergers and mergers into a closing practice are refused (``merge_targets``).
+"Move" means registering with another practice (displaced patients placed, and those drawn to a
+new site); patients who follow their practice into a merger are counted apart.
 
 Access change. Minutes to the nearest site before come from the stored nearest-service search;
 after, from the stored pairs within the run's cutoff (so a closure is re-evaluated in well under a
