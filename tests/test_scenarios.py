@@ -356,3 +356,16 @@ def test_people_newly_beyond_a_threshold_are_counted_once(demo, contexts, tmp_pa
     text = " ".join(output.split())
     assert (f"{distinct:,.0f} people newly beyond a GP threshold ({by_profile['walk']:,.0f} by 20 minutes' walk, "
             f"{by_profile['drive']:,.0f} by 15 minutes' drive") in text
+
+
+def test_demo_ranks_every_practice_counting_each_person_once(demo, demo_store, contexts):
+    ranked = pd.read_csv(demo.report_path.parent / "ranked_practice_closures.csv").set_index("code")
+    assert set(ranked.index) == set(demo_store.df("SELECT code FROM sites WHERE kind = 'gp'")["code"])
+    assert ranked.loc["C82007", "unplaced_patients"] == 10699  # not geocoded: ranked, its patients unplaced
+    counted = evaluate(contexts["crowfly"], Scenario("close", close=["C82077"])).people_newly_beyond()
+    row = ranked.loc["C82077"]  # Uppingham
+    assert row["people_newly_beyond_threshold"] == pytest.approx(counted["walk or drive"])
+    assert (row["people_newly_beyond_walk_threshold"], row["people_newly_beyond_drive_threshold"]) == pytest.approx(
+        (counted["walk"], counted["drive"]))
+    assert row["people_newly_beyond_threshold"] < row["people_newly_beyond_walk_threshold"] + \
+        row["people_newly_beyond_drive_threshold"]
