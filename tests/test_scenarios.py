@@ -369,3 +369,27 @@ def test_demo_ranks_every_practice_counting_each_person_once(demo, demo_store, c
         (counted["walk"], counted["drive"]))
     assert row["people_newly_beyond_threshold"] < row["people_newly_beyond_walk_threshold"] + \
         row["people_newly_beyond_drive_threshold"]
+
+
+def test_crowfly_minutes_beyond_the_stored_reach_come_from_the_nearest_site_left(demo_store, contexts):
+    """Closing FH895: eight LSOAs had it as their nearest pharmacy, 61-153 minutes' walk away (beyond
+    the stored 30 minutes); their nearest left is measured, not set to 'beyond' (which scored as 60
+    extra minutes each in the ranking)."""
+    from nearcare.travel import CROWFLY_SPEED_KPH, DETOUR_FACTOR
+
+    result = evaluate(contexts["crowfly"], Scenario("close", close=["FH895"]))
+    walk = result.pharmacy[result.pharmacy["profile"] == "walk"].set_index("lsoa21_code")
+    far = walk.index[walk["before_minutes"] > 30]
+    nearest = demo_store.df("SELECT origin_id FROM nearest_services WHERE mode = 'crowfly' AND profile = 'walk' "
+                            "AND destination_kind = 'pharmacy' AND destination_id = 'FH895'")["origin_id"]
+    hit = far.intersection(pd.Index(nearest))
+    assert len(hit) == 8 and np.isfinite(walk.loc[hit, "after_minutes"]).all()
+    areas = demo_store.df("SELECT lsoa21_code, centroid_easting AS x, centroid_northing AS y FROM small_areas"
+                          ).set_index("lsoa21_code").loc[hit]
+    sites = demo_store.df("SELECT easting, northing FROM sites WHERE kind = 'pharmacy' AND code <> 'FH895' "
+                          "AND easting IS NOT NULL")
+    metres = np.hypot(areas["x"].to_numpy()[:, None] - sites["easting"].to_numpy()[None, :],
+                      areas["y"].to_numpy()[:, None] - sites["northing"].to_numpy()[None, :]).min(axis=1)
+    expected = metres * DETOUR_FACTOR / (CROWFLY_SPEED_KPH["walk"] * 1000 / 60)
+    assert np.allclose(walk.loc[hit, "after_minutes"], expected)
+    assert (walk.loc[hit, "after_minutes"] - walk.loc[hit, "before_minutes"] < 5).all()

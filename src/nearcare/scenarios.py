@@ -32,7 +32,8 @@ new site); patients who follow their practice into a merger are counted apart.
 
 Access change. Minutes to the nearest site before come from the stored nearest-service search;
 after, from the stored pairs within the run's cutoff (so a closure is re-evaluated in well under a
-second); an LSOA whose remaining sites are all beyond the cutoff is reported as beyond it.
+second); on a network, an LSOA whose remaining sites are all beyond the cutoff is reported as beyond
+it (infinity); crow-fly, the nearest site left is found however far.
 """
 
 from __future__ import annotations
@@ -272,6 +273,7 @@ class Context:
     flows: pd.DataFrame
     model: ChoiceModel
     pharmacies_near: pd.DataFrame  # origin_id, destination_id: pharmacies within 1.6 km in a straight line
+    sites: pd.DataFrame  # code, kind, easting, northing of every located site
 
 
 def load_context(store: Store, *, mode: str | None = None) -> Context:
@@ -318,7 +320,8 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
     lists = practices["patients"].reindex(flows["destination_id"]).fillna(0).to_numpy(float)
     flows["listed"] = np.divide(flows["patients"].to_numpy() * lists, totals, out=np.zeros(len(flows)), where=totals > 0)
     return Context(mode, areas, pairs, nearest, nearest_site, cutoff, practices, flows, model,
-                   _pharmacies_near(store, areas))
+                   _pharmacies_near(store, areas),
+                   store.df("SELECT code, kind, easting, northing FROM sites WHERE easting IS NOT NULL"))
 
 
 def _pharmacies_near(store: Store, areas: pd.DataFrame) -> pd.DataFrame:
@@ -394,7 +397,8 @@ class ScenarioResult:
 def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: pd.DataFrame | None) -> pd.Series:
     """Minutes to the nearest site of ``key`` once ``closed`` have closed and ``extra`` sites opened.
 
-    Infinity stands for "beyond the stored cutoff"; a closure never brings anyone nearer.
+    Infinity stands for "beyond the stored cutoff" (on a network; crow-fly, the nearest site left is
+    found however far); a closure never brings anyone nearer.
     """
     before = ctx.nearest[key]
     after = before.copy()
@@ -405,14 +409,34 @@ def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: 
         ctx.nearest_site[key].index[ctx.nearest_site[key].isin(closed).to_numpy()])
     if len(affected):
         remaining = pairs[~hit & pairs["origin_id"].isin(affected)].groupby("origin_id")["minutes"].min()
-        after.loc[affected] = np.maximum(before.loc[affected].to_numpy(),
-                                         remaining.reindex(affected).fillna(np.inf).to_numpy())
+        remaining = remaining.reindex(affected)
+        beyond = remaining.isna().to_numpy()
+        if ctx.mode == "crowfly" and beyond.any():  # beyond the stored pairs the straight line still finds the nearest
+            remaining[beyond] = _crowfly_nearest_left(ctx, key, affected[beyond], closed)
+        after.loc[affected] = np.maximum(before.loc[affected].to_numpy(), remaining.fillna(np.inf).to_numpy())
     if extra is not None and len(extra):
         added = extra[(extra["profile"] == key[0]) & (extra["kind"] == key[1])]
         if len(added):
             better = added.groupby("origin_id")["minutes"].min().reindex(after.index).fillna(np.inf)
             after = pd.Series(np.fmin(after.to_numpy(), better.to_numpy()), index=after.index)
     return after
+
+
+def _crowfly_nearest_left(ctx: Context, key: tuple[str, str], lsoas: pd.Index, closed: set[str]) -> np.ndarray:
+    """Crow-fly minutes from ``lsoas`` to the nearest site of ``key`` left open (infinity where none or unlocated)."""
+    from nearcare.travel import Points, crowfly_nearest
+
+    sites = ctx.sites[(ctx.sites["kind"] == key[1]) & ~ctx.sites["code"].isin(closed)]
+    areas = ctx.areas.reindex(lsoas)
+    located = areas["centroid_easting"].notna().to_numpy()
+    minutes = np.full(len(lsoas), np.inf)
+    if len(sites) and located.any():
+        found = crowfly_nearest(Points(lsoas.to_numpy()[located], areas["centroid_easting"].to_numpy(float)[located],
+                                       areas["centroid_northing"].to_numpy(float)[located]),
+                                Points(sites["code"].to_numpy(), sites["easting"].to_numpy(float),
+                                       sites["northing"].to_numpy(float)), key[0])
+        minutes[located] = found["minutes"].to_numpy()
+    return minutes
 
 
 def _practice_of(sites: pd.Series, targets: dict[str, str]) -> np.ndarray:
@@ -479,7 +503,8 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
         stranded = displaced["listed"].to_numpy() * (1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy())
         for code, patients in pd.Series(stranded).groupby(displaced["destination_id"].to_numpy()).sum().items():
             if patients > 1e-9:
-                unplaced.append((code, "no practice left within reach of where they live", float(patients)))
+                unplaced.append((code, f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of "
+                                       "where they live (the stored reach)", float(patients)))
         if len(new_pairs):
             to_new = choice["destination_id"].isin([s.code for s in new_gp]).to_numpy()
             share_new = pd.Series(p[to_new]).groupby(origin_of[to_new]).sum()
