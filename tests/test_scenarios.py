@@ -42,9 +42,10 @@ def test_patients_are_conserved_and_nobody_gets_closer(contexts, mode, closed):
     assert set(closed) <= set(ctx.flows["destination_id"])
     result = evaluate(ctx, Scenario("close", close=closed))
     practices = result.practices.set_index("practice_code")
-    assert result.moved_patients == pytest.approx(practices.loc[closed, "patients_before"].sum())
+    assert result.displaced_patients == pytest.approx(practices.loc[closed, "patients_before"].sum())
     received = practices.drop(index=closed)["added_patients"].sum()
-    assert received + result.unplaced_patients == pytest.approx(result.moved_patients, rel=1e-9)
+    assert received == pytest.approx(result.moved_patients, rel=1e-9)
+    assert received + result.unplaced_patients == pytest.approx(result.displaced_patients, rel=1e-9)
     assert (practices.loc[closed, "patients_after"] == 0).all()
     assert (practices.drop(index=closed)["added_patients"] >= -1e-9).all()
     assert (result.lsoas["after_minutes"] >= result.lsoas["before_minutes"]).all()
@@ -81,7 +82,8 @@ def test_worked_rutland_closure(demo_store, contexts):
             == pytest.approx(expected)
     # In Rutland every displaced patient finds one of the three remaining practices.
     practices = result.practices.set_index("practice_code")
-    assert result.moved_patients == 9443 and result.unplaced_patients == pytest.approx(0, abs=1e-6)
+    assert result.displaced_patients == 9443 and result.unplaced_patients == pytest.approx(0, abs=1e-6)
+    assert result.moved_patients == pytest.approx(9443)
     assert practices.loc[["C82010", "C82077", "C82649"], "added_patients"].sum() == pytest.approx(9443)
 
 
@@ -152,6 +154,34 @@ def test_cli_scenario_and_rank(demo, tmp_path):
     assert result.exit_code == 0, result.output
     ranked = pd.read_csv(tmp_path / "rank" / "ranked_each-pharmacy.csv")
     assert len(ranked) > 150 and ranked["deprivation_weighted_person_minutes"].is_monotonic_decreasing
+    _check_pharmacy_scores(store, ranked.set_index("code"))
+
+
+def _check_pharmacy_scores(path, ranked):
+    """Pharmacy closures are scored on pharmacy measures, checked by brute force on the stored tables (crow-fly)."""
+    assert (ranked["people_newly_beyond_walk_threshold"] > 0).sum() > 10
+    with Store(path, read_only=True) as store:
+        pairs = store.df("SELECT origin_id, destination_id, minutes FROM travel_times WHERE mode = 'crowfly' "
+                         "AND profile = 'walk' AND destination_kind = 'pharmacy'")
+        nearest = store.df("SELECT origin_id, minutes FROM nearest_services WHERE mode = 'crowfly' AND profile = 'walk' "
+                           "AND destination_kind = 'pharmacy'").set_index("origin_id")["minutes"]
+        areas = store.df("SELECT lsoa21_code, population, centroid_easting AS x, centroid_northing AS y "
+                         "FROM small_areas").set_index("lsoa21_code")
+        sites = store.df("SELECT code, easting, northing FROM sites WHERE kind = 'pharmacy' AND easting IS NOT NULL")
+    areas = areas.loc[nearest.index]
+    metres = np.hypot(areas["x"].to_numpy()[:, None] - sites["easting"].to_numpy()[None, :],
+                      areas["y"].to_numpy()[:, None] - sites["northing"].to_numpy()[None, :])
+    near = pd.DataFrame(metres <= 1600, index=areas.index, columns=sites["code"])
+    line_best = ranked["people_newly_beyond_1600m"].idxmax()
+    assert ranked.loc[line_best, "people_newly_beyond_1600m"] > 0
+    for code in ["FH895", line_best]:
+        after = pairs[pairs["destination_id"] != code].groupby("origin_id")["minutes"].min().reindex(nearest.index)
+        walk = (nearest <= 20) & ~(after <= 20)
+        line = near.any(axis=1) & ~near.drop(columns=code).any(axis=1)
+        assert ranked.loc[code, "people_newly_beyond_walk_threshold"] == areas.loc[walk, "population"].sum()
+        assert ranked.loc[code, "people_newly_beyond_1600m"] == areas.loc[line, "population"].sum()
+        assert ranked.loc[code, "people_newly_beyond_either"] == areas.loc[walk | line, "population"].sum()
+    assert ranked.loc["FH895", "people_newly_beyond_walk_threshold"] > 1000
 
 
 def test_demo_report_has_scenario_and_ranking(demo):
@@ -179,5 +209,187 @@ def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):
         result = evaluate(ctx, Scenario("close", close=["C82044"]))
     practices = result.practices.set_index("practice_code")
     received = practices.drop(index="C82044")["added_patients"].sum()
-    assert received + result.unplaced_patients == pytest.approx(result.moved_patients)
+    assert received + result.unplaced_patients == pytest.approx(result.displaced_patients)
     assert result.unplaced_patients == pytest.approx(0, abs=1e-6)
+
+
+# --- issue 12: the edges -----------------------------------------------------------------------------
+
+def _reconciles(result):
+    practices = result.practices
+    assert practices["patients_before"].sum() == pytest.approx(
+        practices["patients_after"].sum() + result.unplaced_patients, abs=1e-6)
+
+
+@pytest.mark.parametrize("mode, code, reason", [
+    ("crowfly", "C82007", "not geocoded"),  # Castle Donington: no coordinates, so no flows in any mode
+    ("drive", "C82007", "not geocoded"),
+    ("drive", "C82124", "no drive travel times"),  # Victoria Park, Leicester: off the Rutland road network
+])
+def test_closing_a_practice_without_flows_unplaces_its_patients(contexts, mode, code, reason):
+    ctx = contexts[mode]
+    assert code not in set(ctx.flows["destination_id"])
+    result = evaluate(ctx, Scenario("close", close=[code]))
+    practices = result.practices.set_index("practice_code")
+    listed = practices.loc[code, "patients_before"]
+    assert listed > 10_000
+    assert practices.loc[code, "patients_after"] == 0  # never kept at a closed site
+    assert result.unplaced_patients == pytest.approx(listed) and result.moved_patients == 0
+    assert reason in result.unplaced.set_index("practice_code").loc[code, "reason"]
+    _reconciles(result)
+
+
+def test_cli_names_the_unplaced_and_their_reason(demo, tmp_path):
+    path = write(tmp_path / "close.toml", 'close = ["C82124"]\n')
+    result = CliRunner().invoke(app, ["scenario", str(path), "--store", str(demo.store_path), "--out",
+                                      str(tmp_path / "out"), "--mode", "drive"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "0 patients move to another practice" in text and "24,521 have no practice they can move to" in text
+    assert "24,521 patients of C82124: no drive travel times" in text
+    unplaced = pd.read_csv(tmp_path / "out" / "unplaced_patients.csv")
+    assert unplaced["patients"].sum() == 24521
+
+
+@pytest.mark.parametrize("text, problem", [
+    # the issue's case: C82001's 25,827 patients would follow it into a practice that closes
+    ('close = ["C82002"]\n[[merge]]\nfrom = "C82001"\ninto = "C82002"', r"\[\[merge\]\] 1: C82002 closes in this scenario"),
+    ('close = ["C82001"]\n[[merge]]\nfrom = "C82001"\ninto = "C82002"', r"\[\[merge\]\] 1: C82001 also closes"),
+    ('[[merge]]\nfrom = "C82001"\ninto = "C82002"\n[[merge]]\nfrom = "C82001"\ninto = "C82010"',
+     r"\[\[merge\]\] 2: C82001 already merges into C82002"),
+    ('[[merge]]\nfrom = "C82001"\ninto = "C82002"\n[[merge]]\nfrom = "C82002"\ninto = "C82001"',
+     r"\[\[merge\]\] 1: the mergers form a cycle \(C82001 -> C82002 -> C82001\)"),
+    ('[[merge]]\nfrom = "C82001"\ninto = "C82002"\n[[merge]]\nfrom = "C82002"\ninto = "C82010"\n'
+     '[[merge]]\nfrom = "C82010"\ninto = "C82001"', r"cycle \(C82001 -> C82002 -> C82010 -> C82001\)"),
+    ('close = ["C82010"]\n[[merge]]\nfrom = "C82001"\ninto = "C82002"\n[[merge]]\nfrom = "C82002"\ninto = "C82010"',
+     r"C82010 closes in this scenario.*C82001 -> C82002 -> C82010"),
+])
+def test_impossible_mergers_are_refused_naming_the_entry(demo_store, tmp_path, text, problem):
+    path = write(tmp_path / "s.toml", text + "\n")
+    with pytest.raises(InputError, match=problem):
+        load_scenario(path, demo_store)
+
+
+def test_merge_into_a_closing_practice_is_refused_by_evaluate_too(contexts):
+    with pytest.raises(InputError, match="closes in this scenario"):
+        evaluate(contexts["crowfly"], Scenario("x", close=["C82002"], merges=[Merge("C82001", "C82002")]))
+
+
+@pytest.mark.parametrize("keep_site", [True, False])
+def test_merger_chains_resolve_in_any_order(contexts, keep_site):
+    # Listed B->C before A->B: A's patients must still end up at C.
+    scenario = Scenario("chain", merges=[Merge("C82010", "C82077", keep_site), Merge("C82649", "C82010", keep_site)])
+    result = evaluate(contexts["drive"], scenario)
+    practices = result.practices.set_index("practice_code")
+    assert practices.loc["C82077", "patients_after"] == pytest.approx(
+        practices.loc[["C82649", "C82010", "C82077"], "patients_before"].sum())
+    assert (practices.loc[["C82649", "C82010"], "patients_after"] == 0).all()
+    assert result.moved_patients == 0
+    assert result.merged_patients == pytest.approx(practices.loc[["C82649", "C82010"], "patients_before"].sum())
+    _reconciles(result)
+
+
+@pytest.fixture(scope="module")
+def hub(demo):
+    """A new practice at Cottesmore with its travel times, in both modes."""
+    from nearcare.scenarios import NewSite, new_site_pairs
+    from nearcare.geo import to_bng
+
+    e, n = to_bng(np.array([-0.666]), np.array([52.713]))
+    site = NewSite("NEW01", "Cottesmore hub", "gp", float(e[0]), float(n[0]), gp_fte=6.0)
+    with Store(demo.store_path, read_only=True) as store:
+        return site, {mode: new_site_pairs(store, load_context(store, mode=mode), Scenario("hub", open=[site]))
+                      for mode in ("crowfly", "drive")}
+
+
+@pytest.mark.parametrize("mode", ["crowfly", "drive"])
+def test_patients_drawn_to_a_new_site_count_as_moving(contexts, hub, mode):
+    site, pairs = hub
+    result = evaluate(contexts[mode], Scenario("open", open=[site]), new_site_pairs=pairs[mode])
+    practices = result.practices.set_index("practice_code")
+    drawn = practices.loc["NEW01", "patients_after"]
+    assert drawn > 1000
+    assert result.moved_patients == pytest.approx(drawn)
+    assert result.moved_patients == pytest.approx(-practices.drop(index="NEW01")["added_patients"].sum())
+    assert f"{drawn:,.0f} patients move to another practice" in result.headline()
+    _reconciles(result)
+
+
+def test_a_merged_practice_follows_its_merger_when_a_site_opens(contexts, hub):
+    site, pairs = hub
+    ctx = contexts["drive"]
+    alone = evaluate(ctx, Scenario("open", open=[site]), new_site_pairs=pairs["drive"]).practices.set_index("practice_code")
+    merged = evaluate(ctx, Scenario("open and merge", open=[site], merges=[Merge("C82649", "C82010", keep_site=True)]),
+                      new_site_pairs=pairs["drive"]).practices.set_index("practice_code")
+    # A merger that keeps both sites changes nothing on the ground: the other practices and the new
+    # site are as with the opening alone, and the merged practice's patients stay with the merger.
+    others = alone.index.drop(["C82649", "C82010"])
+    assert np.allclose(merged.loc[others, "patients_after"], alone.loc[others, "patients_after"])
+    assert merged.loc["C82010", "patients_after"] == pytest.approx(alone.loc[["C82010", "C82649"], "patients_after"].sum())
+    assert merged.loc["C82649", "patients_after"] == 0
+    closing = evaluate(ctx, Scenario("open and merge", open=[site], merges=[Merge("C82649", "C82010", keep_site=False)]),
+                       new_site_pairs=pairs["drive"])
+    practices = closing.practices.set_index("practice_code")
+    assert practices.loc["C82649", "patients_after"] == 0 and (practices["patients_after"] >= -1e-9).all()
+    assert practices.loc["C82010", "patients_after"] > practices.loc["C82010", "patients_before"]
+    _reconciles(closing)
+
+
+def test_people_newly_beyond_a_threshold_are_counted_once(demo, contexts, tmp_path):
+    """Closing Uppingham (crow-fly): walk and drive overlap, so the headline counts distinct people."""
+    result = evaluate(contexts["crowfly"], Scenario("close", close=["C82077"]))
+    lsoas = result.lsoas
+    newly = set()
+    by_profile = {}
+    for profile, threshold in {"walk": 20.0, "drive": 15.0}.items():
+        part = lsoas[lsoas["profile"] == profile]
+        hit = part[(part["before_minutes"] <= threshold) & (part["after_minutes"] > threshold)]
+        by_profile[profile] = hit["population"].sum()
+        newly |= set(hit["lsoa21_code"])
+    distinct = lsoas.drop_duplicates("lsoa21_code").set_index("lsoa21_code").loc[sorted(newly), "population"].sum()
+    assert distinct < by_profile["walk"] + by_profile["drive"]  # they overlap here
+    counted = result.people_newly_beyond("GP practice")
+    assert counted == pytest.approx({"walk": by_profile["walk"], "drive": by_profile["drive"], "walk or drive": distinct})
+    path = write(tmp_path / "close.toml", 'close = ["C82077"]\n')
+    output = CliRunner().invoke(app, ["scenario", str(path), "--store", str(demo.store_path), "--out",
+                                      str(tmp_path / "out"), "--mode", "crowfly"]).output
+    text = " ".join(output.split())
+    assert (f"{distinct:,.0f} people newly beyond a GP threshold ({by_profile['walk']:,.0f} by 20 minutes' walk, "
+            f"{by_profile['drive']:,.0f} by 15 minutes' drive") in text
+
+
+def test_demo_ranks_every_practice_counting_each_person_once(demo, demo_store, contexts):
+    ranked = pd.read_csv(demo.report_path.parent / "ranked_practice_closures.csv").set_index("code")
+    assert set(ranked.index) == set(demo_store.df("SELECT code FROM sites WHERE kind = 'gp'")["code"])
+    assert ranked.loc["C82007", "unplaced_patients"] == 10699  # not geocoded: ranked, its patients unplaced
+    counted = evaluate(contexts["crowfly"], Scenario("close", close=["C82077"])).people_newly_beyond()
+    row = ranked.loc["C82077"]  # Uppingham
+    assert row["people_newly_beyond_threshold"] == pytest.approx(counted["walk or drive"])
+    assert (row["people_newly_beyond_walk_threshold"], row["people_newly_beyond_drive_threshold"]) == pytest.approx(
+        (counted["walk"], counted["drive"]))
+    assert row["people_newly_beyond_threshold"] < row["people_newly_beyond_walk_threshold"] + \
+        row["people_newly_beyond_drive_threshold"]
+
+
+def test_crowfly_minutes_beyond_the_stored_reach_come_from_the_nearest_site_left(demo_store, contexts):
+    """Closing FH895: eight LSOAs had it as their nearest pharmacy, 61-153 minutes' walk away (beyond
+    the stored 30 minutes); their nearest left is measured, not set to 'beyond' (which scored as 60
+    extra minutes each in the ranking)."""
+    from nearcare.travel import CROWFLY_SPEED_KPH, DETOUR_FACTOR
+
+    result = evaluate(contexts["crowfly"], Scenario("close", close=["FH895"]))
+    walk = result.pharmacy[result.pharmacy["profile"] == "walk"].set_index("lsoa21_code")
+    far = walk.index[walk["before_minutes"] > 30]
+    nearest = demo_store.df("SELECT origin_id FROM nearest_services WHERE mode = 'crowfly' AND profile = 'walk' "
+                            "AND destination_kind = 'pharmacy' AND destination_id = 'FH895'")["origin_id"]
+    hit = far.intersection(pd.Index(nearest))
+    assert len(hit) == 8 and np.isfinite(walk.loc[hit, "after_minutes"]).all()
+    areas = demo_store.df("SELECT lsoa21_code, centroid_easting AS x, centroid_northing AS y FROM small_areas"
+                          ).set_index("lsoa21_code").loc[hit]
+    sites = demo_store.df("SELECT easting, northing FROM sites WHERE kind = 'pharmacy' AND code <> 'FH895' "
+                          "AND easting IS NOT NULL")
+    metres = np.hypot(areas["x"].to_numpy()[:, None] - sites["easting"].to_numpy()[None, :],
+                      areas["y"].to_numpy()[:, None] - sites["northing"].to_numpy()[None, :]).min(axis=1)
+    expected = metres * DETOUR_FACTOR / (CROWFLY_SPEED_KPH["walk"] * 1000 / 60)
+    assert np.allclose(walk.loc[hit, "after_minutes"], expected)
+    assert (walk.loc[hit, "after_minutes"] - walk.loc[hit, "before_minutes"] < 5).all()

@@ -79,6 +79,13 @@ def test_scenarios_are_validated_and_bounded(client):
     lists = {p["practice_code"]: p for p in merged.json()["practices"]}
     assert lists["C82010"]["patients_after"] == lists["C82010"]["patients_before"] + lists["C82649"]["patients_before"]
     assert client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "FC826"}]}).status_code == 400
+    cycle = client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "C82010"},
+                                                          {"from": "C82010", "into": "C82649"}]})
+    assert cycle.status_code == 400 and "[[merge]] 1: the mergers form a cycle" in cycle.json()["detail"]
+    # Closing Uppingham crow-fly: the walk and drive counts overlap; each person is counted once.
+    newly = client.post("/api/scenarios", json={"close": ["C82077"], "mode": "crowfly"}).json()["people_newly_beyond"]
+    walk, drive, either = (newly[f"GP practice ({p})"] for p in ("walk", "drive", "walk or drive"))
+    assert max(walk, drive) <= either < walk + drive
     assert client.post("/api/scenarios", json={"close": ["nope!"]}).status_code == 422
     assert client.post("/api/scenarios", json={"close": ["C82044"] * (MAX_SCENARIO_SITES + 1)}).status_code == 422
     unknown = client.post("/api/scenarios", json={"close": ["ZZZ99"]})

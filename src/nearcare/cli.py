@@ -18,6 +18,8 @@ from typer.models import OptionInfo
 
 from nearcare import __version__
 from nearcare._errors import InputError, StoreError
+from nearcare._format import figure as _figure
+from nearcare._format import whole as _whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,19 +108,6 @@ def _opened(path: Path, *, read_only: bool = False) -> Iterator[Store]:
 
 _PEOPLE_COLUMN = re.compile(r"people|population|patients|residents")
 _NOT_PEOPLE_COLUMN = re.compile(r"pct|per_|_per|share|rate|ratio")
-
-
-def _whole(people: float) -> str:
-    """People as printed: a whole number with thousands separators, never -0 (files keep full precision)."""
-    return f"{round(people) + 0:,}" if math.isfinite(people) else "n/a"
-
-
-def _figure(value: float) -> str:
-    """Any other figure as printed: 4 significant digits (whole numbers from 1,000), never -0."""
-    if not math.isfinite(value):
-        return "n/a"
-    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    return "0" if text == "-0" else text
 
 
 def _frame_text(frame: pd.DataFrame) -> str:
@@ -429,6 +418,9 @@ def scenario_(
             out.mkdir(parents=True, exist_ok=True)
             ranked.to_csv(out / f"ranked_{close}.csv", index=False)
             console.print(_frame_text(ranked.head(10)))
+            if close == "each-pharmacy":
+                console.print("pharmacies scored on walking minutes to the nearest pharmacy and the 1.6 km straight-line "
+                              "distance")
             console.print(f"wrote {out / f'ranked_{close}.csv'}")
             return
         scenario = load_scenario(file, opened)
@@ -437,9 +429,9 @@ def scenario_(
         report = Report(f"nearcare scenario: {scenario.name}", "Before and after")
         report.add(scenario_section(opened, result))
         written.append(report.write(out / "scenario.html"))
-    gp = result.newly_beyond[result.newly_beyond["service"] == "GP practice"]["people_newly_beyond"].sum()
-    console.print(f"{scenario.name}: {_whole(result.moved_patients)} patients move ({_whole(result.unplaced_patients)} with no "
-                  f"practice in reach); {_whole(gp)} people newly beyond a GP threshold. {result.model.describe()}")
+    console.print(f"{scenario.name}: {result.headline()}. Where patients go: {result.model.describe()}")
+    for row in result.unplaced.itertuples():
+        console.print(f"  unplaced: {_whole(row.patients)} patients of {row.practice_code}: {row.reason}")
     for path in written:
         console.print(f"wrote {path}")
 

@@ -23,11 +23,17 @@ practices' real list sizes; its fit is reported, and every figure resting on it 
 modelled. Because list sizes alone cannot identify the distance decay (a flat decay reproduces
 them trivially), beta is searched only among plausible values (attraction halving within 0.7 to
 3.5 minutes' drive). Patients of a closed practice move, LSOA by LSOA, to the remaining practices by the
-same model; those with no practice in reach are counted as unplaced, never lost.
+same model; those who cannot be placed (no practice in reach, or a closed practice with no flows
+because it is not geocoded or has no travel times in the mode) are unplaced, with the reason, never
+lost and never kept at a closed site: patients before = patients after + unplaced. Mergers follow
+chains; cycles, double mergers and mergers into a closing practice are refused (``merge_targets``).
+"Move" means registering with another practice (displaced patients placed, and those drawn to a
+new site); patients who follow their practice into a merger are counted apart.
 
 Access change. Minutes to the nearest site before come from the stored nearest-service search;
 after, from the stored pairs within the run's cutoff (so a closure is re-evaluated in well under a
-second); an LSOA whose remaining sites are all beyond the cutoff is reported as beyond it.
+second); on a network, an LSOA whose remaining sites are all beyond the cutoff is reported as beyond
+it (infinity); crow-fly, the nearest site left is found however far.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
-from nearcare.access import DEFAULT_THRESHOLD_MINUTES
+from nearcare._format import whole
+from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.store import ORGANISATION_KINDS, Store
 
@@ -157,16 +164,53 @@ def check_scenario(store: Store, scenario: Scenario, *, where: str = "scenario")
         for code in (merge.from_code, merge.into_code):
             if sites.get(code) != "gp":
                 raise InputError("a merge joins two GP practices of the area", path=where, value=code)
-        if merge.from_code == merge.into_code:
-            raise InputError("a practice cannot merge into itself", path=where, value=merge.from_code)
     for site in scenario.open:
         if site.kind not in ORGANISATION_KINDS:
             raise InputError(f"kind must be one of {', '.join(ORGANISATION_KINDS)}", path=where, value=site.kind)
         if site.code in sites.index:
             raise InputError("a new site needs a code of its own", path=where, value=site.code)
+    merge_targets(scenario, where=where)
     practices = set(sites[sites == "gp"].index)
     if practices and practices <= scenario.closed_sites and not any(s.kind == "gp" for s in scenario.open):
         raise InputError("the scenario closes every GP practice in the area", path=where)
+
+
+def merge_targets(scenario: Scenario, *, where: str = "scenario") -> dict[str, str]:
+    """The practice each merging practice's patients end up with, following chains (A->B->C).
+
+    Refused, naming the [[merge]] entry: a practice merging into itself or merging twice; one that
+    both closes and merges; a cycle (A->B, B->A); a merger into a practice that closes in the same
+    scenario (its patients would have no practice to follow).
+    """
+    closing = set(scenario.close)
+    into: dict[str, str] = {}
+    for i, merge in enumerate(scenario.merges):
+        entry = f"{where} [[merge]] {i + 1}"
+        if merge.from_code == merge.into_code:
+            raise InputError("a practice cannot merge into itself", path=entry, value=merge.from_code)
+        if merge.from_code in into:
+            raise InputError(f"{merge.from_code} already merges into {into[merge.from_code]}; a practice merges once",
+                             path=entry, value=merge.from_code)
+        if merge.from_code in closing:
+            raise InputError(f"{merge.from_code} also closes in this scenario; a practice either closes or merges",
+                             path=entry, value=merge.from_code)
+        into[merge.from_code] = merge.into_code
+    targets = {}
+    for i, merge in enumerate(scenario.merges):
+        entry = f"{where} [[merge]] {i + 1}"
+        chain = [merge.from_code]
+        while chain[-1] in into:
+            following = into[chain[-1]]
+            if following in chain:
+                raise InputError(f"the mergers form a cycle ({' -> '.join([*chain, following])})", path=entry,
+                                 value=merge.from_code)
+            chain.append(following)
+        if chain[-1] in closing:
+            raise InputError(f"{chain[-1]} closes in this scenario, so {merge.from_code}'s patients would have no "
+                             f"practice to join ({' -> '.join(chain)}); merge into a practice that stays open",
+                             path=entry, value=merge.into_code)
+        targets[merge.from_code] = chain[-1]
+    return targets
 
 
 # --- the choice model ----------------------------------------------------------------------------
@@ -219,14 +263,18 @@ class Context:
     """Everything a scenario needs, read once from the store (so many scenarios can be tried quickly)."""
 
     mode: str
-    areas: pd.DataFrame  # lsoa21_code -> population, imd_decile
+    areas: pd.DataFrame  # lsoa21_code -> population, imd_decile, centroid_easting, centroid_northing
     pairs: dict[tuple[str, str], pd.DataFrame]  # (profile, kind) -> pairs within the cutoff
     nearest: dict[tuple[str, str], pd.Series]  # (profile, kind) -> minutes to the nearest, by LSOA
     nearest_site: dict[tuple[str, str], pd.Series]  # (profile, kind) -> code of the nearest site, by LSOA
     cutoff: dict[tuple[str, str], float]
-    practices: pd.DataFrame  # practice_code -> patients, gp_fte
-    flows: pd.DataFrame  # origin_id, destination_id, minutes, patients (drive pairs)
+    practices: pd.DataFrame  # practice_code -> patients, gp_fte, located (has coordinates)
+    # origin_id, destination_id, minutes, patients (real or modelled, drive pairs), listed (patients
+    # scaled so that each practice's flows add up to its real list)
+    flows: pd.DataFrame
     model: ChoiceModel
+    pharmacies_near: pd.DataFrame  # origin_id, destination_id: pharmacies within 1.6 km in a straight line
+    sites: pd.DataFrame  # code, kind, easting, northing of every located site
 
 
 def load_context(store: Store, *, mode: str | None = None) -> Context:
@@ -248,9 +296,11 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
         nearest[key], nearest_site[key] = near["minutes"], near["destination_id"]
         cutoff[key] = float(run["max_minutes"])
     origins = nearest[("drive", "gp")].index
-    areas = store.df("SELECT lsoa21_code, population, imd_decile, imd_rank FROM small_areas").set_index("lsoa21_code")
+    areas = store.df("SELECT lsoa21_code, population, imd_decile, imd_rank, centroid_easting, centroid_northing "
+                     "FROM small_areas").set_index("lsoa21_code")
     areas = areas.loc[areas.index.intersection(origins)]
-    practices = store.df("SELECT practice_code, patients, gp_fte FROM practices").set_index("practice_code")
+    practices = store.df("SELECT p.practice_code, p.patients, p.gp_fte, coalesce(s.easting IS NOT NULL, false) AS located "
+                         "FROM practices p LEFT JOIN sites s ON s.code = p.practice_code").set_index("practice_code")
     drive = pairs[("drive", "gp")]
     registrations = store.df("SELECT practice_code AS destination_id, lsoa_code AS origin_id, sum(patients) AS patients "
                              "FROM gp_registrations_lsoa WHERE extract_date = (SELECT max(extract_date) FROM "
@@ -266,26 +316,90 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
         registered = population * (lists.sum() / population.sum())
         model, flow = calibrate(drive, registered, lists)
         flows = drive.assign(patients=flow.to_numpy())
-    return Context(mode, areas, pairs, nearest, nearest_site, cutoff, practices, flows, model)
+    # Each practice's real list, spread over its LSOAs as the flows spread it.
+    totals = flows.groupby("destination_id")["patients"].transform("sum").to_numpy()
+    lists = practices["patients"].reindex(flows["destination_id"]).fillna(0).to_numpy(float)
+    flows["listed"] = np.divide(flows["patients"].to_numpy() * lists, totals, out=np.zeros(len(flows)), where=totals > 0)
+    return Context(mode, areas, pairs, nearest, nearest_site, cutoff, practices, flows, model,
+                   _pharmacies_near(store, areas),
+                   store.df("SELECT code, kind, easting, northing FROM sites WHERE easting IS NOT NULL"))
+
+
+def _pharmacies_near(store: Store, areas: pd.DataFrame) -> pd.DataFrame:
+    """Pairs (LSOA, pharmacy) within PHARMACY_DISTANCE_M of the LSOA's centroid, in a straight line."""
+    from scipy.spatial import cKDTree
+
+    sites = store.df("SELECT code, easting, northing FROM sites WHERE kind = 'pharmacy' AND easting IS NOT NULL")
+    located = areas[areas["centroid_easting"].notna()]
+    if sites.empty or located.empty:
+        return pd.DataFrame({"origin_id": pd.Series(dtype=str), "destination_id": pd.Series(dtype=str)})
+    hits = cKDTree(sites[["easting", "northing"]].to_numpy()).query_ball_point(
+        located[["centroid_easting", "centroid_northing"]].to_numpy(), PHARMACY_DISTANCE_M)
+    lengths = np.array([len(h) for h in hits], dtype=int)
+    return pd.DataFrame({"origin_id": np.repeat(located.index.to_numpy(), lengths),
+                         "destination_id": sites["code"].to_numpy()[np.concatenate(hits).astype(int)] if lengths.sum()
+                         else np.array([], dtype=str)})
 
 
 @dataclass
 class ScenarioResult:
+    """Before and after. Reconciles: practices' patients before = after + unplaced patients."""
+
     scenario: Scenario
     lsoas: pd.DataFrame  # per LSOA and profile: before/after minutes to the nearest GP practice
-    practices: pd.DataFrame  # per practice: list before/after, patients per GP FTE before/after
-    pharmacy: pd.DataFrame  # per LSOA: pharmacies within the walk threshold and 1.6 km before/after
-    newly_beyond: pd.DataFrame  # people newly beyond each threshold, by IMD decile
-    unplaced_patients: float
-    moved_patients: float
+    # per practice: patients before, merged (in +, out -), lost, gained, unplaced, after; per GP FTE
+    practices: pd.DataFrame
+    pharmacy: pd.DataFrame  # per LSOA and profile: minutes to the nearest pharmacy before/after
+    pharmacy_distance: pd.DataFrame  # per LSOA: pharmacies within 1.6 km in a straight line before/after
+    newly_beyond: pd.DataFrame  # people newly beyond each threshold, by IMD decile ("walk or drive": each person once)
+    unplaced: pd.DataFrame  # practice_code, reason, patients: patients of closed practices with nowhere to go
     model: ChoiceModel
     mode: str
+
+    @property
+    def displaced_patients(self) -> float:
+        """Patients whose practice closes (not by merger)."""
+        closed = self.practices["practice_code"].isin(self.scenario.close)
+        return float(self.practices.loc[closed, "patients_before"].sum())
+
+    @property
+    def moved_patients(self) -> float:
+        """Patients who register with another practice: displaced ones placed, and those drawn to new sites."""
+        return float(self.practices["patients_gained"].sum())
+
+    @property
+    def unplaced_patients(self) -> float:
+        return float(self.unplaced["patients"].sum())
+
+    @property
+    def merged_patients(self) -> float:
+        """Patients who follow their practice into a merger (they do not move)."""
+        return float(self.practices["merged_patients"].clip(lower=0).sum())
+
+    def people_newly_beyond(self, service: str = "GP practice") -> dict[str, float]:
+        """People newly beyond each threshold of ``service``, by profile; 'walk or drive' counts each person once."""
+        rows = self.newly_beyond[self.newly_beyond["service"] == service]
+        return {str(k): float(v) for k, v in rows.groupby("profile", sort=False)["people_newly_beyond"].sum().items()}
+
+    def headline(self) -> str:
+        gp = self.people_newly_beyond("GP practice")
+        parts = [f"{whole(self.moved_patients)} patients move to another practice"]
+        if self.displaced_patients:
+            parts.append(f"{whole(self.displaced_patients)} lose their practice, of whom {whole(self.unplaced_patients)} "
+                         "have no practice they can move to")
+        if self.merged_patients:
+            parts.append(f"{whole(self.merged_patients)} follow their practice into a merger")
+        beyond = (f"{whole(gp.get('walk or drive', 0))} people newly beyond a GP threshold ("
+                  + ", ".join(f"{whole(gp[p])} by {DEFAULT_THRESHOLD_MINUTES[p]:g} minutes' {p}" for p in
+                              DEFAULT_THRESHOLD_MINUTES if p in gp) + "; each person counted once)")
+        return "; ".join(parts) + "; " + beyond
 
 
 def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: pd.DataFrame | None) -> pd.Series:
     """Minutes to the nearest site of ``key`` once ``closed`` have closed and ``extra`` sites opened.
 
-    Infinity stands for "beyond the stored cutoff"; a closure never brings anyone nearer.
+    Infinity stands for "beyond the stored cutoff" (on a network; crow-fly, the nearest site left is
+    found however far); a closure never brings anyone nearer.
     """
     before = ctx.nearest[key]
     after = before.copy()
@@ -296,8 +410,11 @@ def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: 
         ctx.nearest_site[key].index[ctx.nearest_site[key].isin(closed).to_numpy()])
     if len(affected):
         remaining = pairs[~hit & pairs["origin_id"].isin(affected)].groupby("origin_id")["minutes"].min()
-        after.loc[affected] = np.maximum(before.loc[affected].to_numpy(),
-                                         remaining.reindex(affected).fillna(np.inf).to_numpy())
+        remaining = remaining.reindex(affected)
+        beyond = remaining.isna().to_numpy()
+        if ctx.mode == "crowfly" and beyond.any():  # beyond the stored pairs the straight line still finds the nearest
+            remaining[beyond] = _crowfly_nearest_left(ctx, key, affected[beyond], closed)
+        after.loc[affected] = np.maximum(before.loc[affected].to_numpy(), remaining.fillna(np.inf).to_numpy())
     if extra is not None and len(extra):
         added = extra[(extra["profile"] == key[0]) & (extra["kind"] == key[1])]
         if len(added):
@@ -306,33 +423,177 @@ def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: 
     return after
 
 
-def _attract_to_new_practices(ctx: Context, scenario: Scenario, extra: pd.DataFrame | None,
-                              lists_after: pd.Series, closed: set[str]) -> pd.Series:
-    """Move patients to new practices by the choice model, from the practices each LSOA now uses."""
-    new = [s for s in scenario.open if s.kind == "gp"]
-    if not new or extra is None or not ctx.model.modelled:
-        return lists_after
-    per_fte = ctx.practices["patients"].sum() / ctx.practices["gp_fte"].sum()
-    size = lists_after.where(lists_after > 0).copy()
-    for site in new:
-        size[site.code] = site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
-    drive_new = extra[(extra["profile"] == "drive") & (extra["kind"] == "gp")][["origin_id", "destination_id", "minutes"]]
-    existing = ctx.flows[~ctx.flows["destination_id"].isin(closed)][["origin_id", "destination_id", "minutes"]]
-    choice = pd.concat([existing, drive_new], ignore_index=True)
-    choice = choice[choice["origin_id"].isin(drive_new["origin_id"])]
-    p = _choice(choice, size, ctx.model.alpha, ctx.model.beta)
-    registered = ctx.flows.groupby("origin_id")["patients"].sum()
-    to_new = choice["destination_id"].isin([s.code for s in new])
-    # People keep their current practice in proportion; the new sites take their modelled share.
-    share_new = p[to_new].groupby(choice.loc[to_new, "origin_id"]).sum()
-    gained = (registered.reindex(choice.loc[to_new, "origin_id"]).to_numpy() * p[to_new].to_numpy())
-    lists_after = lists_after.add(pd.Series(gained).groupby(choice.loc[to_new, "destination_id"].to_numpy()).sum(),
-                                  fill_value=0)
-    old = choice[~to_new]
-    p_old = p[~to_new] / (1 - share_new.reindex(old["origin_id"]).fillna(0).to_numpy()).clip(min=1e-12)
-    lost = registered.reindex(old["origin_id"]).to_numpy() * p_old.to_numpy() * \
-        share_new.reindex(old["origin_id"]).fillna(0).to_numpy()
-    return lists_after.sub(pd.Series(lost).groupby(old["destination_id"].to_numpy()).sum(), fill_value=0)
+def _crowfly_nearest_left(ctx: Context, key: tuple[str, str], lsoas: pd.Index, closed: set[str]) -> np.ndarray:
+    """Crow-fly minutes from ``lsoas`` to the nearest site of ``key`` left open (infinity where none or unlocated)."""
+    from nearcare.travel import Points, crowfly_nearest
+
+    sites = ctx.sites[(ctx.sites["kind"] == key[1]) & ~ctx.sites["code"].isin(closed)]
+    areas = ctx.areas.reindex(lsoas)
+    located = areas["centroid_easting"].notna().to_numpy()
+    minutes = np.full(len(lsoas), np.inf)
+    if len(sites) and located.any():
+        found = crowfly_nearest(Points(lsoas.to_numpy()[located], areas["centroid_easting"].to_numpy(float)[located],
+                                       areas["centroid_northing"].to_numpy(float)[located]),
+                                Points(sites["code"].to_numpy(), sites["easting"].to_numpy(float),
+                                       sites["northing"].to_numpy(float)), key[0])
+        minutes[located] = found["minutes"].to_numpy()
+    return minutes
+
+
+def _practice_of(sites: pd.Series, targets: dict[str, str]) -> np.ndarray:
+    """The practice each site's patients belong to once mergers are done."""
+    return (sites.replace(targets) if targets else sites).to_numpy()
+
+
+def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | None,
+                       closed_sites: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per practice: patients before, merged in (+) or out (-), lost, gained, after; and the unplaced, by reason.
+
+    A merging practice's patients stay with the practice it finally merges into (chains followed).
+    A closed practice's patients choose, LSOA by LSOA, among the sites left within reach and any new
+    GP site (by the choice model; with real registrations, in proportion to the LSOA's existing
+    registrations); a new GP site also draws its modelled share of everyone else in the LSOAs it
+    reaches. Whoever goes to a site joins the practice that site belongs to. Patients of a closed
+    practice with no flows (not geocoded, or no travel times in this mode), or with no site left in
+    reach, are unplaced, with the reason. Each practice: after = before + merged - lost + gained.
+    """
+    targets = merge_targets(scenario)
+    before = ctx.practices["patients"].fillna(0.0).astype(float)
+    new_gp = [s for s in scenario.open if s.kind == "gp"]
+    codes = before.index.append(pd.Index([s.code for s in new_gp])).unique()
+    merged = pd.Series(0.0, index=codes)
+    for source, target in targets.items():
+        merged[source] -= before.get(source, 0.0)
+        merged[target] += before.get(source, 0.0)
+    closing = [c for c in dict.fromkeys(scenario.close) if c in before.index]
+    lost, gained = pd.Series(0.0, index=codes), pd.Series(0.0, index=codes)
+    lost[closing] = before[closing]
+    unplaced = []
+    flows = ctx.flows
+    displaced = flows[flows["destination_id"].isin(closing) & (flows["listed"] > 0)]
+    for code in sorted(set(closing) - set(displaced["destination_id"])):
+        if before[code] > 0:
+            reason = ("not geocoded, so where its patients live is unknown" if not ctx.practices.at[code, "located"]
+                      else f"no {ctx.mode} travel times from any LSOA to it (off the network, or beyond reach)")
+            unplaced.append((code, reason, float(before[code])))
+    new_pairs = pd.DataFrame(columns=["origin_id", "destination_id", "minutes"])
+    if new_gp and extra is not None and ctx.model.modelled:  # real registrations say nothing of a new site's draw
+        new_pairs = extra.loc[(extra["profile"] == "drive") & (extra["kind"] == "gp"), ["origin_id", "destination_id", "minutes"]]
+    origins = pd.Index(displaced["origin_id"].unique()).union(pd.Index(new_pairs["origin_id"].unique()))
+    if len(origins):
+        choice = flows.loc[flows["origin_id"].isin(origins) & ~flows["destination_id"].isin(closed_sites),
+                           ["origin_id", "destination_id", "minutes", "patients"]]
+        if len(new_pairs):
+            choice = pd.concat([choice, new_pairs.assign(patients=0.0)], ignore_index=True)
+        origin_of = choice["origin_id"].to_numpy()
+        if ctx.model.modelled:
+            size = before.where(before > 0)  # a site draws by its current list, a new one by its capacity
+            per_fte = before.sum() / ctx.practices["gp_fte"].sum()
+            for site in new_gp:
+                size[site.code] = site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
+            p = _choice(choice, size, ctx.model.alpha, ctx.model.beta).to_numpy()
+        else:
+            weights = choice["patients"].to_numpy(float)
+            totals = pd.Series(weights).groupby(origin_of).transform("sum").to_numpy()
+            p = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
+        practice_of = _practice_of(choice["destination_id"], targets)
+        leaving = displaced.groupby("origin_id")["listed"].sum()
+        gained = gained.add(pd.Series(leaving.reindex(origin_of).fillna(0).to_numpy() * p).groupby(practice_of).sum(),
+                            fill_value=0)
+        placed_share = pd.Series(p).groupby(origin_of).sum()  # 1, or 0 where no site is left in reach
+        stranded = displaced["listed"].to_numpy() * (1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy())
+        for code, patients in pd.Series(stranded).groupby(displaced["destination_id"].to_numpy()).sum().items():
+            if patients > 1e-9:
+                unplaced.append((code, f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of "
+                                       "where they live (the stored reach)", float(patients)))
+        if len(new_pairs):
+            to_new = choice["destination_id"].isin([s.code for s in new_gp]).to_numpy()
+            share_new = pd.Series(p[to_new]).groupby(origin_of[to_new]).sum()
+            stay = flows[flows["origin_id"].isin(share_new.index) & ~flows["destination_id"].isin(closing)
+                         & (flows["listed"] > 0)]
+            drawn = stay["listed"].to_numpy() * share_new.reindex(stay["origin_id"]).to_numpy()
+            stay_practice = _practice_of(stay["destination_id"], targets)
+            lost = lost.add(pd.Series(drawn).groupby(stay_practice).sum(), fill_value=0)
+            staying = stay.groupby("origin_id")["listed"].sum()
+            gained = gained.add(pd.Series(staying.reindex(origin_of[to_new]).fillna(0).to_numpy() * p[to_new])
+                                .groupby(choice["destination_id"].to_numpy()[to_new]).sum(), fill_value=0)
+    unplaced = pd.DataFrame(unplaced, columns=["practice_code", "reason", "patients"])
+    codes = codes.union(gained.index).union(lost.index)
+    table = pd.DataFrame({"patients_before": before.reindex(codes).fillna(0), "merged_patients": merged.reindex(codes).fillna(0),
+                          "patients_lost": lost.reindex(codes).fillna(0), "patients_gained": gained.reindex(codes).fillna(0)})
+    table["patients_unplaced"] = unplaced.groupby("practice_code")["patients"].sum().reindex(codes).fillna(0)
+    table["patients_after"] = (table["patients_before"] + table["merged_patients"] - table["patients_lost"]
+                               + table["patients_gained"])
+    table["added_patients"] = table["patients_after"] - table["patients_before"]
+    fte = ctx.practices["gp_fte"].reindex(codes)
+    for site in new_gp:
+        fte[site.code] = site.gp_fte if site.gp_fte is not None else np.nan
+    for source, target in targets.items():
+        if pd.notna(fte.get(source)):
+            fte[target] = fte[target] + fte[source]
+        fte[source] = np.nan
+    table["per_gp_fte_before"] = table["patients_before"] / ctx.practices["gp_fte"].reindex(codes)
+    table["per_gp_fte_after"] = table["patients_after"] / fte
+    table.loc[table.index.isin(closed_sites | set(targets)), "per_gp_fte_after"] = np.nan
+    return table.rename_axis("practice_code").reset_index(), unplaced
+
+
+def _within(frame: pd.DataFrame, profile: str, threshold: float, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each LSOA of ``index`` is within ``threshold`` minutes before and after (False where not listed)."""
+    part = frame[frame["profile"] == profile]
+    at = index.get_indexer(part["lsoa21_code"])
+    listed = at >= 0
+    before, after = np.zeros(len(index), bool), np.zeros(len(index), bool)
+    before[at[listed]] = part["before_minutes"].to_numpy()[listed] <= threshold
+    after[at[listed]] = part["after_minutes"].to_numpy()[listed] <= threshold
+    return before, after
+
+
+def _newly_beyond(ctx: Context, lsoas: pd.DataFrame, pharmacy: pd.DataFrame, distance: pd.DataFrame) -> pd.DataFrame:
+    """People newly beyond (and newly within) each threshold by IMD decile; 'walk or drive' counts each person once."""
+    index = ctx.areas.index
+    people = ctx.areas["population"].fillna(0).to_numpy(float)
+    deciles = ctx.areas["imd_decile"].to_numpy(float)
+    slot = np.where(np.isnan(deciles), 0, deciles).astype(int)  # 0 holds LSOAs without a decile
+    shown = [*range(1, 11), *([0] if np.isnan(deciles).any() else [])]
+    rows = []
+
+    def add(service, profile, threshold_minutes, threshold, newly: np.ndarray, regained: np.ndarray):
+        beyond = np.bincount(slot, weights=people * newly, minlength=11)
+        within = np.bincount(slot, weights=people * regained, minlength=11)
+        rows.extend({"service": service, "profile": profile, "threshold": threshold, "threshold_minutes": threshold_minutes,
+                     "imd_decile": decile if decile else np.nan, "people_newly_beyond": float(beyond[decile]),
+                     "people_newly_within": float(within[decile])} for decile in shown)
+
+    for service, frame in (("GP practice", lsoas), ("pharmacy", pharmacy)):
+        any_newly, any_regained, texts = np.zeros(len(index), bool), np.zeros(len(index), bool), []
+        for profile, minutes in DEFAULT_THRESHOLD_MINUTES.items():
+            if not (frame["profile"] == profile).any():
+                continue
+            before, after = _within(frame, profile, minutes, index)
+            newly, regained = before & ~after, ~before & after
+            texts.append(f"{minutes:g} minutes' {profile}")
+            add(service, profile, minutes, texts[-1], newly, regained)
+            any_newly, any_regained = any_newly | newly, any_regained | regained
+        if texts:  # newly beyond at least one of the thresholds: each person once
+            add(service, "walk or drive", np.nan, " or ".join(texts), any_newly, any_regained)
+    before = distance.set_index("lsoa21_code")["within_1600m_before"].reindex(index, fill_value=0).to_numpy() > 0
+    after = distance.set_index("lsoa21_code")["within_1600m_after"].reindex(index, fill_value=0).to_numpy() > 0
+    add("pharmacy", "straight line", np.nan, f"{PHARMACY_DISTANCE_M / 1000:g} km in a straight line",
+        before & ~after, ~before & after)
+    return pd.DataFrame(rows)
+
+
+def _pharmacy_distance(ctx: Context, closed: set[str], scenario: Scenario) -> pd.DataFrame:
+    near = ctx.pharmacies_near
+    before = near.groupby("origin_id").size().reindex(ctx.areas.index, fill_value=0)
+    after = near[~near["destination_id"].isin(closed)].groupby("origin_id").size().reindex(ctx.areas.index, fill_value=0)
+    for site in scenario.open:
+        if site.kind == "pharmacy":
+            metres = np.hypot(ctx.areas["centroid_easting"] - site.easting, ctx.areas["centroid_northing"] - site.northing)
+            after = after + (metres <= PHARMACY_DISTANCE_M).astype(int)
+    return pd.DataFrame({"lsoa21_code": ctx.areas.index, "within_1600m_before": before.to_numpy(),
+                         "within_1600m_after": after.to_numpy()})
 
 
 def evaluate(ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame | None = None) -> ScenarioResult:
@@ -350,52 +611,7 @@ def evaluate(ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame |
     lsoas["change_minutes"] = lsoas["after_minutes"] - lsoas["before_minutes"]
     lsoas.loc[lsoas["change_minutes"].abs() < 1e-9, "change_minutes"] = 0.0  # rounding, not a change
 
-    # Where patients go.
-    flows = ctx.flows
-    lists_before = ctx.practices["patients"].astype(float)
-    moved = flows[flows["destination_id"].isin(closed - {m.from_code for m in scenario.merges})]
-    lists_after = lists_before.copy()
-    unplaced = 0.0
-    for merge in scenario.merges:  # a merged practice's list joins the practice it merges into
-        lists_after[merge.into_code] = lists_after.get(merge.into_code, 0) + lists_after.get(merge.from_code, 0)
-        lists_after[merge.from_code] = 0.0
-    if len(moved):
-        # Scale the modelled flows so that each closed practice's real list moves, LSOA by LSOA.
-        moved = moved.assign(patients=moved["patients"] * (
-            lists_before.reindex(moved["destination_id"]).to_numpy()
-            / moved.groupby("destination_id")["patients"].transform("sum").to_numpy()))
-        remaining = flows[~flows["destination_id"].isin(closed) & flows["origin_id"].isin(moved["origin_id"])]
-        size = lists_after.where(lists_after > 0)
-        if ctx.model.modelled:
-            p = _choice(remaining, size, ctx.model.alpha, ctx.model.beta)
-        else:  # real registrations: people follow the LSOA's existing pattern among the remaining practices
-            weights = remaining["patients"].to_numpy()
-            totals = pd.Series(weights).groupby(remaining["origin_id"].to_numpy()).transform("sum").to_numpy()
-            p = pd.Series(np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0), index=remaining.index)
-        displaced = moved.groupby("origin_id")["patients"].sum()
-        gained = displaced.reindex(remaining["origin_id"]).to_numpy() * p.to_numpy()
-        received = pd.Series(gained).groupby(remaining["destination_id"].to_numpy()).sum()
-        lists_after = lists_after.add(received, fill_value=0)
-        unplaced = float(displaced.sum() - received.sum())
-        for code in closed:
-            if code in lists_after.index:
-                lists_after[code] = 0.0
-    lists_after = _attract_to_new_practices(ctx, scenario, new_site_pairs, lists_after, closed)
-    moved_total = float(lists_before.reindex(list(closed)).fillna(0).sum())
-    everyone = lists_before.index.union(lists_after.index)
-    practices = pd.DataFrame({"patients_before": lists_before.reindex(everyone).fillna(0),
-                              "patients_after": lists_after.reindex(everyone)})
-    fte = ctx.practices["gp_fte"].reindex(everyone)
-    for site in scenario.open:
-        if site.kind == "gp" and site.gp_fte is not None:
-            fte[site.code] = site.gp_fte
-    for merge in scenario.merges:
-        fte[merge.into_code] = fte.get(merge.into_code, 0) + (fte.get(merge.from_code, 0) if pd.notna(fte.get(merge.from_code)) else 0)
-        fte[merge.from_code] = np.nan
-    practices["added_patients"] = practices["patients_after"] - practices["patients_before"]
-    practices["per_gp_fte_before"] = practices["patients_before"] / ctx.practices["gp_fte"].reindex(everyone)
-    practices["per_gp_fte_after"] = practices["patients_after"] / fte
-    practices.loc[practices.index.isin(closed), ["per_gp_fte_after"]] = np.nan
+    practices, unplaced = _where_patients_go(ctx, scenario, new_site_pairs, closed)
 
     # Pharmacies (and any other kind closed): people newly without one within the threshold.
     pharmacy_rows = []
@@ -407,19 +623,9 @@ def evaluate(ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame |
     pharmacy = pd.concat(pharmacy_rows, ignore_index=True) if pharmacy_rows else pd.DataFrame(
         columns=["lsoa21_code", "profile", "before_minutes", "after_minutes"])
     pharmacy = pharmacy.merge(ctx.areas[["population", "imd_decile"]], left_on="lsoa21_code", right_index=True)
-
-    beyond = []
-    for what, frame in (("GP practice", lsoas), ("pharmacy", pharmacy)):
-        for profile, threshold in DEFAULT_THRESHOLD_MINUTES.items():
-            part = frame[frame["profile"] == profile]
-            newly = part[(part["before_minutes"] <= threshold) & (part["after_minutes"] > threshold)]
-            regained = part[(part["before_minutes"] > threshold) & (part["after_minutes"] <= threshold)]
-            for decile in range(1, 11):
-                beyond.append({"service": what, "profile": profile, "threshold_minutes": threshold, "imd_decile": decile,
-                               "people_newly_beyond": float(newly.loc[newly["imd_decile"] == decile, "population"].sum()),
-                               "people_newly_within": float(regained.loc[regained["imd_decile"] == decile, "population"].sum())})
-    return ScenarioResult(scenario, lsoas, practices.reset_index(names="practice_code"), pharmacy, pd.DataFrame(beyond),
-                          unplaced, moved_total, ctx.model, ctx.mode)
+    distance = _pharmacy_distance(ctx, closed, scenario)
+    return ScenarioResult(scenario, lsoas, practices, pharmacy, distance, _newly_beyond(ctx, lsoas, pharmacy, distance),
+                          unplaced, ctx.model, ctx.mode)
 
 
 def new_site_pairs(store: Store, ctx: Context, scenario: Scenario) -> pd.DataFrame | None:
@@ -458,33 +664,75 @@ def run_scenario(store: Store, scenario: Scenario, *, mode: str | None = None) -
 _RANK_CONTEXT: dict = {}
 
 
+def _deprivation_weight(deciles: pd.Series) -> pd.Series:
+    return 1 + 0.1 * (10 - deciles.fillna(5.5))  # decile 1 counts 1.9, decile 10 counts 1
+
+
 def _score(code: str) -> dict:
-    ctx = _RANK_CONTEXT["ctx"]
+    ctx, kind = _RANK_CONTEXT["ctx"], _RANK_CONTEXT["kind"]
     result = evaluate(ctx, Scenario(f"close {code}", close=[code]))
-    lsoas = result.lsoas
-    drive = lsoas[lsoas["profile"] == "drive"]
-    worse = drive[drive["change_minutes"] > 1e-9]
-    extra = np.minimum(worse["change_minutes"], 60)  # cap "beyond the cutoff" for the weighting
-    deprivation = 1 + 0.1 * (10 - worse["imd_decile"].fillna(5.5))  # decile 1 counts 1.9, decile 10 counts 1
-    newly = result.newly_beyond[result.newly_beyond["service"] == "GP practice"]
-    receivers = result.practices[result.practices["added_patients"] > 0]
+    newly = result.newly_beyond
+    if kind == "pharmacy":  # pharmacy measures: walking minutes and the 1.6 km straight-line distance
+        frame, profile = result.pharmacy, "walk"
+        newly = newly[newly["service"] == "pharmacy"]
+    else:
+        frame, profile = result.lsoas, "drive"
+        newly = newly[newly["service"] == "GP practice"]
+    part = frame[frame["profile"] == profile]
+    worse = part[part["after_minutes"] - part["before_minutes"] > 1e-9]
+    extra = np.minimum(worse["after_minutes"] - worse["before_minutes"], 60)  # cap "beyond the cutoff" for the weighting
+    scores = {"code": code, "people_further": float(worse["population"].sum()),
+              "deprivation_weighted_person_minutes": float((worse["population"] * extra
+                                                            * _deprivation_weight(worse["imd_decile"])).sum())}
+    by_profile = newly.groupby("profile")["people_newly_beyond"].sum()
+    if kind == "pharmacy":
+        distinct = _newly_beyond_lsoas(result, ctx.areas.index)
+        people = ctx.areas["population"].fillna(0)[distinct]
+        deciles = ctx.areas["imd_decile"][distinct]
+        scores |= {"people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
+                   "people_newly_beyond_1600m": float(by_profile.get("straight line", 0.0)),
+                   "people_newly_beyond_either": float(people.sum()),
+                   "deprivation_weighted_people_newly_beyond": float((people * _deprivation_weight(deciles)).sum()),
+                   "most_deprived_fifth_newly_beyond": float(people[(deciles <= 2).to_numpy()].sum()),
+                   # Had one within the stored walking reach (the run's cutoff), and none after.
+                   "lsoas_newly_with_no_pharmacy_in_walking_reach": int((
+                       (part["before_minutes"] <= ctx.cutoff[("walk", "pharmacy")])
+                       & (part["after_minutes"] > ctx.cutoff[("walk", "pharmacy")])).sum())}
+        return scores
+    receivers = result.practices[result.practices["patients_gained"] > 0]
     strain = (receivers["per_gp_fte_after"] - receivers["per_gp_fte_before"]).max() if len(receivers) else 0.0
-    return {"code": code, "people_further": float(worse["population"].sum()),
-            "deprivation_weighted_person_minutes": float((worse["population"] * extra * deprivation).sum()),
-            "people_newly_beyond_threshold": float(newly["people_newly_beyond"].sum()),
-            "most_deprived_fifth_newly_beyond": float(newly.loc[newly["imd_decile"] <= 2, "people_newly_beyond"].sum()),
-            "largest_rise_in_patients_per_gp_fte": float(strain) if np.isfinite(strain) else np.nan,
-            "unplaced_patients": result.unplaced_patients}
+    distinct = newly[newly["profile"] == "walk or drive"]
+    return scores | {
+        "people_newly_beyond_threshold": float(distinct["people_newly_beyond"].sum()),
+        "people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
+        "people_newly_beyond_drive_threshold": float(by_profile.get("drive", 0.0)),
+        "most_deprived_fifth_newly_beyond": float(distinct.loc[distinct["imd_decile"] <= 2, "people_newly_beyond"].sum()),
+        "largest_rise_in_patients_per_gp_fte": float(strain) if np.isfinite(strain) else np.nan,
+        "unplaced_patients": result.unplaced_patients}
+
+
+def _newly_beyond_lsoas(result: ScenarioResult, index: pd.Index) -> np.ndarray:
+    """LSOAs newly beyond 20 minutes' walk or 1.6 km in a straight line of a pharmacy (each once)."""
+    before, after = _within(result.pharmacy, "walk", DEFAULT_THRESHOLD_MINUTES["walk"], index)
+    distance = result.pharmacy_distance.set_index("lsoa21_code").reindex(index, fill_value=0)
+    return (before & ~after) | ((distance["within_1600m_before"] > 0) & (distance["within_1600m_after"] == 0)).to_numpy()
 
 
 def rank_closures(store: Store, kind: str = "gp", *, mode: str | None = None, workers: int | None = None) -> pd.DataFrame:
     """Score closing each site of ``kind`` alone, on all cores; worst first.
 
-    Scores: people whose drive to the nearest practice gets longer; deprivation-weighted person-
-    minutes (extra minutes, capped at 60, times people, times 1 + 0.1 x (10 - IMD decile): 1.9 in
-    the most deprived decile, 1 in the least); people newly beyond the walk and drive thresholds
-    (and those in the most deprived fifth); the largest rise in patients per GP FTE at a practice
-    that takes patients; patients with no practice left in reach.
+    GP practices: people whose drive to the nearest practice gets longer; deprivation-weighted
+    person-minutes (extra minutes, capped at 60, times people, times 1 + 0.1 x (10 - IMD decile):
+    1.9 in the most deprived decile, 1 in the least); people newly beyond 20 minutes' walk or 15
+    minutes' drive (each person once, then walk and drive separately, and those in the most
+    deprived fifth); the largest rise in patients per GP FTE at a practice that takes patients;
+    patients with no practice left in reach (every practice is ranked, those whose patients cannot
+    be placed included).
+
+    Pharmacies: the same on walking minutes to the nearest pharmacy; people newly beyond 20
+    minutes' walk and beyond 1.6 km in a straight line, and either (each person once), also
+    deprivation-weighted and for the most deprived fifth; LSOAs that had a pharmacy within the
+    stored walking reach (the run's cutoff) and have none after.
     """
     import multiprocessing as mp
 
@@ -492,11 +740,11 @@ def rank_closures(store: Store, kind: str = "gp", *, mode: str | None = None, wo
 
     ctx = load_context(store, mode=mode)
     codes = store.df("SELECT code FROM sites WHERE kind = ? ORDER BY code", [kind])["code"].tolist()
-    if kind == "gp":
-        codes = [c for c in codes if c in set(ctx.flows["destination_id"])]
     if not codes:
-        raise StoreError(f"no {kind} sites with travel times to rank")
-    _RANK_CONTEXT["ctx"] = ctx
+        raise StoreError(f"no {kind} sites to rank")
+    if kind == "pharmacy" and ("walk", "pharmacy") not in ctx.nearest:
+        raise StoreError(f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`")
+    _RANK_CONTEXT.update(ctx=ctx, kind=kind)
     workers = workers or os.cpu_count() or 1
     try:
         if workers > 1 and len(codes) > 8:
@@ -509,7 +757,9 @@ def rank_closures(store: Store, kind: str = "gp", *, mode: str | None = None, wo
     names = store.df("SELECT code, name FROM sites").set_index("code")["name"]
     table = pd.DataFrame(scores)
     table.insert(1, "name", table["code"].map(names))
-    return table.sort_values(["deprivation_weighted_person_minutes", "people_further"], ascending=False).reset_index(drop=True)
+    second = "people_newly_beyond_either" if kind == "pharmacy" else "people_further"
+    return table.sort_values(["deprivation_weighted_person_minutes", second, "code"], ascending=[False, False, True]
+                             ).reset_index(drop=True)
 
 
 def write_outputs(result: ScenarioResult, out: Path) -> list[Path]:
@@ -517,7 +767,10 @@ def write_outputs(result: ScenarioResult, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in (("lsoa_minutes_to_gp", result.lsoas), ("practices", result.practices),
-                        ("lsoa_minutes_to_pharmacy", result.pharmacy), ("people_newly_beyond_thresholds", result.newly_beyond)):
+                        ("unplaced_patients", result.unplaced),
+                        ("lsoa_minutes_to_pharmacy", result.pharmacy),
+                        ("lsoa_pharmacies_within_1600m", result.pharmacy_distance),
+                        ("people_newly_beyond_thresholds", result.newly_beyond)):
         path = out / f"{name}.csv"
         frame.to_csv(path, index=False)
         written.append(path)
@@ -540,10 +793,10 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
     bounds = areas.total_bounds
     figure.axes[0].set_xlim(bounds[0] - 2000, bounds[2] + 2000)
     figure.axes[0].set_ylim(bounds[1] - 2000, bounds[3] + 2000)
-    gp = result.newly_beyond[result.newly_beyond["service"] == "GP practice"]
-    by_decile = gp.groupby("imd_decile")["people_newly_beyond"].sum()
-    chart = maps.bar_chart(by_decile.index.tolist(), by_decile.tolist(),
-                           title="People newly beyond 20 minutes' walk or 15 minutes' drive of a GP practice",
+    newly = result.newly_beyond
+    gp = newly[(newly["service"] == "GP practice") & (newly["profile"] == "walk or drive")].dropna(subset=["imd_decile"])
+    chart = maps.bar_chart(gp["imd_decile"].astype(int).tolist(), gp["people_newly_beyond"].tolist(),
+                           title=f"People newly beyond {gp['threshold'].iloc[0]} of a GP practice (each person once)",
                            xlabel="IMD 2025 decile (1 = most deprived)", ylabel="People")
     receivers = result.practices[result.practices["added_patients"].abs() > 0.5].sort_values("added_patients", ascending=False)
     names = store.df("SELECT code AS practice_code, name FROM sites").set_index("practice_code")["name"]
@@ -558,7 +811,9 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
         tables.append(table_from_frame(ranked.head(15), "Every single practice closure, ranked (worst first)", labels={
             "code": "Practice", "name": "Name", "people_further": "People further",
             "deprivation_weighted_person_minutes": "Deprivation-weighted person-minutes",
-            "people_newly_beyond_threshold": "Newly beyond thresholds",
+            "people_newly_beyond_threshold": "Newly beyond a threshold (each person once)",
+            "people_newly_beyond_walk_threshold": "Beyond 20 min walk",
+            "people_newly_beyond_drive_threshold": "Beyond 15 min drive",
             "largest_rise_in_patients_per_gp_fte": "Largest rise in patients per GP FTE",
             "unplaced_patients": "Patients with no practice in reach"},
             note="Crow-fly estimates over the whole area; patient flows modelled. Deprivation weight: 1.9 in the most "
@@ -567,9 +822,9 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
         f"Scenario: {result.scenario.name}",
         paragraphs=[
             f"Travel times from {label}. {len(further)} LSOAs ({further['population'].sum():,.0f} people) have a longer "
-            f"drive to their nearest GP practice. {result.moved_patients:,.0f} registered patients move; "
-            f"{result.unplaced_patients:,.0f} have no other practice within the stored reach "
-            "(often because practices just outside the area are not in the data).",
+            f"drive to their nearest GP practice. Registered patients: {result.headline()}.",
+            *[f"Unplaced: {row.patients:,.0f} patients of {row.practice_code}: {row.reason} (practices just outside "
+              "the area are not in the data, so some may in fact have one)." for row in result.unplaced.itertuples()],
             f"Where patients go: {result.model.describe()}.",
         ],
         figures=[Figure(maps.png_data_uri(figure), "Map of the change in minutes' drive to the nearest GP practice"),

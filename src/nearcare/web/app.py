@@ -278,10 +278,14 @@ def create_app(store_path: str | Path) -> FastAPI:
             raise HTTPException(400, str(exc)) from None
         except StoreError as exc:
             raise HTTPException(409, str(exc)) from None
-        newly = result.newly_beyond.groupby(["service", "profile"])["people_newly_beyond"].sum()
+        newly = result.newly_beyond.groupby(["service", "profile"], sort=False)["people_newly_beyond"].sum()
         changed = result.practices[result.practices["added_patients"].abs() > 0.5]
-        return {"scenario": result.scenario.name, "mode": result.mode, "patients_moved": result.moved_patients,
-                "patients_unplaced": result.unplaced_patients, "where_patients_go": result.model.describe(),
+        return {"scenario": result.scenario.name, "mode": result.mode, "headline": result.headline(),
+                "patients_moved": result.moved_patients, "patients_losing_their_practice": result.displaced_patients,
+                "patients_unplaced": result.unplaced_patients, "patients_following_a_merger": result.merged_patients,
+                "unplaced": result.unplaced.round({"patients": 1}).to_dict("records"),
+                "where_patients_go": result.model.describe(),
+                # "walk or drive" counts each person once; the walk and drive figures overlap
                 "people_newly_beyond": {f"{s} ({p})": float(v) for (s, p), v in newly.items()},
                 "practices": changed[["practice_code", "patients_before", "patients_after"]].round(1).to_dict("records")}
 
