@@ -12,9 +12,12 @@ from pathlib import Path
 
 from nearcare._errors import InputError
 from nearcare.sources import Importer, Parsed
-from nearcare.sources._read import LSOA_CODE, Field, read_rows, validate
+from nearcare.sources._read import LSOA_CODE, Field, coverage_notes, read_rows, validate
 
 CODE_COLUMNS = ("Area Codes", "LSOA Code", "LSOA 2021 Code", "LSOA 2011 Code", "lsoa_code")
+# LSOAs in England alone (some re-publications drop Wales); SAPE files cover England and Wales.
+NATIONAL_MINIMUM = {"lsoa11": 32_844, "lsoa21": 33_755}
+MAX_LSOA_POPULATION = 100_000  # LSOAs hold about 1,000-3,000 people; the largest under 20,000
 
 
 def parse_population(path: Path, *, year: int | None = None, geography: str | None = None) -> Parsed:
@@ -36,13 +39,18 @@ def parse_population(path: Path, *, year: int | None = None, geography: str | No
     at = names.index(code_column)
     keep = [i for i, r in enumerate(rows) if r[at].strip()[:3] in ("E01", "W01")]
     skipped = len(rows) - len(keep)
+    if not keep:
+        raise InputError(f"no LSOA rows (codes starting E01 or W01) in column {code_column!r}", path=path,
+                         field=code_column)
     frame = validate(path, names, [rows[i] for i in keep], [lines[i] for i in keep], [
         Field("lsoa_code", code_column, "code", pattern=LSOA_CODE),
-        Field("population", ("All Ages", "Total", "all_ages", "population"), "integer", thousands=True),
+        Field("population", ("All Ages", "Total", "all_ages", "population"), "integer", thousands=True,
+              maximum=MAX_LSOA_POPULATION),
     ], key=["lsoa_code"])
     frame["geography"] = geography
     frame["year"] = year
     notes = [f"{skipped} rows for larger areas (local authorities, regions) were left out"] if skipped else []
+    notes += coverage_notes(path, len(frame), national_minimum=NATIONAL_MINIMUM[geography], what="LSOAs")
     return Parsed({"population": frame}, f"mid-{year}", notes)
 
 
