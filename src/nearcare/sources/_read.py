@@ -7,7 +7,7 @@ field for its kind and range, before anything is written; the first problem foun
 Damaged files are refused rather than half-read: a duplicated column name, a quote that never
 closes, a file that stops without its final line break (every publisher's CSV ends in one), a line
 longer than ``MAX_LINE_CHARS``, undecodable bytes and broken gzip streams. Large files are read in
-batches of ``BATCH_ROWS`` rows (see ``iter_batches``) so that memory stays bounded.
+batches of about ``BATCH_CELLS`` fields (see ``iter_batches``) so that memory stays bounded.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ MISSING = {"", "NA", "N/A", "NULL", "null", ".."}  # not "nan": a literal NaN is
 # A line longer than this is refused at once (no published row comes near it): a file with no line
 # breaks, or a small gzip that inflates to gigabytes, stops after reading this much.
 MAX_LINE_CHARS = 1_000_000
-BATCH_ROWS = 100_000
+BATCH_CELLS = 1_000_000  # fields held in memory at once while reading (about 60 MB of strings)
 # Great Britain's extent (with the Scilly Isles and Shetland), for checking coordinates.
 GB_LON = (-8.7, 1.8)
 GB_LAT = (49.8, 60.9)
@@ -141,9 +141,9 @@ def iter_batches(
     delimiter: str = ",",
     encoding: str = "utf-8-sig",
     final_newline: bool = True,
-    batch_rows: int = BATCH_ROWS,
+    batch_cells: int | None = None,
 ) -> Iterator[tuple[list[str], list[list[str]], list[int]]]:
-    """Read a delimited file in batches of ``batch_rows``: yield its header (or column numbers),
+    """Read a delimited file in batches of about ``batch_cells`` fields: yield its header (or column numbers),
     the batch's rows and each row's line number.
 
     With ``n_columns`` every row must have exactly that many fields; otherwise every row must have
@@ -152,6 +152,7 @@ def iter_batches(
     """
     path = Path(path)
     _check_file(path)
+    batch_cells = batch_cells or BATCH_CELLS
     names: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -183,7 +184,7 @@ def iter_batches(
                 rows.append(row)
                 lines.append(start)
                 start = reader.line_num + 1
-                if len(rows) >= batch_rows:
+                if len(rows) * expected >= batch_cells:
                     if names is None:
                         names = [str(i) for i in range(expected)]
                     advance(text.buffer.tell() if hasattr(text, "buffer") else 0)
@@ -258,7 +259,6 @@ def validate(
             f"missing column(s) {', '.join(missing)}; the file has {', '.join(names)}",
             path=path, line=1,
         )
-    table = np.array(rows, dtype=object) if rows else np.empty((0, len(names)), dtype=object)
     out: dict[str, object] = {"_line": np.asarray(lines)}
     for f in fields:
         if f.name not in chosen:  # an optional column the file does not have
@@ -267,7 +267,7 @@ def validate(
         where = chosen[f.name]
         col = index[where] if isinstance(where, str) else where
         label = where if isinstance(where, str) else f"{f.name} (column {col + 1})"
-        values = pd.Series(table[:, col], dtype=object).str.strip()
+        values = pd.Series([row[col] for row in rows], dtype=object).str.strip()
         empty = values.isin(MISSING) if f.kind in ("integer", "number") else values.eq("")
         if f.required and empty.any():
             at = int(np.flatnonzero(empty.to_numpy())[0])
@@ -315,7 +315,7 @@ def _convert(path, f: Field, label, values: pd.Series, empty: pd.Series, lines) 
         norm = values.str.upper().str.replace(r"\s+", "", regex=True)
         ok = norm.str.fullmatch(POSTCODE.replace(" ?", "")).fillna(False).to_numpy()
         if f.pattern:  # official non-standard codes, e.g. GIR 0AA
-            ok |= norm.str.fullmatch(f.pattern).fillna(False).to_numpy()
+            ok = ok | norm.str.fullmatch(f.pattern).fillna(False).to_numpy()
         _first_bad(path, label, present & ~ok, values, lines, "not a UK postcode")
         spaced = norm.str[:-3] + " " + norm.str[-3:]
         return text(spaced)

@@ -68,7 +68,7 @@ def parse_postcodes(path: Path) -> Parsed:
     well under 1 GB (benchmarks/bench_import_postcodes.py).
     """
     frames: list[pd.DataFrame] = []
-    no_grid = northern_ireland = 0
+    no_grid = northern_ireland = read = 0
     codepoint: bool | None = None
     names: list[str] = []
     for _, rows, lines in iter_batches(path, header=False):
@@ -82,6 +82,7 @@ def parse_postcodes(path: Path) -> Parsed:
                 names = [n.strip() for n in rows[0]]
                 duplicate_names(path, names)
                 rows, lines = rows[1:], lines[1:]
+        read += len(rows)
         if codepoint:
             keep = [i for i, r in enumerate(rows) if r[1].strip() != GRID_REF_MISSING_QUALITY]
             no_grid += len(rows) - len(keep)
@@ -105,12 +106,20 @@ def parse_postcodes(path: Path) -> Parsed:
             northern_ireland += int(irish.sum())
             no_grid += int((~located & ~irish).sum())
             frame = frame[located & ~irish]
-        # Arrow-backed strings: a tenth of the memory of Python strings for 2.7 million rows.
-        frames.append(frame.astype({"postcode": "string[pyarrow]", "lsoa21_code": "string[pyarrow]"}))
+        # Fresh compact columns (Arrow-backed strings), holding no reference to the batch's rows.
+        frames.append(pd.DataFrame({
+            "_line": frame["_line"].to_numpy(dtype=np.int64, copy=True),
+            "postcode": pd.array(frame["postcode"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+            "easting": frame["easting"].to_numpy(dtype=float, copy=True),
+            "northing": frame["northing"].to_numpy(dtype=float, copy=True),
+            "lsoa21_code": pd.array(frame["lsoa21_code"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+        }))
+        del frame, rows, lines
     frame = pd.concat(frames, ignore_index=True)
     del frames
     if frame.empty:
-        raise InputError("no postcode in the file has a grid reference", path=path)
+        raise InputError("no postcode in the file has a grid reference" if read else "the file has no data rows",
+                         path=path)
     check_unique(path, frame, ["postcode"])
     notes = [f"{no_grid:,} postcodes without a grid reference were left out"] if no_grid else []
     if northern_ireland:
@@ -169,9 +178,13 @@ def parse_lsoa_boundaries(path: Path) -> Parsed:
     if not path.exists():
         raise InputError("no such file", path=path)
     try:
+        # GDAL would quietly close an unclosed ring; refuse it instead (the feature reads as empty).
+        pyogrio.set_gdal_config_options({"OGR_GEOMETRY_ACCEPT_UNCLOSED_RING": "NO"})
         meta, _, wkb, values = pyogrio.raw.read(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
         raise InputError(f"not a readable boundary file ({exc})", path=path) from None
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_GEOMETRY_ACCEPT_UNCLOSED_RING": None})
     columns = [str(c) for c in meta["fields"]]
     if wkb is None or meta["geometry_type"] is None:
         raise InputError("the file holds no geometries (is it a boundary file?)", path=path)
