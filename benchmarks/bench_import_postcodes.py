@@ -50,9 +50,9 @@ from nearcare.sources import import_files
 from nearcare.store import Store
 with Store(Path(sys.argv[2])) as store:
     result = import_files(store, "postcodes", [Path(sys.argv[1])])
-    print(result.rows["postcodes"])
+    print("rows:", result.rows["postcodes"])
     for note in result.notes:
-        print(note)
+        print("note:", note)
 """
 
 
@@ -122,10 +122,12 @@ def main() -> None:
         if done.returncode:
             sys.exit(done.stderr)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
-        stored, *notes = done.stdout.splitlines()
-        print(f"imported {int(stored):,} postcodes in {seconds:.1f} s; peak memory {peak_mb:,.0f} MB")
-        for note in notes:
-            print(f"  note: {note}")
+        said = [line.split(": ", 1) for line in done.stdout.splitlines() if line.startswith(("rows: ", "note: "))]
+        stored = next(int(value) for what, value in said if what == "rows")
+        print(f"imported {stored:,} postcodes in {seconds:.1f} s; peak memory {peak_mb:,.0f} MB")
+        for what, value in said:
+            if what == "note":
+                print(f"  note: {value}")
 
 
 if __name__ == "__main__":

@@ -282,6 +282,14 @@ def validate(
 def check_unique(path: str | Path, frame: pd.DataFrame, key: Sequence[str]) -> None:
     """Refuse a second row with the same ``key``, naming both lines."""
     key = list(key)
+    if len(key) == 1 and len(frame) > 100_000:  # large files: count distinct codes in Arrow first
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # The system pool hands its ~200 MB back at once (Arrow's own pool would keep it).
+        distinct = pc.count_distinct(pa.array(frame[key[0]]), memory_pool=pa.system_memory_pool())
+        if distinct.as_py() == len(frame):
+            return
     dup = frame.duplicated(key, keep="first")
     if dup.any():
         at = int(np.flatnonzero(dup.to_numpy())[0])
