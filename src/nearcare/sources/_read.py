@@ -5,7 +5,7 @@ field for its kind and range, before anything is written; the first problem foun
 ``InputError`` naming the file, the line and the field.
 
 Damaged files are refused rather than half-read: a duplicated column name, a quote that never
-closes, a file that stops without its final line break (every publisher's CSV ends in one), a line
+closes, a published file that stops without its final line break, a line
 longer than ``MAX_LINE_CHARS``, undecodable bytes and broken gzip streams. Large files are read in
 batches of about ``BATCH_CELLS`` fields (see ``iter_batches``) so that memory stays bounded.
 """
@@ -140,7 +140,7 @@ def iter_batches(
     n_columns: int | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8-sig",
-    final_newline: bool = True,
+    final_newline: bool = False,
     batch_cells: int | None = None,
 ) -> Iterator[tuple[list[str], list[list[str]], list[int]]]:
     """Read a delimited file in batches of about ``batch_cells`` fields: yield its header (or column numbers),
@@ -148,7 +148,8 @@ def iter_batches(
 
     With ``n_columns`` every row must have exactly that many fields; otherwise every row must have
     as many fields as the header. ``final_newline`` refuses a file whose last line has no line
-    break (a sign it was cut short), for formats whose publisher always writes one.
+    break (a sign it was cut short): importers of published formats, which always end in one, ask
+    for it; files people write themselves (neighbourhoods, defibrillator lists) need not.
     """
     path = Path(path)
     _check_file(path)
@@ -214,7 +215,7 @@ def read_rows(
     n_columns: int | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8-sig",
-    final_newline: bool = True,
+    final_newline: bool = False,
 ) -> tuple[list[str], list[list[str]], list[int]]:
     """Read a whole delimited file; return its header (or column numbers), rows and line numbers."""
     names: list[str] = []
@@ -363,7 +364,7 @@ def read_validated(
     delimiter: str = ",",
     encoding: str = "utf-8-sig",
     key: Sequence[str] | None = None,
-    final_newline: bool = True,
+    final_newline: bool = False,
 ) -> pd.DataFrame:
     """Read and validate a file batch by batch (see ``iter_batches`` and ``validate``); only the
     typed columns of ``fields`` are kept between batches."""

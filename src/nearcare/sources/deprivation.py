@@ -46,7 +46,7 @@ def _fields(edition: int) -> list[Field]:
 
 
 def _parse(path: Path, edition: int) -> Parsed:
-    frame = read_validated(path, _fields(edition), key=["lsoa_code"])
+    frame = read_validated(path, _fields(edition), key=["lsoa_code"], final_newline=True)
     frame["edition"] = edition
     notes = coverage_notes(path, len(frame), national_minimum=LSOAS[edition], what="LSOAs")
     return Parsed({"imd": frame}, f"IoD{edition}", notes)

@@ -71,7 +71,7 @@ def parse_postcodes(path: Path) -> Parsed:
     no_grid = northern_ireland = read = 0
     codepoint: bool | None = None
     names: list[str] = []
-    for _, rows, lines in iter_batches(path, header=False):
+    for _, rows, lines in iter_batches(path, header=False, final_newline=True):
         if codepoint is None:
             first = rows[0][0].strip().upper().replace(" ", "")
             codepoint = bool(re.fullmatch(POSTCODE.replace(" ?", ""), first))
@@ -135,7 +135,7 @@ def parse_postcodes(path: Path) -> Parsed:
 
 def parse_lsoa_centroids(path: Path) -> Parsed:
     """LSOA population-weighted centroids, as latitude/longitude or as British National Grid x/y."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     code_options = ("LSOA21CD", "LSOA11CD", "LSOACD", "lsoa21cd", "lsoa11cd", "lsoa_code")
     code_col = next((names.index(c) for c in code_options if c in names), None)
     if code_col is None:
@@ -228,7 +228,7 @@ def parse_lsoa_boundaries(path: Path) -> Parsed:
 
 def parse_lsoa_nhs_lookup(path: Path) -> Parsed:
     """ONS lookup of LSOA 2021 to sub-ICB location and ICB (ONS E38/E54 codes and NHS codes)."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=ENGLISH_LSOA_CODE),
         Field("lsoa21_name", ("LSOA21NM", "lsoa21_name"), required=False),
@@ -245,7 +245,7 @@ def parse_lsoa_nhs_lookup(path: Path) -> Parsed:
 
 def parse_lsoa11_lsoa21(path: Path) -> Parsed:
     """ONS best-fit lookup of LSOA 2011 to LSOA 2021 (with change codes) and local authority."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("lsoa11_code", ("LSOA11CD", "lsoa11_code"), "code", pattern=LSOA_CODE),
         Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
@@ -260,7 +260,7 @@ def parse_lsoa11_lsoa21(path: Path) -> Parsed:
 
 def parse_rural_urban(path: Path) -> Parsed:
     """ONS 2021 Rural-Urban Classification of LSOAs."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
         Field("ruc21_code", ("RUC21CD", "ruc21_code"), "code", pattern=r"[A-Z]{2,3}\d"),

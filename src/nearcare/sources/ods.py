@@ -74,7 +74,7 @@ def parse_epraccur(path: Path) -> Parsed:
             Field("commissioner", 14, "code", required=False, pattern=ODS_CODE),
             Field("prescribing_setting", 25, "code", pattern=r"\d{1,2}"),
         ]),
-        header=False, n_columns=27, key=["code"],
+        header=False, n_columns=27, key=["code"], final_newline=True,
     )
     practices = frame[frame["prescribing_setting"] == GP_PRESCRIBING_SETTING]
     others = len(frame) - len(practices)
@@ -89,7 +89,7 @@ def parse_edispensary(path: Path) -> Parsed:
     """Community pharmacies (dispensing contractors' premises) from ODS ``edispensary.csv``."""
     frame = read_validated(
         path, _ods_fields([Field("parent", 14, "code", required=False, pattern=ODS_CODE)]),
-        header=False, n_columns=27, key=["code"],
+        header=False, n_columns=27, key=["code"], final_newline=True,
     )
     orgs = _organisations(frame, "pharmacy", sub_icb=None, icb="hlhg", parent="parent")
     notes = coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["pharmacy"], what="pharmacies")
@@ -98,7 +98,7 @@ def parse_edispensary(path: Path) -> Parsed:
 
 def parse_egdpprac(path: Path) -> Parsed:
     """General dental practices from ODS ``egdpprac.csv``."""
-    frame = read_validated(path, _ods_fields([]), header=False, n_columns=27, key=["code"])
+    frame = read_validated(path, _ods_fields([]), header=False, n_columns=27, key=["code"], final_newline=True)
     orgs = _organisations(frame, "dentist", sub_icb=None, icb="hlhg", parent=None)
     notes = coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["dentist"], what="dental practices")
     return Parsed({"organisations": orgs}, _latest_date(frame), notes)
@@ -123,7 +123,7 @@ def parse_nhs_choices_opticians(path: Path) -> Parsed:
             Field("lon", "Longitude", "number", required=False, minimum=GB_LON[0], maximum=GB_LON[1]),
             Field("parent", "ParentODSCode", required=False),
         ],
-        delimiter="\u00ac", encoding="latin-1", key=["organisation_id"],
+        delimiter="\u00ac", encoding="latin-1", key=["organisation_id"], final_newline=True,
     )
     # OrganisationCode repeats across sites in this list; OrganisationID is unique.
     frame["code"] = "NHSC" + frame["organisation_id"].astype(str)

@@ -23,7 +23,7 @@ MAX_LSOA_POPULATION = 100_000  # LSOAs hold about 1,000-3,000 people; the larges
 def parse_population(path: Path, *, year: int | None = None, geography: str | None = None) -> Parsed:
     """LSOA populations (all ages). ``year`` and ``geography`` (lsoa11|lsoa21) are read from the
     file's name and header when not given."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     code_column = next((c for c in CODE_COLUMNS if c in names), None)
     if code_column is None:
         raise InputError(f"missing column: one of {', '.join(CODE_COLUMNS)}", path=path, line=1)

@@ -21,7 +21,7 @@ YEARS = (1990, 2100)
 def parse_workforce(path: Path, *, year: int | None = None) -> Parsed:
     """GP workforce FTE by practice: NHS 'General Practice Workforce' practice-level CSV
     (``PRAC_CODE``, one year per file: give ``year``) or a yearly table with a ``Year`` column."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", ("PRAC_CODE", "Practice.Code", "PRACTICE_CODE"), "code", pattern=ODS_CODE),
         Field("year", ("Year", "YEAR"), "integer", required=False, minimum=YEARS[0], maximum=YEARS[1]),
@@ -46,7 +46,7 @@ def parse_workforce(path: Path, *, year: int | None = None) -> Parsed:
 def parse_age_mix(path: Path) -> Parsed:
     """Age mix of each practice's registered list (House of Commons Library ``gp_demographics.csv``,
     from NHS registrations by age)."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", "PRACTICE_CODE", "code", pattern=ODS_CODE),
         Field("patients", "Total", "integer", maximum=MAX_LIST_SIZE),
@@ -63,7 +63,7 @@ def parse_age_mix(path: Path) -> Parsed:
 def parse_qof(path: Path) -> Parsed:
     """QOF prevalence and achievement by practice, wide layout (``Prevalence_AF``, ``Achievement_AF``,
     ``List.Size_AF``, ...), as in the Health Equity Evidence Centre's CVD table."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     unattributed = 0
     if "Practice.Code" in names:  # rows with no practice code cannot be attributed to anyone
         at = names.index("Practice.Code")

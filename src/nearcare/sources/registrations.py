@@ -40,7 +40,7 @@ def _all_persons(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def parse_practice_totals(path: Path) -> Parsed:
     """Registered patients per practice (``gp-reg-pat-prac-all.csv``)."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", ("CODE", "PRACTICE_CODE"), "code", pattern=ODS_CODE),
         Field("extract_date", "EXTRACT_DATE"),
@@ -62,6 +62,7 @@ def parse_practice_totals(path: Path) -> Parsed:
 
 def parse_lsoa_registrations(path: Path) -> Parsed:
     """Registered patients per practice per LSOA (``gp-reg-pat-prac-lsoa-all.csv``)."""
+    # No published copy is at hand to confirm this file ends in a line break, so none is required.
     names, rows, lines = read_rows(path, header=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", "PRACTICE_CODE", "code", pattern=ODS_CODE),
