@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from nearcare.sources import Importer, Parsed
-from nearcare.sources._read import ENGLISH_LSOA_CODE, Field, read_validated
+from nearcare.sources._read import ENGLISH_LSOA_CODE, Field, coverage_notes, read_validated
 
 PUBLISHER = "Ministry of Housing, Communities and Local Government"
 OGL = "Open Government Licence v3.0"
+# LSOAs in England: every edition ranks each of them once (ranks run 1..this).
+LSOAS = {2025: 33_755, 2019: 32_844}
 _DOMAINS = {
     "income": ("Income",),
     "employment": ("Employment",),
@@ -31,30 +33,23 @@ def _fields(edition: int) -> list[Field]:
     imd = "Index of Multiple Deprivation (IMD)"
     fields = [
         Field("lsoa_code", code_names, "code", pattern=ENGLISH_LSOA_CODE),
-        Field("imd_score", ("IMD_score", _official(imd, "score")), "number", required=False),
-        Field("imd_rank", ("IMD_rank", _official(imd, "rank")), "integer"),
-        Field("imd_decile", ("IMD_decile", _official(imd, "decile")), "integer"),
+        # Scores are weighted averages of domain scores; published IMD scores lie within 0-100.
+        Field("imd_score", ("IMD_score", _official(imd, "score")), "number", required=False, minimum=0, maximum=100),
+        Field("imd_rank", ("IMD_rank", _official(imd, "rank")), "integer", minimum=1, maximum=LSOAS[edition]),
+        Field("imd_decile", ("IMD_decile", _official(imd, "decile")), "integer", minimum=1, maximum=10),
     ]
     for name, stems in _DOMAINS.items():
         options = tuple(f"{s}_decile" for s in stems) + tuple(
             _official(f"{s} Domain" if " " not in s else s, "decile") for s in stems)
-        fields.append(Field(f"{name}_decile", options, "integer", required=False))
+        fields.append(Field(f"{name}_decile", options, "integer", required=False, minimum=1, maximum=10))
     return fields
 
 
 def _parse(path: Path, edition: int) -> Parsed:
-    frame = read_validated(path, _fields(edition), key=["lsoa_code"])
-    deciles = [c for c in frame.columns if c.endswith("_decile")]
-    for column in deciles:
-        values = frame[column].dropna()
-        if ((values < 1) | (values > 10)).any():
-            from nearcare._errors import InputError
-
-            row = frame[(frame[column] < 1) | (frame[column] > 10)].iloc[0]
-            raise InputError("a decile must lie between 1 and 10", path=path, line=int(row["_line"]),
-                             field=column, value=row[column])
+    frame = read_validated(path, _fields(edition), key=["lsoa_code"], final_newline=True)
     frame["edition"] = edition
-    return Parsed({"imd": frame}, f"IoD{edition}")
+    notes = coverage_notes(path, len(frame), national_minimum=LSOAS[edition], what="LSOAs")
+    return Parsed({"imd": frame}, f"IoD{edition}", notes)
 
 
 def parse_imd2025(path: Path) -> Parsed:

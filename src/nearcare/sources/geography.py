@@ -18,7 +18,23 @@ import shapely
 from nearcare._errors import InputError
 from nearcare.geo import WGS84, in_england_box, to_bng, to_wgs84
 from nearcare.sources import Importer, Parsed
-from nearcare.sources._read import ENGLISH_LSOA_CODE, LSOA_CODE, ODS_CODE, POSTCODE, Field, read_rows, validate
+from nearcare.sources._read import (
+    ENGLISH_LSOA_CODE,
+    GB_EASTING,
+    GB_LAT,
+    GB_LON,
+    GB_NORTHING,
+    LSOA_CODE,
+    ODS_CODE,
+    POSTCODE,
+    Field,
+    check_unique,
+    coverage_notes,
+    duplicate_names,
+    iter_batches,
+    read_rows,
+    validate,
+)
 
 ONS = "Office for National Statistics"
 OS = "Ordnance Survey (Code-Point Open); Royal Mail; National Statistics"
@@ -29,6 +45,15 @@ OTHER_NATIONS_AREA = r"S01\d{6}|95[A-Z]{2}\d{2}[A-Z]\d|N\d{8}"
 LA_CODE = r"[ESWN]\d{8}|[ESWNL]99999999|M99999999"
 CODEPOINT_COLUMNS = 10
 GRID_REF_MISSING_QUALITY = "90"  # Code-Point positional quality: no coordinates
+# Official entries of the ONS Postcode Directory outside the standard pattern: Girobank's GIR 0AA
+# and about 2,400 legacy Newport codes (NPT 0AD, ...). They are kept, with a count in the notes.
+NON_STANDARD_POSTCODE = r"GIR0AA|NPT\d[A-Z]{2}"
+# Northern Ireland's grid references in the ONSPD are on the Irish Grid, not the British one.
+IRISH_GRID_POSTCODE = "BT"
+# LSOAs in England alone, for files keyed by LSOA (England and Wales files hold more).
+ENGLISH_LSOAS = {"lsoa11": 32_844, "lsoa21": 33_755}
+_EASTING = {"kind": "number", "minimum": GB_EASTING[0], "maximum": GB_EASTING[1]}
+_NORTHING = {"kind": "number", "minimum": GB_NORTHING[0], "maximum": GB_NORTHING[1]}
 
 
 def _keep_english_and_welsh(path, names, rows, lines, column: int) -> tuple[list, list, int]:
@@ -39,43 +64,75 @@ def _keep_english_and_welsh(path, names, rows, lines, column: int) -> tuple[list
 
 
 def parse_postcodes(path: Path) -> Parsed:
-    """Postcode points from OS Code-Point Open (header-less CSV) or the ONS Postcode Directory."""
-    names, rows, lines = read_rows(path, header=False)
-    first = rows[0][0].strip().upper().replace(" ", "")
-    if re.fullmatch(POSTCODE.replace(" ?", ""), first):
-        if len(rows[0]) != CODEPOINT_COLUMNS:
-            raise InputError(f"looks like Code-Point Open but has {len(rows[0])} columns, expected 10",
-                             path=path, line=lines[0])
-        no_grid = [i for i, r in enumerate(rows) if r[1].strip() == GRID_REF_MISSING_QUALITY]
-        keep = sorted(set(range(len(rows))) - set(no_grid))
-        rows = [rows[i] for i in keep]
-        lines = [lines[i] for i in keep]
-        frame = validate(path, names, rows, lines, [
-            Field("postcode", 0, "postcode"),
-            Field("easting", 2, "number"),
-            Field("northing", 3, "number"),
-            Field("lad_code", 8, "code", required=False, pattern=LA_CODE),
-        ], key=["postcode"])
-        frame["lsoa21_code"] = None
-        notes = [f"{len(no_grid)} postcodes without coordinates were left out"] if no_grid else []
-    else:
-        names = [n.strip() for n in rows[0]]
-        frame = validate(path, names, rows[1:], lines[1:], [
-            Field("postcode", ("pcds", "pcd", "PCDS", "PCD"), "postcode"),
-            Field("easting", ("oseast1m", "OSEAST1M", "east1m"), "number", required=False),
-            Field("northing", ("osnrth1m", "OSNRTH1M", "north1m"), "number", required=False),
-            Field("lsoa21_code", ("lsoa21", "LSOA21", "lsoa21cd"), "code", required=False, pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA),
-            Field("lad_code", ("oslaua", "OSLAUA", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd"), "code",
-                  required=False, pattern=LA_CODE),
-        ], key=["postcode"])
-        located = frame["easting"].notna() & frame["northing"].notna()
-        notes = [f"{int((~located).sum())} postcodes without a grid reference were left out"] if (~located).any() else []
-        frame = frame[located]
-    bad = (frame["easting"] < 0) | (frame["easting"] > 700_000) | (frame["northing"] < 0) | (frame["northing"] > 1_300_000)
-    if bad.any():
-        row = frame[bad].iloc[0]
-        raise InputError("grid reference outside Great Britain", path=path, line=int(row["_line"]),
-                         field="easting/northing", value=f"{row['easting']}, {row['northing']}")
+    """Postcode points from OS Code-Point Open (header-less CSV) or the ONS Postcode Directory.
+
+    Read in batches, keeping only the typed columns, so the 2.7 million-row national ONSPD fits in
+    well under 1 GB (benchmarks/bench_import_postcodes.py).
+    """
+    frames: list[pd.DataFrame] = []
+    no_grid = northern_ireland = read = 0
+    codepoint: bool | None = None
+    names: list[str] = []
+    for _, rows, lines in iter_batches(path, header=False, final_newline=True):
+        if codepoint is None:
+            first = rows[0][0].strip().upper().replace(" ", "")
+            codepoint = bool(re.fullmatch(POSTCODE.replace(" ?", ""), first))
+            if codepoint and len(rows[0]) != CODEPOINT_COLUMNS:
+                raise InputError(f"looks like Code-Point Open but has {len(rows[0])} columns, expected 10",
+                                 path=path, line=lines[0])
+            if not codepoint:
+                names = [n.strip() for n in rows[0]]
+                duplicate_names(path, names)
+                rows, lines = rows[1:], lines[1:]
+        read += len(rows)
+        if codepoint:
+            keep = [i for i, r in enumerate(rows) if r[1].strip() != GRID_REF_MISSING_QUALITY]
+            no_grid += len(rows) - len(keep)
+            frame = validate(path, [str(i) for i in range(CODEPOINT_COLUMNS)], [rows[i] for i in keep],
+                             [lines[i] for i in keep], [
+                Field("postcode", 0, "postcode"),
+                Field("easting", 2, **_EASTING),
+                Field("northing", 3, **_NORTHING),
+                Field("lad_code", 8, "code", required=False, pattern=LA_CODE),
+            ])
+            frame["lsoa21_code"] = None
+        else:
+            frame = validate(path, names, rows, lines, [
+                Field("postcode", ("pcds", "pcd", "PCDS", "PCD"), "postcode", pattern=NON_STANDARD_POSTCODE),
+                Field("easting", ("oseast1m", "OSEAST1M", "east1m"), required=False, **_EASTING),
+                Field("northing", ("osnrth1m", "OSNRTH1M", "north1m"), required=False, **_NORTHING),
+                Field("lsoa21_code", ("lsoa21", "LSOA21", "lsoa21cd"), "code", required=False,
+                      pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA),
+                Field("lad_code", ("oslaua", "OSLAUA", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd"),
+                      "code", required=False, pattern=LA_CODE),
+            ])
+            irish = frame["postcode"].str.startswith(IRISH_GRID_POSTCODE).to_numpy(dtype=bool)
+            located = (frame["easting"].notna() & frame["northing"].notna()).to_numpy()
+            northern_ireland += int(irish.sum())
+            no_grid += int((~located & ~irish).sum())
+            frame = frame[located & ~irish]
+        # Fresh compact columns (Arrow-backed strings), holding no reference to the batch's rows.
+        frames.append(pd.DataFrame({
+            "_line": frame["_line"].to_numpy(dtype=np.int64, copy=True),
+            "postcode": pd.array(frame["postcode"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+            "easting": frame["easting"].to_numpy(dtype=float, copy=True),
+            "northing": frame["northing"].to_numpy(dtype=float, copy=True),
+            "lsoa21_code": pd.array(frame["lsoa21_code"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+            "lad_code": pd.array(frame["lad_code"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+        }))
+        del frame, rows, lines
+    frame = pd.concat(frames, ignore_index=True)
+    del frames
+    if frame.empty:
+        raise InputError("no postcode in the file has a grid reference" if read else "the file has no data rows",
+                         path=path)
+    check_unique(path, frame, ["postcode"])
+    notes = [f"{no_grid:,} postcodes without a grid reference were left out"] if no_grid else []
+    if northern_ireland:
+        notes.append(f"{northern_ireland:,} Northern Ireland postcodes (grid references on the Irish Grid) were left out")
+    unusual = int((~frame["postcode"].str.fullmatch(POSTCODE)).sum())
+    if unusual:
+        notes.append(f"{unusual:,} official non-standard postcodes (GIR 0AA, legacy NPT codes) were kept as published")
     lon, lat = to_wgs84(frame["easting"].to_numpy(), frame["northing"].to_numpy())
     frame = frame.assign(lon=lon, lat=lat)
     return Parsed({"postcodes": frame[["_line", "postcode", "easting", "northing", "lat", "lon", "lsoa21_code",
@@ -85,7 +142,7 @@ def parse_postcodes(path: Path) -> Parsed:
 
 def parse_lsoa_centroids(path: Path) -> Parsed:
     """LSOA population-weighted centroids, as latitude/longitude or as British National Grid x/y."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     code_options = ("LSOA21CD", "LSOA11CD", "LSOACD", "lsoa21cd", "lsoa11cd", "lsoa_code")
     code_col = next((names.index(c) for c in code_options if c in names), None)
     if code_col is None:
@@ -95,16 +152,16 @@ def parse_lsoa_centroids(path: Path) -> Parsed:
     if has_xy:
         frame = validate(path, names, rows, lines, [
             Field("lsoa_code", names[code_col], "code", pattern=LSOA_CODE),
-            Field("easting", ("x", "X"), "number"),
-            Field("northing", ("y", "Y"), "number"),
+            Field("easting", ("x", "X"), **_EASTING),
+            Field("northing", ("y", "Y"), **_NORTHING),
         ], key=["lsoa_code"])
         lon, lat = to_wgs84(frame["easting"], frame["northing"])
         frame = frame.assign(lon=lon, lat=lat)
     else:
         frame = validate(path, names, rows, lines, [
             Field("lsoa_code", names[code_col], "code", pattern=LSOA_CODE),
-            Field("lat", ("latitude", "LAT", "lat"), "number"),
-            Field("lon", ("longitude", "LONG", "lon"), "number"),
+            Field("lat", ("latitude", "LAT", "lat"), "number", minimum=GB_LAT[0], maximum=GB_LAT[1]),
+            Field("lon", ("longitude", "LONG", "lon"), "number", minimum=GB_LON[0], maximum=GB_LON[1]),
         ], key=["lsoa_code"])
         easting, northing = to_bng(frame["lon"], frame["lat"])
         frame = frame.assign(easting=easting, northing=northing)
@@ -115,49 +172,70 @@ def parse_lsoa_centroids(path: Path) -> Parsed:
         raise InputError("centroid lies outside England", path=path, line=int(row["_line"]),
                          field="latitude/longitude", value=f"{row['lat']}, {row['lon']}")
     notes = [f"{skipped} areas in Scotland or Northern Ireland were left out"] if skipped else []
+    notes += coverage_notes(path, int(english.sum()), national_minimum=ENGLISH_LSOAS["lsoa11"], what="English LSOAs")
     return Parsed({"lsoa_centroids": frame[["_line", "lsoa_code", "lat", "lon", "easting", "northing"]]}, None, notes)
 
 
 def parse_lsoa_boundaries(path: Path) -> Parsed:
-    """LSOA 2021 boundaries from GeoJSON, GeoPackage or shapefile (any CRS; stored in WGS84)."""
+    """LSOA 2021 boundaries from GeoJSON, GeoPackage or shapefile (any CRS; stored in WGS84).
+
+    Every feature must be a polygon that GEOS can build and that lies inside Great Britain; a
+    self-intersecting ring is repaired (``make_valid``) and counted in the notes.
+    """
     if not path.exists():
         raise InputError("no such file", path=path)
     try:
-        frame = gpd.read_file(path, engine="pyogrio")
+        # GDAL would quietly close an unclosed ring; refuse it instead (the feature reads as empty).
+        pyogrio.set_gdal_config_options({"OGR_GEOMETRY_ACCEPT_UNCLOSED_RING": "NO"})
+        meta, _, wkb, values = pyogrio.raw.read(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
         raise InputError(f"not a readable boundary file ({exc})", path=path) from None
-    code_col = next((c for c in ("LSOA21CD", "lsoa21cd", "lsoa21_code") if c in frame.columns), None)
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_GEOMETRY_ACCEPT_UNCLOSED_RING": None})
+    columns = [str(c) for c in meta["fields"]]
+    if wkb is None or meta["geometry_type"] is None:
+        raise InputError("the file holds no geometries (is it a boundary file?)", path=path)
+    code_col = next((c for c in ("LSOA21CD", "lsoa21cd", "lsoa21_code") if c in columns), None)
     if code_col is None:
-        raise InputError(f"missing column LSOA21CD; the file has {', '.join(map(str, frame.columns))}", path=path)
-    name_col = next((c for c in ("LSOA21NM", "lsoa21nm", "lsoa21_name") if c in frame.columns), None)
-    if frame.crs is None:
+        raise InputError(f"missing column LSOA21CD; the file has {', '.join(columns)}", path=path)
+    name_col = next((c for c in ("LSOA21NM", "lsoa21nm", "lsoa21_name") if c in columns), None)
+    if meta["crs"] is None:
         raise InputError("the file states no coordinate reference system", path=path)
-    codes = frame[code_col].astype(str).str.strip()
-    bad = ~codes.str.fullmatch(ENGLISH_LSOA_CODE)
-    if bad.any():
-        at = int(np.flatnonzero(bad)[0])
-        raise InputError(f"feature {at + 1}: not an English LSOA 2021 code", path=path, field=code_col, value=codes.iloc[at])
-    dup = codes.duplicated()
-    if dup.any():
-        at = int(np.flatnonzero(dup)[0])
-        raise InputError(f"feature {at + 1}: duplicate LSOA code", path=path, field=code_col, value=codes.iloc[at])
-    empty = frame.geometry.isna() | frame.geometry.is_empty
-    if empty.any():
-        at = int(np.flatnonzero(empty)[0])
-        raise InputError(f"feature {at + 1}: no geometry", path=path, field="geometry", value=codes.iloc[at])
-    geometry = frame.geometry.to_crs(WGS84)
-    geometry = shapely.make_valid(geometry.to_numpy())
+    codes = pd.Series(values[columns.index(code_col)]).astype(str).str.strip()
+
+    def refuse(mask, problem: str, field: str) -> None:
+        if np.any(mask):
+            at = int(np.flatnonzero(mask)[0])
+            raise InputError(f"feature {at + 1}: {problem}", path=path, field=field, value=codes.iloc[at])
+
+    refuse(~codes.str.fullmatch(ENGLISH_LSOA_CODE).to_numpy(), "not an English LSOA 2021 code", code_col)
+    refuse(codes.duplicated().to_numpy(), "duplicate LSOA code", code_col)
+    geometry = shapely.from_wkb(wkb, on_invalid="ignore")  # None where GEOS cannot build it
+    refuse(pd.isna(wkb), "no geometry", "geometry")
+    refuse(pd.isna(geometry), "a ring that cannot form a polygon (under 4 points or not closed)", "geometry")
+    refuse(shapely.is_empty(geometry), "no geometry", "geometry")
+    polygonal = np.isin(shapely.get_type_id(geometry), [3, 6])  # Polygon, MultiPolygon
+    refuse(~polygonal, "not a polygon", "geometry")
+    geometry = gpd.GeoSeries(geometry, crs=meta["crs"]).to_crs(WGS84).to_numpy()
+    bounds = shapely.bounds(geometry)
+    outside = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < GB_LON[0]) | (bounds[:, 2] > GB_LON[1]) \
+        | (bounds[:, 1] < GB_LAT[0]) | (bounds[:, 3] > GB_LAT[1])
+    refuse(outside, "lies outside Great Britain (or the stated coordinate system is wrong)", "geometry")
+    invalid = ~shapely.is_valid(geometry)
+    geometry = shapely.make_valid(geometry)
     out = pd.DataFrame({
         "lsoa21_code": codes.to_numpy(),
-        "lsoa21_name": frame[name_col].to_numpy() if name_col else None,
+        "lsoa21_name": values[columns.index(name_col)] if name_col else None,
         "boundary": shapely.to_wkb(geometry),
     })
-    return Parsed({"lsoa_boundaries": out}, None)
+    notes = [f"{int(invalid.sum())} self-intersecting boundaries were repaired"] if invalid.any() else []
+    notes += coverage_notes(path, len(out), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOA boundaries")
+    return Parsed({"lsoa_boundaries": out}, None, notes)
 
 
 def parse_lsoa_nhs_lookup(path: Path) -> Parsed:
     """ONS lookup of LSOA 2021 to sub-ICB location and ICB (ONS E38/E54 codes and NHS codes)."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=ENGLISH_LSOA_CODE),
         Field("lsoa21_name", ("LSOA21NM", "lsoa21_name"), required=False),
@@ -168,12 +246,13 @@ def parse_lsoa_nhs_lookup(path: Path) -> Parsed:
         Field("icb_code", ("ICB24CDH", "ICB23CDH", "ICB22CDH", "icb24_code_nhs"), "code", pattern=ODS_CODE),
         Field("icb_name", ("ICB24NM", "ICB23NM", "ICB22NM", "icb24_name"), required=False),
     ], key=["lsoa21_code"])
-    return Parsed({"lsoa_nhs_lookup": frame}, None)
+    notes = coverage_notes(path, len(frame), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOAs")
+    return Parsed({"lsoa_nhs_lookup": frame}, None, notes)
 
 
 def parse_lsoa11_lsoa21(path: Path) -> Parsed:
     """ONS best-fit lookup of LSOA 2011 to LSOA 2021 (with change codes) and local authority."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("lsoa11_code", ("LSOA11CD", "lsoa11_code"), "code", pattern=LSOA_CODE),
         Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
@@ -182,12 +261,13 @@ def parse_lsoa11_lsoa21(path: Path) -> Parsed:
         Field("lad_code", ("LAD22CD", "LAD23CD", "ltla22_code"), "code", required=False, pattern=r"[EW]0[6-9]\d{6}"),
         Field("lad_name", ("LAD22NM", "LAD23NM", "ltla22_name"), required=False),
     ], key=["lsoa11_code", "lsoa21_code"])
-    return Parsed({"lsoa11_lsoa21": frame}, None)
+    notes = coverage_notes(path, len(frame), national_minimum=ENGLISH_LSOAS["lsoa11"], what="rows")
+    return Parsed({"lsoa11_lsoa21": frame}, None, notes)
 
 
 def parse_rural_urban(path: Path) -> Parsed:
     """ONS 2021 Rural-Urban Classification of LSOAs."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
         Field("ruc21_code", ("RUC21CD", "ruc21_code"), "code", pattern=r"[A-Z]{2,3}\d"),
@@ -196,7 +276,8 @@ def parse_rural_urban(path: Path) -> Parsed:
     ], key=["lsoa21_code"])
     missing = frame["urban_rural"].isna()
     frame.loc[missing, "urban_rural"] = np.where(frame.loc[missing, "ruc21_code"].str.startswith("U"), "Urban", "Rural")
-    return Parsed({"rural_urban": frame}, None)
+    notes = coverage_notes(path, len(frame), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOAs")
+    return Parsed({"rural_urban": frame}, None, notes)
 
 
 IMPORTERS = [

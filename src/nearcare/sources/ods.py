@@ -13,12 +13,16 @@ import numpy as np
 import pandas as pd
 
 from nearcare.sources import Importer, Parsed
-from nearcare.sources._read import ODS_CODE, Field, read_validated
+from nearcare.sources._read import GB_LAT, GB_LON, ODS_CODE, Field, coverage_notes, read_validated
 
 STATUS = {"A": "active", "C": "closed", "D": "dormant", "P": "proposed"}
 GP_PRESCRIBING_SETTING = "4"
 ODS_PUBLISHER = "NHS England, Organisation Data Service"
 OGL = "Open Government Licence v3.0"
+# Floors under every national edition (rows kept, open and closed): epraccur held 8,655 GP
+# practices in Nov 2025, edispensary 20,932 pharmacies in Apr 2025, egdpprac 9,908 dental practices in
+# May 2024. A file under a third of these is read as an area extract.
+NATIONAL_MINIMUM = {"gp": 7_000, "pharmacy": 15_000, "dentist": 8_000}
 
 
 def _ods_fields(extra: list[Field]) -> list[Field]:
@@ -70,13 +74,14 @@ def parse_epraccur(path: Path) -> Parsed:
             Field("commissioner", 14, "code", required=False, pattern=ODS_CODE),
             Field("prescribing_setting", 25, "code", pattern=r"\d{1,2}"),
         ]),
-        header=False, n_columns=27, key=["code"],
+        header=False, n_columns=27, key=["code"], final_newline=True,
     )
     practices = frame[frame["prescribing_setting"] == GP_PRESCRIBING_SETTING]
     others = len(frame) - len(practices)
     orgs = _organisations(practices, "gp", sub_icb="commissioner", icb="hlhg", parent=None)
     notes = [f"{others} prescribing cost centres that are not GP practices (out-of-hours, walk-in, "
              "prisons, ...) were left out"] if others else []
+    notes += coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["gp"], what="GP practices")
     return Parsed({"organisations": orgs}, _latest_date(frame), notes)
 
 
@@ -84,17 +89,19 @@ def parse_edispensary(path: Path) -> Parsed:
     """Community pharmacies (dispensing contractors' premises) from ODS ``edispensary.csv``."""
     frame = read_validated(
         path, _ods_fields([Field("parent", 14, "code", required=False, pattern=ODS_CODE)]),
-        header=False, n_columns=27, key=["code"],
+        header=False, n_columns=27, key=["code"], final_newline=True,
     )
     orgs = _organisations(frame, "pharmacy", sub_icb=None, icb="hlhg", parent="parent")
-    return Parsed({"organisations": orgs}, _latest_date(frame))
+    notes = coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["pharmacy"], what="pharmacies")
+    return Parsed({"organisations": orgs}, _latest_date(frame), notes)
 
 
 def parse_egdpprac(path: Path) -> Parsed:
     """General dental practices from ODS ``egdpprac.csv``."""
-    frame = read_validated(path, _ods_fields([]), header=False, n_columns=27, key=["code"])
+    frame = read_validated(path, _ods_fields([]), header=False, n_columns=27, key=["code"], final_newline=True)
     orgs = _organisations(frame, "dentist", sub_icb=None, icb="hlhg", parent=None)
-    return Parsed({"organisations": orgs}, _latest_date(frame))
+    notes = coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["dentist"], what="dental practices")
+    return Parsed({"organisations": orgs}, _latest_date(frame), notes)
 
 
 def parse_nhs_choices_opticians(path: Path) -> Parsed:
@@ -112,11 +119,11 @@ def parse_nhs_choices_opticians(path: Path) -> Parsed:
             Field("address4", "City", required=False),
             Field("address5", "County", required=False),
             Field("postcode", "Postcode", "postcode", required=False),
-            Field("lat", "Latitude", "number", required=False),
-            Field("lon", "Longitude", "number", required=False),
+            Field("lat", "Latitude", "number", required=False, minimum=GB_LAT[0], maximum=GB_LAT[1]),
+            Field("lon", "Longitude", "number", required=False, minimum=GB_LON[0], maximum=GB_LON[1]),
             Field("parent", "ParentODSCode", required=False),
         ],
-        delimiter="\u00ac", encoding="latin-1", key=["organisation_id"],
+        delimiter="\u00ac", encoding="latin-1", key=["organisation_id"], final_newline=True,
     )
     # OrganisationCode repeats across sites in this list; OrganisationID is unique.
     frame["code"] = "NHSC" + frame["organisation_id"].astype(str)

@@ -9,10 +9,13 @@ import pandas as pd
 
 from nearcare._errors import InputError
 from nearcare.sources import Importer, Parsed
-from nearcare.sources._read import LSOA_CODE, ODS_CODE, Field, read_rows, validate
+from nearcare.sources._read import LSOA_CODE, ODS_CODE, Field, check_unique, coverage_notes, read_rows, validate
 
 PUBLISHER = "NHS England (formerly NHS Digital), Patients Registered at a GP Practice"
 OGL = "Open Government Licence v3.0"
+MAX_LIST_SIZE = 1_000_000  # the largest practices hold about 100,000 patients
+# Practices in England: never under 6,000 in any monthly file so far (6,658 in Jan 2021).
+NATIONAL_MINIMUM_PRACTICES = 6_000
 # Extract dates appear as 01JAN2021 in older files and 2026-04-01 in newer ones.
 _DATE_FORMATS = ("%d%b%Y", "%Y-%m-%d", "%d/%m/%Y")
 
@@ -37,50 +40,45 @@ def _all_persons(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def parse_practice_totals(path: Path) -> Parsed:
     """Registered patients per practice (``gp-reg-pat-prac-all.csv``)."""
-    names, rows, lines = read_rows(path, header=True)
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", ("CODE", "PRACTICE_CODE"), "code", pattern=ODS_CODE),
         Field("extract_date", "EXTRACT_DATE"),
         Field("sex", "SEX", required=False),
         Field("age", "AGE", required=False),
-        Field("patients", "NUMBER_OF_PATIENTS", "integer"),
+        Field("patients", "NUMBER_OF_PATIENTS", "integer", maximum=MAX_LIST_SIZE),
         Field("type", "TYPE", required=False),
     ])
     frame = _all_persons(_all_persons(frame, "sex"), "age")
     if frame["type"].notna().any():
         frame = frame[frame["type"].fillna("GP") == "GP"]
     frame = frame.assign(extract_date=_extract_dates(path, frame))
-    _check_unique(path, frame, ["practice_code", "extract_date"])
+    check_unique(path, frame, ["practice_code", "extract_date"])
     date = str(frame["extract_date"].max())
-    return Parsed({"gp_list_sizes": frame[["_line", "practice_code", "extract_date", "patients"]]}, date)
+    notes = coverage_notes(path, frame["practice_code"].nunique(), national_minimum=NATIONAL_MINIMUM_PRACTICES,
+                           what="practices")
+    return Parsed({"gp_list_sizes": frame[["_line", "practice_code", "extract_date", "patients"]]}, date, notes)
 
 
 def parse_lsoa_registrations(path: Path) -> Parsed:
     """Registered patients per practice per LSOA (``gp-reg-pat-prac-lsoa-all.csv``)."""
+    # No published copy is at hand to confirm this file ends in a line break, so none is required.
     names, rows, lines = read_rows(path, header=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", "PRACTICE_CODE", "code", pattern=ODS_CODE),
         Field("lsoa_code", ("LSOA_CODE", "LSOA_CODE_2021", "LSOA_CODE_2011"), "code", pattern=LSOA_CODE + "|NO2011|NO2021"),
         Field("extract_date", "EXTRACT_DATE"),
         Field("sex", "SEX", required=False),
-        Field("patients", "NUMBER_OF_PATIENTS", "integer"),
+        Field("patients", "NUMBER_OF_PATIENTS", "integer", maximum=MAX_LIST_SIZE),
     ])
     frame = _all_persons(frame, "sex")
     unknown = frame["lsoa_code"].str.startswith("NO")
     notes = [f"{int(frame.loc[unknown, 'patients'].sum())} patients with no known LSOA were left out"] if unknown.any() else []
     frame = frame[~unknown].assign(extract_date=_extract_dates(path, frame[~unknown]))
-    _check_unique(path, frame, ["practice_code", "lsoa_code", "extract_date"])
+    check_unique(path, frame, ["practice_code", "lsoa_code", "extract_date"])
     date = str(frame["extract_date"].max())
     return Parsed({"gp_registrations_lsoa": frame[["_line", "practice_code", "lsoa_code", "extract_date", "patients"]]},
                   date, notes)
-
-
-def _check_unique(path: Path, frame: pd.DataFrame, key: list[str]) -> None:
-    dup = frame.duplicated(key)
-    if dup.any():
-        row = frame[dup].iloc[0]
-        raise InputError(f"duplicate {'/'.join(key)}", path=path, line=int(row["_line"]), field=key[0],
-                         value=", ".join(str(row[k]) for k in key))
 
 
 IMPORTERS = [
