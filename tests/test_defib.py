@@ -200,7 +200,7 @@ def test_people_off_the_walking_network_are_not_assessed(demo_store):
     """Issue 12, item 6: over LLR, with a walking network for Rutland only, the shares were of
     1,083,226 people and Leicester LSOAs ranked as the worst deserts."""
     cov = defib.coverage(demo_store)
-    areas = demo_store.df("SELECT lsoa21_code, lad_code, population FROM small_areas WHERE boundary IS NOT NULL")
+    areas = demo_store.df("SELECT lsoa21_code, lad_code, population FROM small_areas")
     assert cov.total_people == pytest.approx(areas["population"].sum())
     for time in defib.TIMES:
         for band in ("first", "second"):
@@ -218,6 +218,29 @@ def test_people_off_the_walking_network_are_not_assessed(demo_store):
     partly = by_lsoa[by_lsoa["people_not_assessed"] > 0]
     assert cov.not_assessed_note().startswith(f"not assessed: {cov.not_assessed_people:,.0f} people in {len(partly)} LSOAs "
                                               "with no walking network")
+
+
+def test_lsoas_without_a_boundary_keep_their_residents(store):
+    """Review of issue 12: residents() kept only LSOAs with a boundary, so in a store built without
+    boundaries their people vanished from "all residents" and from "not assessed" alike."""
+    rutland = store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017' ORDER BY 1")["lsoa21_code"].tolist()
+    before = defib.coverage(store, lsoas=rutland)
+    blanked = rutland[::2]
+    store.con.execute("UPDATE small_areas SET boundary = NULL WHERE lsoa21_code IN (SELECT unnest(?))", [blanked])
+    # And one LSOA with neither boundary nor centroid: its people are counted, as not assessed.
+    store.con.execute("UPDATE small_areas SET centroid_easting = NULL, centroid_northing = NULL WHERE lsoa21_code = ?",
+                      [blanked[0]])
+    after = defib.coverage(store, lsoas=rutland)
+    population = store.df("SELECT sum(population) AS p FROM small_areas WHERE lsoa21_code IN (SELECT unnest(?))",
+                          [rutland])["p"].iloc[0]
+    assert before.total_people == pytest.approx(population) and after.total_people == pytest.approx(population)
+    by_lsoa = after.by_lsoa.set_index("lsoa21_code")
+    assert set(blanked) <= set(by_lsoa.index)
+    assert by_lsoa.loc[blanked[0], "people_assessed"] == 0 and by_lsoa.loc[blanked[0], "people_not_assessed"] > 0
+    assert by_lsoa.loc[blanked[1:], "people_assessed"].sum() > 0  # placed at their centroids, on the network
+    for time in defib.TIMES:
+        not_covered = after.people.loc[after.people["assessed"] & ~after.people[f"covered_{time}_first"], "people"].sum()
+        assert after.covered_people(time) + not_covered + after.not_assessed_people == pytest.approx(population)
 
 
 def brute_force(weights, covers, k):

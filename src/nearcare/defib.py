@@ -325,30 +325,42 @@ def unregistered(store: Store) -> pd.DataFrame:
 def residents(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
     """Postcode points in the area's LSOAs, each with an equal share of its LSOA's population.
 
-    An LSOA with no postcode point inside it is represented by its population-weighted centroid.
+    A postcode belongs to the LSOA whose boundary holds it; where an LSOA has no boundary, to the
+    LSOA the postcode file names (the ONSPD's column). An LSOA with no postcode point is represented
+    by its population-weighted centroid, and one with no centroid either keeps its people at no
+    point (so they are counted as not assessed, never dropped).
     """
     import geopandas as gpd
 
     from nearcare.geo import from_wkb
 
     areas = store.df("SELECT lsoa21_code, population, imd_decile, centroid_easting, centroid_northing, boundary "
-                     "FROM small_areas WHERE boundary IS NOT NULL")
+                     "FROM small_areas")
     if lsoas is not None:
         areas = areas[areas["lsoa21_code"].isin(lsoas)]
-    polygons = gpd.GeoDataFrame(areas[["lsoa21_code"]], geometry=from_wkb(areas["boundary"]), crs="EPSG:4326")
-    box = polygons.total_bounds
-    points = store.df("SELECT postcode, lon, lat, easting, northing FROM postcodes WHERE lon BETWEEN ? AND ? AND lat "
-                      "BETWEEN ? AND ?", [float(box[0]), float(box[2]), float(box[1]), float(box[3])])
-    located = gpd.sjoin(gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(points["lon"], points["lat"]),
-                                         crs="EPSG:4326"), polygons, predicate="within")
-    located = pd.DataFrame(located.drop(columns=["geometry", "index_right"]))
+    bounded = areas[areas["boundary"].notna()]
+    found = [pd.DataFrame(columns=["postcode", "easting", "northing", "lsoa21_code"])]
+    if len(bounded):
+        polygons = gpd.GeoDataFrame(bounded[["lsoa21_code"]], geometry=from_wkb(bounded["boundary"]), crs="EPSG:4326")
+        box = polygons.total_bounds
+        points = store.df("SELECT postcode, lon, lat, easting, northing FROM postcodes WHERE lon BETWEEN ? AND ? "
+                          "AND lat BETWEEN ? AND ?", [float(box[0]), float(box[2]), float(box[1]), float(box[3])])
+        located = gpd.sjoin(gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(points["lon"], points["lat"]),
+                                             crs="EPSG:4326"), polygons, predicate="within")
+        found.append(pd.DataFrame(located.drop(columns=["geometry", "index_right"])))
+    unbounded = areas.loc[areas["boundary"].isna(), "lsoa21_code"].tolist()
+    if unbounded:
+        found.append(store.df("SELECT postcode, easting, northing, lsoa21_code FROM postcodes "
+                              "WHERE lsoa21_code IN (SELECT unnest(?))", [unbounded]))
+    located = pd.concat([f[["postcode", "easting", "northing", "lsoa21_code"]] for f in found], ignore_index=True)
     missing = areas[~areas["lsoa21_code"].isin(located["lsoa21_code"])]
     centroids = pd.DataFrame({"postcode": "centroid " + missing["lsoa21_code"], "easting": missing["centroid_easting"],
                               "northing": missing["centroid_northing"], "lsoa21_code": missing["lsoa21_code"]})
-    points = pd.concat([located[["postcode", "easting", "northing", "lsoa21_code"]], centroids], ignore_index=True)
+    points = pd.concat([located, centroids], ignore_index=True)
+    points[["easting", "northing"]] = points[["easting", "northing"]].astype(float)
     counts = points.groupby("lsoa21_code")["postcode"].transform("count")
     share = areas.set_index("lsoa21_code")
-    points["people"] = share["population"].reindex(points["lsoa21_code"]).to_numpy() / counts.to_numpy()
+    points["people"] = share["population"].reindex(points["lsoa21_code"]).to_numpy(dtype=float) / counts.to_numpy()
     points["imd_decile"] = share["imd_decile"].reindex(points["lsoa21_code"]).to_numpy()
     return points
 
@@ -378,8 +390,9 @@ def _walk_network(store: Store):
 def _snap_people(network, people: pd.DataFrame):
     from nearcare.travel import Points, snap
 
-    return snap(network, Points(people["postcode"].to_numpy(), people["easting"].to_numpy(float),
-                                people["northing"].to_numpy(float)), side="origin", max_snap_m=MAX_SNAP_M)
+    placed = people[np.isfinite(people["easting"].to_numpy(float)) & np.isfinite(people["northing"].to_numpy(float))]
+    return snap(network, Points(placed["postcode"].to_numpy(), placed["easting"].to_numpy(float),
+                                placed["northing"].to_numpy(float)), side="origin", max_snap_m=MAX_SNAP_M)
 
 
 @dataclass
