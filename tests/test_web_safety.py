@@ -172,3 +172,20 @@ def test_pages_do_not_pass_for_an_nhs_service(client):
     assert "not an NHS service" in text and "nearcare contributors" in text
     for source in ("ONS", "MHCLG", "OpenStreetMap", "NHS England"):
         assert source in text
+
+
+def test_serve_answers_to_its_allowed_hosts(web_store, monkeypatch):
+    """`nearcare serve --allowed-host NAME`: that name, the bound host and loopback names are served; others are not."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from nearcare.cli import app as cli
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: served.update(app=application, **kw))
+    result = CliRunner().invoke(cli, ["serve", "--store", str(web_store), "--host", "192.168.1.20",
+                                      "--allowed-host", "care.example.org"])
+    assert result.exit_code == 0, result.output
+    for host, status in [("care.example.org", 200), ("192.168.1.20:8000", 200), ("localhost", 200),
+                         ("attacker.example", 400)]:
+        assert TestClient(served["app"], base_url=f"http://{host}").get("/api/area").status_code == status, host
