@@ -1,6 +1,6 @@
 """The web app in Debian's Chromium through Playwright: the map draws, a practice opens, a closure
-returns results, a defibrillator report round-trips, controls are reachable by keyboard.
-Screenshots go to test-output/."""
+returns results, a defibrillator report round-trips, controls are reachable by keyboard, imported
+names cannot run script, and no page breaks its Content-Security-Policy. Screenshots go to test-output/."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from nearcare import defib
+from nearcare.store import Store
+
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output"
+# Imported strings that would run script if a map label were built as HTML.
+XSS_DEFIB = "<img src=x onerror=window.__xss=1>"
+XSS_NAME = "<img src=y onerror=window.__xss=2>"
 
 if not CHROMIUM.exists():
     if os.environ.get("CI"):
@@ -28,8 +34,15 @@ def server(demo, tmp_path_factory):
 
     from nearcare.web.app import create_app
 
-    path = tmp_path_factory.mktemp("browser") / "web.duckdb"
+    folder = tmp_path_factory.mktemp("browser")
+    path = folder / "web.duckdb"
     shutil.copyfile(demo.store_path, path)
+    csv = folder / "defibrillators.csv"  # through the real importer, as a user's CSV would arrive
+    csv.write_text(f'id,lat,lon,access,hours\n"{XSS_DEFIB}",52.75,-0.80,public,24/7\n', encoding="utf-8")
+    with Store(path) as store:
+        defib.import_defibrillators(store, defib.parse_defibrillator_csv(csv, store), source="csv")
+        store.con.execute("INSERT INTO sites (code, name, kind, status, source_id, lat, lon) VALUES "
+                          "('XSS02', ?, 'dentist', 'active', 1, 52.66, -0.72)", [XSS_NAME])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -64,19 +77,21 @@ def page(browser):
     SHOTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     opened = context.new_page()
-    remote = []
+    remote, blocked = [], []
     opened.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
+    opened.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     yield opened
     context.close()
     assert not remote, f"the page asked for remote resources: {remote[:3]}"
+    assert not blocked, f"the page broke its Content-Security-Policy: {blocked[:3]}"
 
 
 def test_overview_map_draws_polygons_and_switches_measure(server, page):
     page.goto(server + "/")
-    page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 634")
+    page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length >= 634")
     assert "(decile)" in page.locator("#legend").inner_text()
     page.select_option("#measure", "gp:drive:crowfly:e2sfca_need")
-    page.wait_for_function("!document.querySelector('#legend').innerText.includes('(decile)')")
+    page.wait_for_function("() => !document.querySelector('#legend').innerText.includes('(decile)')")
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
 
 
@@ -84,7 +99,7 @@ def test_clicking_a_practice_opens_its_page(server, page):
     page.goto(server + "/")
     # Wait until the polygons are drawn (the map has zoomed to them), then click a marker; the event
     # goes to the marker itself, so a zoom animation still running cannot move it from under a mouse.
-    page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 634")
+    page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length >= 634")
     page.wait_for_selector("path.nearcare-site")
     with page.expect_navigation(url="**/organisations/*"):
         page.locator("path.nearcare-site").first.dispatch_event("click")
@@ -126,3 +141,35 @@ def test_controls_are_reachable_by_keyboard(server, page):
         if {"measure", "services"} <= reached:
             break
     assert {"measure", "services"} <= reached
+
+
+def _hover_label(page, selector: str, label: str, last_first: bool = False) -> str:
+    """Hover (mouseover) the markers matching ``selector`` until a tooltip contains ``label``; its text.
+    Markers are drawn in code order, so the search starts from the end where the code sorts late."""
+    markers = page.locator(selector).all()
+    for marker in reversed(markers) if last_first else markers:
+        marker.dispatch_event("mouseover")
+        tooltip = page.locator(".leaflet-tooltip").last
+        if tooltip.count() and label in tooltip.inner_text():
+            return tooltip.inner_text()
+        marker.dispatch_event("mouseout")
+    raise AssertionError(f"no marker has a tooltip with {label!r}")
+
+
+def test_imported_names_in_map_labels_are_text_not_html(server, page):
+    """Issue 13, item 1: a defibrillator id or organisation name is shown as text and never runs."""
+    page.goto(server + "/defibrillators")
+    page.wait_for_selector("path.leaflet-interactive")
+    shown = _hover_label(page, "path.leaflet-interactive", "csv-<img")
+    assert XSS_DEFIB in shown
+    assert page.locator(".leaflet-tooltip img").count() == 0
+    page.goto(server + "/")
+    page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length >= 634")
+    page.select_option("#services", "")
+    page.wait_for_function("() => !document.querySelector('path.nearcare-site')")
+    page.select_option("#services", "dentist")
+    page.wait_for_selector("path.nearcare-site")
+    assert XSS_NAME in _hover_label(page, "path.nearcare-site", "<img src=y", last_first=True)
+    assert page.locator(".leaflet-tooltip img").count() == 0
+    page.wait_for_timeout(300)  # an <img src=y> would have failed to load by now
+    assert page.evaluate("window.__xss") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 
@@ -19,7 +20,7 @@ from nearcare.web.app import create_app  # noqa: E402
 def web(demo, tmp_path):
     path = tmp_path / "web.duckdb"
     shutil.copyfile(demo.store_path, path)
-    return TestClient(create_app(path)), path
+    return TestClient(create_app(path), base_url="http://127.0.0.1"), path
 
 
 def test_page_names_the_people_not_assessed(web, demo_store):
@@ -38,7 +39,9 @@ def test_reports_with_hours_that_are_not_opening_hours_are_refused(web):
     api = client.post("/api/defibrillators/reports", json={"lat": 52.70, "lon": -0.60, "access": "public",
                                                            "hours": "whenever"})
     assert api.status_code == 400 and "opening_hours" in api.json()["detail"]
-    form = client.post("/defibrillators", data={"access": "public", "hours": "whenever", "lat": "52.70", "lon": "-0.60"})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/defibrillators").text).group(1)
+    form = client.post("/defibrillators", data={"access": "public", "hours": "whenever", "lat": "52.70", "lon": "-0.60",
+                                                "csrf_token": token})
     assert form.status_code == 400 and 'href="#hours"' in form.text and "not valid opening_hours" in form.text
     assert client.get("/api/defibrillators").json() == before  # no defibrillator added, no report counted
 

@@ -31,7 +31,12 @@ def web_store(demo, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(web_store):
-    return TestClient(create_app(web_store))
+    return TestClient(create_app(web_store), base_url="http://127.0.0.1")
+
+
+def form_token(client, url: str) -> str:
+    """The CSRF token of the form on ``url`` (the client keeps the matching cookie)."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).text).group(1)
 
 
 def test_area_measures_and_layers(client):
@@ -137,22 +142,24 @@ def test_output_is_escaped(client):
 
 
 def test_page_forms_refuse_bad_input_and_store_nothing(client, web_store):
-    assert client.post("/scenario", data={}).status_code == 400
-    assert "There is a problem" in client.post("/scenario", data={}).text
-    done = client.post("/scenario", data={"close": ["C82044"]})
+    token = {"csrf_token": form_token(client, "/scenario")}
+    assert client.post("/scenario", data=token).status_code == 400
+    assert "There is a problem" in client.post("/scenario", data=token).text
+    done = client.post("/scenario", data={"close": ["C82044"], **token})
     assert done.status_code == 200 and "Scenario: Close C82044" in done.text
-    merged = client.post("/scenario", data={"merge_from": "C82649", "merge_into": "C82010", "keep_site": "no"})
+    merged = client.post("/scenario", data={"merge_from": "C82649", "merge_into": "C82010", "keep_site": "no", **token})
     assert merged.status_code == 200 and "Merge C82649 into C82010 (site closes)" in merged.text
-    half = client.post("/scenario", data={"merge_from": "C82649"})
+    half = client.post("/scenario", data={"merge_from": "C82649", **token})
     assert half.status_code == 400 and "choose both practices" in half.text
     before = client.get("/api/defibrillators").json()
-    bad = client.post("/defibrillators", data={"access": "", "hours": "", "lat": "north", "lon": ""})
+    bad = client.post("/defibrillators", data={"access": "", "hours": "", "lat": "north", "lon": "", **token})
     assert bad.status_code == 400 and "Enter the latitude as a number" in bad.text and "Enter the hours" in bad.text
-    outside = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "48.85", "lon": "2.35"})
+    outside = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "48.85", "lon": "2.35",
+                                                   **token})
     assert outside.status_code == 400 and "not in England" in outside.text
     assert client.get("/api/defibrillators").json() == before
-    good = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "52.70", "lon": "-0.60"},
-                       follow_redirects=False)
+    good = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "52.70", "lon": "-0.60",
+                                                **token}, follow_redirects=False)
     assert good.status_code == 303 and "reported=report-" in good.headers["location"]
     assert len(client.get("/api/defibrillators").json()["features"]) == len(before["features"]) + 1
 

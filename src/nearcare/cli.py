@@ -623,14 +623,17 @@ def serve(
     store: StoreOption = Path("nearcare.duckdb"),
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this computer only).")] = "127.0.0.1",
     port: Annotated[int, _number("Port to listen on.", 1, 65535)] = 8000,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        help="A host name the server answers to (repeat for several); always 127.0.0.1, localhost and --host.")] = None,
 ) -> None:
     """Serve the store as a web app (NHS.UK style, works offline) with a JSON API under /api."""
     import uvicorn
 
     from nearcare.web.app import create_app
+    from nearcare.web.guard import DEFAULT_HOSTS
 
     try:
-        application = create_app(store)
+        application = create_app(store, allowed_hosts=[*DEFAULT_HOSTS, host, *(allowed_host or [])])
     except (InputError, StoreError) as exc:
         _fail(exc)
     console.print(f"nearcare on http://{host}:{port}/ (API schema at /docs); Ctrl+C to stop")

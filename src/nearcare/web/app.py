@@ -7,8 +7,11 @@ OpenAPI schema at ``/openapi.json``. Every asset is served by the app from ``nod
 tile layer, so it needs no tile server.
 
 Safety: inputs are validated (codes by pattern, coordinates to England, numbers to ranges) and
-refused with a 4xx that says what is wrong; queries are parameterised; templates escape everything;
-a scenario request is bounded (at most ``MAX_SCENARIO_SITES`` closures, evaluated from the stored
+refused with a 4xx that says what is wrong and never repeats the input; queries are parameterised;
+templates escape everything and the map builds its labels as text; ``guard.Guard`` answers only to
+the allowed host names, refuses cross-site state changes, bodies over 1 MB and JSON with NaN,
+Infinity or lone surrogates, and sends a Content-Security-Policy (scripts from this server only) and
+other security headers; every form carries a signed CSRF token; a scenario request is bounded (at most ``MAX_SCENARIO_SITES`` closures, evaluated from the stored
 travel times in well under a second) and a store holds one writer, guarded by a lock.
 """
 
@@ -23,6 +26,7 @@ from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -31,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from nearcare._errors import InputError, StoreError
 from nearcare.store import Store
+from nearcare.web.guard import CSRF_COOKIE, DEFAULT_HOSTS, CsrfTokens, Guard
 
 MAX_SCENARIO_SITES = 20
 CODE = r"^[A-Z0-9]{3,10}$"
@@ -111,7 +116,8 @@ def _geojson(frame: pd.DataFrame, geometry: list, properties: list[str]) -> dict
     return {"type": "FeatureCollection", "features": features}
 
 
-def create_app(store_path: str | Path) -> FastAPI:
+def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...] = DEFAULT_HOSTS) -> FastAPI:
+    """The app for one store; it answers only to ``allowed_hosts`` (Host header names, without port)."""
     import shapely
 
     from nearcare.geo import from_wkb
@@ -122,6 +128,8 @@ def create_app(store_path: str | Path) -> FastAPI:
     data = Data(store_path)
     app = FastAPI(title="nearcare", description="Primary care and neighbourhood services: atlas, access, equity, "
                   "scenarios and defibrillators, from open data.", version="0.1.0")
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+    csrf = CsrfTokens()
     assets = find_assets()
     if assets is not None:
         stylesheet = offline_stylesheet(assets / "nhsuk-frontend" / "dist" / "nhsuk" / "nhsuk-frontend.min.css")
@@ -142,8 +150,17 @@ def create_app(store_path: str | Path) -> FastAPI:
     area_label = f"{label_row['label'].iloc[0]} ({label_row['area_code'].iloc[0]})" if len(label_row) else "No area built"
 
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"area_label": area_label, "assets_missing": assets is None,
-                                                          **context}, status_code=status)
+        token = request.cookies.get(CSRF_COOKIE)
+        token = token if csrf.valid(token) else csrf.new()
+        response = templates.TemplateResponse(request, name, {"area_label": area_label, "assets_missing": assets is None,
+                                                              "csrf_token": token, "cspNonce": request.state.csp_nonce,
+                                                              **context}, status_code=status)
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    def check_csrf(request: Request, field: str) -> None:
+        if not csrf.check(request.cookies.get(CSRF_COOKIE), field):
+            raise HTTPException(403, "This form has expired or did not come from this site: reload the page and try again.")
 
     # --- measures shown on the overview map ---------------------------------------------------
     def measures() -> dict[str, str]:
@@ -382,8 +399,10 @@ def create_app(store_path: str | Path) -> FastAPI:
     @app.post("/scenario", response_class=HTMLResponse, include_in_schema=False)
     def scenario_run(request: Request, close: Annotated[list[str], Form()] = None,
                      merge_from: Annotated[str, Form()] = "", merge_into: Annotated[str, Form()] = "",
-                     keep_site: Annotated[str, Form()] = "yes"):
+                     keep_site: Annotated[str, Form()] = "yes", csrf_token: Annotated[str, Form()] = ""):
         from nearcare.scenarios import scenario_section
+
+        check_csrf(request, csrf_token)
 
         options = data.df("SELECT code, name, kind FROM sites WHERE kind IN ('gp', 'pharmacy') ORDER BY kind, name")
         codes = close or []
@@ -424,8 +443,11 @@ def create_app(store_path: str | Path) -> FastAPI:
     @app.post("/defibrillators", response_class=HTMLResponse, include_in_schema=False)
     def defib_form(request: Request, access: Annotated[str, Form()] = "", hours: Annotated[str, Form()] = "",
                    postcode: Annotated[str, Form()] = "", lat: Annotated[str, Form()] = "", lon: Annotated[str, Form()] = "",
-                   registered: Annotated[str, Form()] = "", note: Annotated[str, Form()] = ""):
+                   registered: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
+                   csrf_token: Annotated[str, Form()] = ""):
         from nearcare.defib import unregistered
+
+        check_csrf(request, csrf_token)
 
         form = {"access": access, "hours": hours, "postcode": postcode, "lat": lat, "lon": lon, "registered": registered,
                 "note": note}
@@ -464,5 +486,15 @@ def create_app(store_path: str | Path) -> FastAPI:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return page(request, "error.html", status=exc.status_code, message=exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError):
+        # Where and why, never the input itself: it may be huge, or not encodable as JSON.
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                    for e in exc.errors()][:20]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": problems}, status_code=422)
+        return page(request, "error.html", status=422, message="; ".join(
+            f"{'.'.join(str(x) for x in p['loc'][1:]) or 'request'}: {p['msg']}" for p in problems))
 
     return app

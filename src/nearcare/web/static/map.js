@@ -1,5 +1,17 @@
 // Maps for nearcare pages: LSOA polygons from /api (no tile server needed) and service markers.
+// Labels are built as DOM text, never as HTML: names and ids come from imported files and reports.
 var nearcare = (function () {
+  function text(value) {
+    var span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
+  function swatch(el, colour, label) {
+    var box = document.createElement("span");
+    box.style.background = colour;
+    el.appendChild(box);
+    el.appendChild(document.createTextNode(label));
+  }
   var ramp = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
   function colourer(values) {
     var finite = values.filter(function (v) { return v !== null && isFinite(v); }).sort(function (a, b) { return a - b; });
@@ -21,17 +33,14 @@ var nearcare = (function () {
     };
   }
   function legend(el, scale, min, max) {
-    var html = "";
+    el.textContent = "";
     if (scale.decile) {
-      for (var d = 1; d <= 10; d++) { html += '<span style="background:' + ramp[d - 1] + '"></span>' + d; }
-      el.innerHTML = html + " (decile)";
+      for (var d = 1; d <= 10; d++) { swatch(el, ramp[d - 1], String(d)); }
+      el.appendChild(document.createTextNode(" (decile)"));
       return;
     }
     var edges = [min].concat(scale.breaks).concat([max]);
-    for (var i = 0; i < ramp.length; i++) {
-      html += '<span style="background:' + ramp[i] + '"></span>' + Number(edges[i]).toPrecision(3);
-    }
-    el.innerHTML = html;
+    for (var i = 0; i < ramp.length; i++) { swatch(el, ramp[i], Number(edges[i]).toPrecision(3)); }
   }
   function base() {
     return L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true })
@@ -44,7 +53,7 @@ var nearcare = (function () {
       var scale = colourer(values);
       state.layer = L.geoJSON(geo, {
         style: function (f) { return { color: "#ffffff", weight: 0.5, fillOpacity: 0.75, fillColor: scale.colour(f.properties.value) }; },
-        onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.lsoa21_name + ": " + (f.properties.value === null ? "no data" : Number(f.properties.value).toPrecision(4))); }
+        onEachFeature: function (f, layer) { layer.bindTooltip(text(f.properties.lsoa21_name + ": " + (f.properties.value === null ? "no data" : Number(f.properties.value).toPrecision(4)))); }
       }).addTo(map);
       state.layer.getAttribution = function () { return "Contains OS data © Crown copyright; ONS; MHCLG"; };
       if (!state.fitted) { map.fitBounds(state.layer.getBounds()); state.fitted = true; }
@@ -63,7 +72,7 @@ var nearcare = (function () {
           return L.circleMarker(latlng, { radius: 5, color: "#212b32", weight: 1, fillColor: "#d5281b", fillOpacity: 0.9, className: "nearcare-site" });
         },
         onEachFeature: function (f, layer) {
-          layer.bindTooltip(f.properties.name);
+          layer.bindTooltip(text(f.properties.name));
           layer.on("click", function () { window.location = "/organisations/" + encodeURIComponent(f.properties.code); });
         }
       }).addTo(map);
@@ -89,10 +98,16 @@ var nearcare = (function () {
       fetch("/api/defibrillators").then(function (r) { return r.json(); }).then(function (geo) {
         var layer = L.geoJSON(geo, {
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 7, color: "#212b32", weight: 1, fillColor: "#007f3b", fillOpacity: 0.9 }); },
-          onEachFeature: function (f, l) { l.bindTooltip(f.properties.defib_id + " (" + f.properties.status + ")"); }
+          onEachFeature: function (f, l) { l.bindTooltip(text(f.properties.defib_id + " (" + f.properties.status + ")")); }
         }).addTo(map);
         if (geo.features.length) { map.fitBounds(layer.getBounds(), { maxZoom: 13 }); }
       });
     }
   };
+})();
+// Each page names its map in data-view (no inline script: the Content-Security-Policy forbids it).
+(function () {
+  var el = document.getElementById("map");
+  var view = el && el.getAttribute("data-view");
+  if (view && Object.prototype.hasOwnProperty.call(nearcare, view)) { nearcare[view](); }
 })();
