@@ -191,19 +191,25 @@ def test_demo_report_has_scenario_and_ranking(demo):
     assert html.index("Scenario: Close") < html.index("Sources and licences")
 
 
-def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):
+def with_registrations(demo, folder, registered_at=lambda i, lsoa: RUTLAND_PRACTICES, seed: int = 3):
+    """A copy of the demo store with an LSOA registration file for Rutland: LSOA number i (in code
+    order) is registered at the practices ``registered_at(i, lsoa)``, in random numbers."""
     from nearcare.sources import import_files
 
-    copy = tmp_path / "s.duckdb"
+    copy = folder / "registrations.duckdb"
     shutil.copyfile(demo.store_path, copy)
     with Store(copy) as store:
         rutland = store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017' ORDER BY 1")["lsoa21_code"]
         rows = ["PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS"]
-        rng = np.random.default_rng(3)
-        for lsoa in rutland:
-            for practice in RUTLAND_PRACTICES:
-                rows.append(f"GP_PRAC_PAT_LIST,01APR2024,{practice},X,{lsoa},ALL,{rng.integers(0, 400)}")
-        import_files(store, "gp-lsoa-registrations", [write(tmp_path / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows))])
+        rng = np.random.default_rng(seed)
+        for i, lsoa in enumerate(rutland):
+            rows += [f"GP_PRAC_PAT_LIST,01APR2024,{p},X,{lsoa},ALL,{rng.integers(1, 400)}" for p in registered_at(i, lsoa)]
+        import_files(store, "gp-lsoa-registrations", [write(folder / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows))])
+    return copy
+
+
+def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):
+    with Store(with_registrations(demo, tmp_path)) as store:
         ctx = load_context(store, mode="drive")
         assert not ctx.model.modelled and "real registrations" in ctx.model.describe()
         result = evaluate(ctx, Scenario("close", close=["C82044"]))
@@ -393,3 +399,102 @@ def test_crowfly_minutes_beyond_the_stored_reach_come_from_the_nearest_site_left
     expected = metres * DETOUR_FACTOR / (CROWFLY_SPEED_KPH["walk"] * 1000 / 60)
     assert np.allclose(walk.loc[hit, "after_minutes"], expected)
     assert (walk.loc[hit, "after_minutes"] - walk.loc[hit, "before_minutes"] < 5).all()
+
+
+# --- review: a site opened twice, keep_site as text ----------------------------------------------------
+
+_NEW = '[[open]]\ncode = "N1"\nkind = "gp"\nlat = 52.70\nlon = -0.70\ngp_fte = 4.0\n'
+
+
+def test_a_site_opened_twice_is_refused_naming_the_entry(demo_store, contexts, tmp_path):
+    path = write(tmp_path / "twice.toml", _NEW + _NEW.replace("52.70", "52.71"))
+    with pytest.raises(InputError, match=r"twice\.toml \[\[open\]\] 2: N1 is already opened by \[\[open\]\] 1"):
+        load_scenario(path, demo_store)
+    site = load_scenario(write(tmp_path / "once.toml", _NEW), demo_store).open[0]
+    with pytest.raises(InputError, match=r"scenario \[\[open\]\] 2: N1 is already opened"):
+        evaluate(contexts["drive"], Scenario("twice", open=[site, site]))
+
+
+@pytest.mark.parametrize("value, keep_site", [("true", True), ("false", False), (None, True)])
+def test_keep_site_is_a_toml_boolean(demo_store, tmp_path, value, keep_site):
+    text = '[[merge]]\nfrom = "C82649"\ninto = "C82010"\n' + (f"keep_site = {value}\n" if value else "")
+    assert load_scenario(write(tmp_path / "m.toml", text), demo_store).merges[0].keep_site is keep_site
+
+
+@pytest.mark.parametrize("value", ['"false"', '"no"', "0"])
+def test_keep_site_that_is_not_a_boolean_is_refused(demo_store, tmp_path, value):
+    text = f'[[merge]]\nfrom = "C82649"\ninto = "C82010"\nkeep_site = {value}\n'
+    with pytest.raises(InputError, match=r"m\.toml \[\[merge\]\] 1: 'keep_site' must be bool"):
+        load_scenario(write(tmp_path / "m.toml", text), demo_store)
+
+
+# --- review: real registrations with none left in reach; GP FTE by the plausibility rule ------------------
+
+def test_with_real_registrations_an_lsoa_registered_only_at_the_closed_practice_is_placed(demo, tmp_path):
+    """E01013796 has four practices in reach; registered only at Empingham (C82044), closing it used
+    to strand all of Empingham's list. Its patients now go by the calibrated choice model."""
+    # E01013796 registered at Empingham alone, and no other LSOA registered there.
+    others = [p for p in RUTLAND_PRACTICES if p != "C82044"]
+    only_empingham = lambda i, lsoa: ["C82044"] if lsoa == "E01013796" else others  # noqa: E731
+    with Store(with_registrations(demo, tmp_path, only_empingham), read_only=True) as store:
+        ctx = load_context(store, mode="drive")
+    assert not ctx.model.modelled and "where an LSOA has none" in ctx.model.describe()
+    reach = ctx.flows[(ctx.flows["origin_id"] == "E01013796") & (ctx.flows["destination_id"] != "C82044")]
+    assert len(reach) >= 3
+    result = evaluate(ctx, Scenario("close", close=["C82044"]))
+    practices = result.practices.set_index("practice_code")
+    _reconciles(result)
+    assert result.unplaced_patients == pytest.approx(0, abs=1e-6)
+    assert result.moved_patients == pytest.approx(result.displaced_patients)
+    # Shares by size^alpha x exp(-beta x minutes) over the practices left in its reach, sizes = their lists.
+    size = ctx.practices["patients"].reindex(reach["destination_id"]).to_numpy(float)
+    attraction = size ** ctx.model.alpha * np.exp(-ctx.model.beta * reach["minutes"].to_numpy())
+    expected = result.displaced_patients * attraction / attraction.sum()
+    assert np.allclose(practices.loc[reach["destination_id"], "patients_gained"], expected)
+
+
+def test_the_no_practice_left_reason_is_kept_for_an_empty_choice_set(contexts):
+    """On the Rutland road network, closing every practice within an LSOA's reach leaves it nowhere to go."""
+    ctx = contexts["drive"]
+    lsoa = "E01013796"
+    reach = ctx.flows.loc[ctx.flows["origin_id"] == lsoa, "destination_id"].unique().tolist()
+    result = evaluate(ctx, Scenario("close", close=reach))
+    _reconciles(result)
+    reasons = set(result.unplaced["reason"])
+    assert reasons and all("no practice left within" in r for r in reasons)
+
+
+def test_patients_per_gp_fte_follow_the_plausibility_rule(demo_store, contexts):
+    """C82660 reports 0.1 GP FTE (about 74,000 patients per FTE): its FTE is estimated from its list,
+    as access.practice_gp_fte does, and marked; so the rise it takes when C82124 closes is ordinary."""
+    from nearcare.access import PLAUSIBLE_PATIENTS_PER_GP_FTE, practice_gp_fte
+
+    checked = practice_gp_fte(demo_store).set_index("practice_code")
+    assert checked.loc["C82660", "gp_fte_status"] == "estimated" and checked.loc["C82660", "reported_gp_fte"] < 0.5
+    result = evaluate(contexts["crowfly"], Scenario("close", close=["C82124"]))
+    practices = result.practices.set_index("practice_code")
+    listed = practices[practices["patients_before"] > 0]
+    assert np.allclose(listed["per_gp_fte_before"], listed["patients_before"] / checked["gp_fte"].reindex(listed.index))
+    low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
+    assert listed["per_gp_fte_before"].between(low, high).all()  # finite: no 0 FTE, no 0.1 FTE
+    assert (listed["gp_fte_estimated"] == (checked["gp_fte_status"].reindex(listed.index) == "estimated")).all()
+    c82660 = practices.loc["C82660"]
+    assert c82660["gp_fte_estimated"] and c82660["patients_gained"] > 0
+    rise = c82660["per_gp_fte_after"] - c82660["per_gp_fte_before"]
+    assert rise == pytest.approx(c82660["patients_gained"] / checked.loc["C82660", "gp_fte"])
+    assert rise < 1_000
+
+
+def test_ranked_rise_in_patients_per_gp_fte_uses_the_checked_fte(demo, contexts):
+    ranked = pd.read_csv(demo.report_path.parent / "ranked_practice_closures.csv", keep_default_na=False,
+                         na_values=[""]).set_index("code")
+    rises = ranked["largest_rise_in_patients_per_gp_fte"]
+    assert np.isfinite(rises).all()  # no practice with 0 FTE hidden behind an infinite rise
+    practices = evaluate(contexts["crowfly"], Scenario("close", close=["C82124"])).practices
+    receivers = practices[practices["patients_gained"] > 0].set_index("practice_code")
+    rise = receivers["per_gp_fte_after"] - receivers["per_gp_fte_before"]
+    row = ranked.loc["C82124"]
+    assert row["largest_rise_in_patients_per_gp_fte"] == pytest.approx(rise.max())
+    assert row["largest_rise_at"] == rise.idxmax()
+    assert bool(row["largest_rise_gp_fte_estimated"]) == bool(receivers.loc[rise.idxmax(), "gp_fte_estimated"])
+    assert rise.max() < 2_000  # was 6,925 at C82660, reported at 0.1 FTE

@@ -2,7 +2,8 @@
 
 Hypothesis draws closures (practices with and without patient flows, pharmacies), mergers (chains
 included, in any order, keeping or closing the site), and openings, in both modes (crow-fly over
-LLR, the Rutland road network). Impossible mergers (a cycle, a practice merging twice, a merger
+LLR, the Rutland road network), and on the road network with an LSOA registration file imported
+(some LSOAs registered at one practice alone, so closing it leaves them to the choice model). Impossible mergers (a cycle, a practice merging twice, a merger
 into a closing practice) must be refused with the [[merge]] entry named.
 """
 
@@ -17,6 +18,7 @@ from nearcare import InputError
 from nearcare.geo import to_bng
 from nearcare.scenarios import Merge, NewSite, Scenario, evaluate, load_context, new_site_pairs
 from nearcare.store import Store
+from tests.test_scenarios import with_registrations
 
 RUTLAND_PRACTICES = ["C82010", "C82044", "C82077", "C82649"]
 # Elsewhere in LLR: C82007 not geocoded (no flows in any mode); the rest off the Rutland road network,
@@ -25,10 +27,11 @@ OTHER_PRACTICES = ["C82007", "C82124", "C82001", "C82002", "C82038"]
 NEW_SITES = [("NEWGP1", "gp", 52.713, -0.666, {"gp_fte": 6.0}), ("NEWGP2", "gp", 52.668, -0.728, {"list_size": 5000.0}),
              ("NEWPH1", "pharmacy", 52.589, -0.722, {})]
 MODES = ["crowfly", "drive"]
+CONTEXTS = [*MODES, "registrations"]  # the last: drive, with real-style LSOA registrations
 
 
 @pytest.fixture(scope="module")
-def world(demo):
+def world(demo, tmp_path_factory):
     """Each mode's context, and travel times to every candidate new site, loaded once for the module."""
     sites = []
     for code, kind, lat, lon, capacity in NEW_SITES:
@@ -37,6 +40,13 @@ def world(demo):
     with Store(demo.store_path, read_only=True) as store:
         contexts = {mode: load_context(store, mode=mode) for mode in MODES}
         pairs = {mode: new_site_pairs(store, contexts[mode], Scenario("all", open=sites)) for mode in MODES}
+    # One LSOA in three registered at a single practice: closing it leaves them to the choice model.
+    single = lambda i, lsoa: [RUTLAND_PRACTICES[i % 4]] if i % 3 == 0 else RUTLAND_PRACTICES  # noqa: E731
+    with Store(with_registrations(demo, tmp_path_factory.mktemp("registrations"), single, seed=11),
+               read_only=True) as store:
+        contexts["registrations"] = load_context(store, mode="drive")
+        assert not contexts["registrations"].model.modelled
+    pairs["registrations"] = pairs["drive"]
     pharmacies = sorted(set(contexts["drive"].pairs[("walk", "pharmacy")]["destination_id"]))[:6] + ["FH895"]
     return contexts, pairs, sites, pharmacies
 
@@ -64,7 +74,7 @@ def _subset(pairs, scenario):
     return pairs[pairs["destination_id"].isin([s.code for s in scenario.open])] if scenario.open else None
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", CONTEXTS)
 def test_random_scenarios_reconcile_and_match_their_tables(world, mode):
     contexts, pairs, sites, pharmacies = world
     ctx = contexts[mode]
@@ -102,7 +112,7 @@ def test_random_scenarios_reconcile_and_match_their_tables(world, mode):
                         "minutes"].min().reindex(part.index)
                     bounded = remaining.notna().to_numpy()
                     assert (part["after_minutes"].to_numpy()[bounded] <= remaining.to_numpy()[bounded] + 1e-9).all()
-                    if mode == "crowfly":  # crow-fly, the nearest site left is found however far
+                    if ctx.mode == "crowfly":  # crow-fly, the nearest site left is found however far
                         assert np.isfinite(part["after_minutes"]).all()
         # The headline says what the tables say.
         lsoas = result.lsoas

@@ -16,19 +16,24 @@ A scenario file (TOML)::
     gp_fte = 6.0                        # capacity: gp_fte and/or list_size
 
 Where patients go. With the LSOA-level registration file imported, the real counts of patients
-per LSOA per practice are used. Otherwise they are *modelled* with a Huff choice model: an LSOA's
+per LSOA per practice are used: a closed practice's patients join the practices left in their
+LSOA's reach in proportion to the LSOA's registrations there, and where the LSOA has none there (its
+only registrations in reach were at the closed practice), by the choice model below. Otherwise they are *modelled* with a Huff choice model: an LSOA's
 registered people choose among the practices within reach with probability proportional to
 size^alpha x exp(-beta x minutes) (size = list size), calibrated by grid search to reproduce the
 practices' real list sizes; its fit is reported, and every figure resting on it is labelled
 modelled. Because list sizes alone cannot identify the distance decay (a flat decay reproduces
 them trivially), beta is searched only among plausible values (attraction halving within 0.7 to
 3.5 minutes' drive). Patients of a closed practice move, LSOA by LSOA, to the remaining practices by the
-same model; those who cannot be placed (no practice in reach, or a closed practice with no flows
+same model; those who cannot be placed (no practice left in reach, or a closed practice with no flows
 because it is not geocoded or has no travel times in the mode) are unplaced, with the reason, never
 lost and never kept at a closed site: patients before = patients after + unplaced. Mergers follow
 chains; cycles, double mergers and mergers into a closing practice are refused (``merge_targets``).
 "Move" means registering with another practice (displaced patients placed, and those drawn to a
 new site); patients who follow their practice into a merger are counted apart.
+
+Patients per GP FTE use ``nearcare.access.practice_gp_fte``: a reported FTE of 0, a missing or an
+implausible one is estimated from the list size, and the outputs mark those (``gp_fte_estimated``).
 
 Access change. Minutes to the nearest site before come from the stored nearest-service search;
 after, from the stored pairs within the run's cutoff (so a closure is re-evaluated in well under a
@@ -48,7 +53,7 @@ import pandas as pd
 
 from nearcare._errors import InputError, StoreError
 from nearcare._format import whole
-from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M
+from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M, practice_gp_fte
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.store import ORGANISATION_KINDS, Store
 
@@ -116,13 +121,17 @@ def load_scenario(path: str | Path, store: Store) -> Scenario:
     close = data.get("close", [])
     if not isinstance(close, list) or not all(isinstance(c, str) for c in close):
         raise InputError("'close' must be a list of site codes", path=path)
-    merges = [Merge(_need(m, "from", f"{path} [[merge]] {i + 1}", str), _need(m, "into", f"{path} [[merge]] {i + 1}", str),
-                    bool(m.get("keep_site", True))) for i, m in enumerate(data.get("merge", []))]
+    merges = []
+    for i, m in enumerate(data.get("merge", [])):
+        where = f"{path} [[merge]] {i + 1}"
+        keep_site = _need(m, "keep_site", where, bool) if "keep_site" in m else True  # a TOML true/false, not a string
+        merges.append(Merge(_need(m, "from", where, str), _need(m, "into", where, str), keep_site))
     opened = []
     for i, o in enumerate(data.get("open", [])):
         where = f"{path} [[open]] {i + 1}"
+        code = _need(o, "code", where, str)
         easting, northing = _locate(store, o, where)
-        opened.append(NewSite(_need(o, "code", where, str), str(o.get("name", o["code"])), _need(o, "kind", where, str),
+        opened.append(NewSite(code, str(o.get("name", code)), _need(o, "kind", where, str),
                               easting, northing, _optional_number(o, "gp_fte", where), _optional_number(o, "list_size", where)))
     scenario = Scenario(str(data.get("name", path.stem)), list(close), merges, opened)
     check_scenario(store, scenario, where=str(path))
@@ -164,15 +173,27 @@ def check_scenario(store: Store, scenario: Scenario, *, where: str = "scenario")
         for code in (merge.from_code, merge.into_code):
             if sites.get(code) != "gp":
                 raise InputError("a merge joins two GP practices of the area", path=where, value=code)
-    for site in scenario.open:
+    for i, site in enumerate(scenario.open, start=1):
+        entry = f"{where} [[open]] {i}"
         if site.kind not in ORGANISATION_KINDS:
-            raise InputError(f"kind must be one of {', '.join(ORGANISATION_KINDS)}", path=where, value=site.kind)
+            raise InputError(f"kind must be one of {', '.join(ORGANISATION_KINDS)}", path=entry, value=site.kind)
         if site.code in sites.index:
-            raise InputError("a new site needs a code of its own", path=where, value=site.code)
+            raise InputError("a new site needs a code of its own", path=entry, value=site.code)
+    check_openings(scenario, where=where)
     merge_targets(scenario, where=where)
     practices = set(sites[sites == "gp"].index)
     if practices and practices <= scenario.closed_sites and not any(s.kind == "gp" for s in scenario.open):
         raise InputError("the scenario closes every GP practice in the area", path=where)
+
+
+def check_openings(scenario: Scenario, *, where: str = "scenario") -> None:
+    """Refuse a new site opened twice (its draw would count twice), naming the [[open]] entry."""
+    first_entry: dict[str, int] = {}
+    for i, site in enumerate(scenario.open, start=1):
+        if site.code in first_entry:
+            raise InputError(f"{site.code} is already opened by [[open]] {first_entry[site.code]}; a site opens once",
+                             path=f"{where} [[open]] {i}", value=site.code)
+        first_entry[site.code] = i
 
 
 def merge_targets(scenario: Scenario, *, where: str = "scenario") -> dict[str, str]:
@@ -224,11 +245,13 @@ class ChoiceModel:
     modelled: bool
 
     def describe(self) -> str:
-        if not self.modelled:
-            return "real registrations by LSOA (NHS file)"
-        return (f"modelled (Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes "
+        huff = (f"Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes "
                 f"with the decay held to plausible values: R^2 {self.r_squared:.2f}, mean absolute error "
-                f"{self.mean_abs_pct_error:.0f}% per practice)")
+                f"{self.mean_abs_pct_error:.0f}% per practice")
+        if not self.modelled:
+            return ("real registrations by LSOA (NHS file); where an LSOA has none at the practices left in its reach, "
+                    f"modelled ({huff})")
+        return f"modelled ({huff})"
 
 
 def _choice(pairs: pd.DataFrame, size: pd.Series, alpha: float, beta: float) -> pd.Series:
@@ -268,7 +291,9 @@ class Context:
     nearest: dict[tuple[str, str], pd.Series]  # (profile, kind) -> minutes to the nearest, by LSOA
     nearest_site: dict[tuple[str, str], pd.Series]  # (profile, kind) -> code of the nearest site, by LSOA
     cutoff: dict[tuple[str, str], float]
-    practices: pd.DataFrame  # practice_code -> patients, gp_fte, located (has coordinates)
+    # practice_code -> patients, gp_fte (access.practice_gp_fte: reported where plausible, else estimated),
+    # gp_fte_status (reported | estimated | unknown), located (has coordinates)
+    practices: pd.DataFrame
     # origin_id, destination_id, minutes, patients (real or modelled, drive pairs), listed (patients
     # scaled so that each practice's flows add up to its real list)
     flows: pd.DataFrame
@@ -299,22 +324,26 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
     areas = store.df("SELECT lsoa21_code, population, imd_decile, imd_rank, centroid_easting, centroid_northing "
                      "FROM small_areas").set_index("lsoa21_code")
     areas = areas.loc[areas.index.intersection(origins)]
-    practices = store.df("SELECT p.practice_code, p.patients, p.gp_fte, coalesce(s.easting IS NOT NULL, false) AS located "
+    practices = store.df("SELECT p.practice_code, p.patients, coalesce(s.easting IS NOT NULL, false) AS located "
                          "FROM practices p LEFT JOIN sites s ON s.code = p.practice_code").set_index("practice_code")
+    # GP FTE by the project's one plausibility rule: implausible or missing figures estimated from the list.
+    practices = practices.join(practice_gp_fte(store).set_index("practice_code")[["gp_fte", "gp_fte_status"]])
     drive = pairs[("drive", "gp")]
     registrations = store.df("SELECT practice_code AS destination_id, lsoa_code AS origin_id, sum(patients) AS patients "
                              "FROM gp_registrations_lsoa WHERE extract_date = (SELECT max(extract_date) FROM "
                              "gp_registrations_lsoa) GROUP BY ALL")
+    lists = practices["patients"].dropna().astype(float)
+    lists = lists[lists.index.isin(drive["destination_id"])]
+    population = areas["population"]
+    # Registered people per LSOA: population scaled so the totals match the practices' lists.
+    registered = population * (lists.sum() / population.sum())
+    # Calibrated either way: with real registrations, it places the patients of an LSOA that has none
+    # at the practices left in its reach (see _where_patients_go).
+    model, flow = calibrate(drive, registered, lists)
     if len(registrations):
         flows = drive.merge(registrations, on=["origin_id", "destination_id"], how="left").fillna({"patients": 0.0})
-        model = ChoiceModel(np.nan, np.nan, np.nan, np.nan, modelled=False)
+        model = ChoiceModel(model.alpha, model.beta, model.r_squared, model.mean_abs_pct_error, modelled=False)
     else:
-        lists = practices["patients"].dropna().astype(float)
-        lists = lists[lists.index.isin(drive["destination_id"])]
-        population = areas["population"]
-        # Registered people per LSOA: population scaled so the totals match the practices' lists.
-        registered = population * (lists.sum() / population.sum())
-        model, flow = calibrate(drive, registered, lists)
         flows = drive.assign(patients=flow.to_numpy())
     # Each practice's real list, spread over its LSOAs as the flows spread it.
     totals = flows.groupby("destination_id")["patients"].transform("sum").to_numpy()
@@ -452,11 +481,12 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
     A merging practice's patients stay with the practice it finally merges into (chains followed).
     A closed practice's patients choose, LSOA by LSOA, among the sites left within reach and any new
     GP site (by the choice model; with real registrations, in proportion to the LSOA's existing
-    registrations); a new GP site also draws its modelled share of everyone else in the LSOAs it
+    registrations there, or by the calibrated choice model where it has none there); a new GP site also draws its modelled share of everyone else in the LSOAs it
     reaches. Whoever goes to a site joins the practice that site belongs to. Patients of a closed
     practice with no flows (not geocoded, or no travel times in this mode), or with no site left in
     reach, are unplaced, with the reason. Each practice: after = before + merged - lost + gained.
     """
+    check_openings(scenario)
     targets = merge_targets(scenario)
     before = ctx.practices["patients"].fillna(0.0).astype(float)
     new_gp = [s for s in scenario.open if s.kind == "gp"]
@@ -488,7 +518,8 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
         origin_of = choice["origin_id"].to_numpy()
         if ctx.model.modelled:
             size = before.where(before > 0)  # a site draws by its current list, a new one by its capacity
-            per_fte = before.sum() / ctx.practices["gp_fte"].sum()
+            fte = ctx.practices["gp_fte"]
+            per_fte = before[fte.notna()].sum() / fte.sum()
             for site in new_gp:
                 size[site.code] = site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
             p = _choice(choice, size, ctx.model.alpha, ctx.model.beta).to_numpy()
@@ -496,16 +527,26 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
             weights = choice["patients"].to_numpy(float)
             totals = pd.Series(weights).groupby(origin_of).transform("sum").to_numpy()
             p = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
+            # An LSOA with no registrations at the practices left in its reach: the calibrated model.
+            unregistered = totals <= 0
+            if unregistered.any():
+                p[unregistered] = _choice(choice[unregistered], before.where(before > 0), ctx.model.alpha,
+                                          ctx.model.beta).to_numpy()
         practice_of = _practice_of(choice["destination_id"], targets)
         leaving = displaced.groupby("origin_id")["listed"].sum()
         gained = gained.add(pd.Series(leaving.reindex(origin_of).fillna(0).to_numpy() * p).groupby(practice_of).sum(),
                             fill_value=0)
         placed_share = pd.Series(p).groupby(origin_of).sum()  # 1, or 0 where no site is left in reach
         stranded = displaced["listed"].to_numpy() * (1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy())
-        for code, patients in pd.Series(stranded).groupby(displaced["destination_id"].to_numpy()).sum().items():
+        # Nowhere left in reach, or sites left that draw nobody (no list size and no capacity given).
+        in_reach = displaced["origin_id"].isin(origin_of).to_numpy()
+        reasons = np.where(in_reach, "the practices left within reach have no list size or capacity to draw patients",
+                           f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of where they live "
+                           "(the stored reach)")
+        stranded_by = pd.Series(stranded).groupby([displaced["destination_id"].to_numpy(), reasons]).sum()
+        for (code, reason), patients in stranded_by.items():
             if patients > 1e-9:
-                unplaced.append((code, f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of "
-                                       "where they live (the stored reach)", float(patients)))
+                unplaced.append((code, reason, float(patients)))
         if len(new_pairs):
             to_new = choice["destination_id"].isin([s.code for s in new_gp]).to_numpy()
             share_new = pd.Series(p[to_new]).groupby(origin_of[to_new]).sum()
@@ -525,14 +566,20 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
     table["patients_after"] = (table["patients_before"] + table["merged_patients"] - table["patients_lost"]
                                + table["patients_gained"])
     table["added_patients"] = table["patients_after"] - table["patients_before"]
-    fte = ctx.practices["gp_fte"].reindex(codes)
+    fte_before = ctx.practices["gp_fte"].reindex(codes)
+    estimated = (ctx.practices["gp_fte_status"] == "estimated").reindex(codes, fill_value=False)
+    fte = fte_before.copy()
     for site in new_gp:
         fte[site.code] = site.gp_fte if site.gp_fte is not None else np.nan
     for source, target in targets.items():
         if pd.notna(fte.get(source)):
             fte[target] = fte[target] + fte[source]
+            estimated[target] = estimated[target] or estimated[source]
         fte[source] = np.nan
-    table["per_gp_fte_before"] = table["patients_before"] / ctx.practices["gp_fte"].reindex(codes)
+    table["gp_fte_before"], table["gp_fte_after"] = fte_before, fte
+    # The FTE behind the per-FTE figures was estimated from list size (reported 0, missing or implausible).
+    table["gp_fte_estimated"] = estimated
+    table["per_gp_fte_before"] = table["patients_before"] / fte_before
     table["per_gp_fte_after"] = table["patients_after"] / fte
     table.loc[table.index.isin(closed_sites | set(targets)), "per_gp_fte_after"] = np.nan
     return table.rename_axis("practice_code").reset_index(), unplaced
@@ -700,14 +747,18 @@ def _score(code: str) -> dict:
                        & (part["after_minutes"] > ctx.cutoff[("walk", "pharmacy")])).sum())}
         return scores
     receivers = result.practices[result.practices["patients_gained"] > 0]
-    strain = (receivers["per_gp_fte_after"] - receivers["per_gp_fte_before"]).max() if len(receivers) else 0.0
+    rise = (receivers["per_gp_fte_after"] - receivers["per_gp_fte_before"]).dropna()
+    strained = receivers.loc[rise.idxmax()] if len(rise) else None
     distinct = newly[newly["profile"] == "walk or drive"]
     return scores | {
         "people_newly_beyond_threshold": float(distinct["people_newly_beyond"].sum()),
         "people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
         "people_newly_beyond_drive_threshold": float(by_profile.get("drive", 0.0)),
         "most_deprived_fifth_newly_beyond": float(distinct.loc[distinct["imd_decile"] <= 2, "people_newly_beyond"].sum()),
-        "largest_rise_in_patients_per_gp_fte": float(strain) if np.isfinite(strain) else np.nan,
+        # No practice takes patients: no rise; some do but none has a GP FTE: unknown.
+        "largest_rise_in_patients_per_gp_fte": float(rise.max()) if len(rise) else 0.0 if receivers.empty else np.nan,
+        "largest_rise_at": strained["practice_code"] if strained is not None else "",
+        "largest_rise_gp_fte_estimated": bool(strained["gp_fte_estimated"]) if strained is not None else False,
         "unplaced_patients": result.unplaced_patients}
 
 
@@ -806,7 +857,10 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
     tables = [table_from_frame(receivers.head(15), "Where the patients go (modelled)" if result.model.modelled else
                                "Where the patients go", labels={
         "practice_code": "Practice", "name": "Name", "patients_before": "Patients before", "added_patients": "Change",
-        "per_gp_fte_before": "Patients per GP FTE before", "per_gp_fte_after": "after"})]
+        "per_gp_fte_before": "Patients per GP FTE before", "per_gp_fte_after": "after",
+        "gp_fte_estimated": "GP FTE estimated from list size"},
+        note="GP FTE as reported where plausible; a reported 0, a missing or an implausible figure is estimated from "
+             "the list size (the area's patients per FTE).")]
     if ranked is not None:
         tables.append(table_from_frame(ranked.head(15), "Every single practice closure, ranked (worst first)", labels={
             "code": "Practice", "name": "Name", "people_further": "People further",
@@ -815,8 +869,10 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
             "people_newly_beyond_walk_threshold": "Beyond 20 min walk",
             "people_newly_beyond_drive_threshold": "Beyond 15 min drive",
             "largest_rise_in_patients_per_gp_fte": "Largest rise in patients per GP FTE",
+            "largest_rise_at": "at", "largest_rise_gp_fte_estimated": "its GP FTE estimated",
             "unplaced_patients": "Patients with no practice in reach"},
-            note="Crow-fly estimates over the whole area; patient flows modelled. Deprivation weight: 1.9 in the most "
+            note="Crow-fly estimates over the whole area; patient flows modelled; GP FTE estimated from the list size "
+                 "where the reported figure is 0, missing or implausible. Deprivation weight: 1.9 in the most "
                  "deprived decile to 1 in the least."))
     return Section(
         f"Scenario: {result.scenario.name}",
