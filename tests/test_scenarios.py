@@ -191,7 +191,7 @@ def test_demo_report_has_scenario_and_ranking(demo):
     assert html.index("Scenario: Close") < html.index("Sources and licences")
 
 
-def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):
+def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path, tiny_floors):
     from nearcare.sources import import_files
 
     copy = tmp_path / "s.duckdb"
@@ -203,7 +203,7 @@ def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):
         for lsoa in rutland:
             for practice in RUTLAND_PRACTICES:
                 rows.append(f"GP_PRAC_PAT_LIST,01APR2024,{practice},X,{lsoa},ALL,{rng.integers(0, 400)}")
-        import_files(store, "gp-lsoa-registrations", [write(tmp_path / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows))])
+        import_files(store, "gp-lsoa-registrations", [write(tmp_path / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows) + "\n")])
         ctx = load_context(store, mode="drive")
         assert not ctx.model.modelled and "real registrations" in ctx.model.describe()
         result = evaluate(ctx, Scenario("close", close=["C82044"]))
