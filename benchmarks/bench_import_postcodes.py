@@ -79,7 +79,7 @@ def write_onspd(frame, out: Path) -> None:
             part = frame.iloc[start:start + CHUNK]
             pcd = part["pcd"].astype(str)
             outward, inward = pcd.str[:-3].str.strip(), pcd.str[-3:]
-            laua = part["laua"].astype(str)
+            laua = part["laua"].fillna("").astype(str)  # ~11,000 postcodes without a grid reference have none
             nation = laua.str[0]
             located = part["oseast1m"].notna() & part["osnrth1m"].notna()
             east = part["oseast1m"].fillna(0).to_numpy()
