@@ -72,7 +72,7 @@ def parse_postcodes(path: Path) -> Parsed:
     """Postcode points from OS Code-Point Open (header-less CSV) or the ONS Postcode Directory.
 
     Read in batches, keeping only the typed columns, so the 2.7 million-row national ONSPD fits in
-    well under 1 GB (benchmarks/bench_import_postcodes.py).
+    about 1 GB (benchmarks/bench_import_postcodes.py).
     """
     frames: list[pd.DataFrame] = []
     no_grid = northern_ireland = read = 0
@@ -112,7 +112,9 @@ def parse_postcodes(path: Path) -> Parsed:
                       "code", required=False, pattern=LA_CODE),
             ])
             # Pseudo codes (Channel Islands, Isle of Man, ...) mean the postcode lies in no LSOA.
-            frame.loc[frame["lsoa21_code"].str.fullmatch(PSEUDO_CODE).fillna(False), "lsoa21_code"] = None
+            pseudo = frame["lsoa21_code"].str.fullmatch(PSEUDO_CODE).fillna(False).to_numpy(dtype=bool)
+            if pseudo.any():
+                frame["lsoa21_code"] = frame["lsoa21_code"].where(~pseudo, None)
             irish = frame["postcode"].str.startswith(IRISH_GRID_POSTCODE).to_numpy(dtype=bool)
             located = (frame["easting"].notna() & frame["northing"].notna()).to_numpy()
             northern_ireland += int(irish.sum())
