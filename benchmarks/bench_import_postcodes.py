@@ -5,7 +5,9 @@ There is no ONSPD CSV here, so one is rebuilt from the PyPI package
 osnrth1m for all 2.72 million UK postcodes, including the real non-standard rows GIR 0AA and
 about 2,400 legacy NPT codes). The CSV has the published ONSPD header (53 columns, every field
 quoted); the columns the package does not carry hold fixed filler codes, and ``lsoa21`` holds a
-made-up code of the right nation (nearcare checks its pattern, not that the area exists).
+made-up code of the right nation (nearcare checks its pattern, not that the area exists), the
+ONSPD's real pseudo codes for the Channel Islands (L99999999) and the Isle of Man (M99999999), and
+nothing where the package gives no local authority.
 
 The import runs in a child process (``nearcare.sources.import_files`` into a new store) and its
 peak resident memory is read from ``getrusage``.
@@ -40,7 +42,10 @@ ONSPD_COLUMNS = [
 ]
 COUNTRY = {"E": "E92000001", "W": "W92000004", "S": "S92000003", "N": "N92000002", "L": "L93000001",
            "M": "M83000003"}
-SMALL_AREA = {"E": "E01", "W": "W01", "S": "S01"}  # Northern Ireland's are N00000001-like codes
+# LSOAs, Scottish data zones and Northern Ireland's super data zones (N21...); the Crown dependencies
+# are in none, which the ONSPD marks with its pseudo codes.
+SMALL_AREA = {"E": "E01", "W": "W01", "S": "S01", "N": "N21"}
+NO_SMALL_AREA = {"L": "L99999999", "M": "M99999999"}
 CHUNK = 200_000
 
 IMPORT = """
@@ -74,14 +79,14 @@ def write_onspd(frame, out: Path) -> None:
             part = frame.iloc[start:start + CHUNK]
             pcd = part["pcd"].astype(str)
             outward, inward = pcd.str[:-3].str.strip(), pcd.str[-3:]
-            laua = part["laua"].astype(str)
+            laua = part["laua"].fillna("").astype(str)  # ~11,000 postcodes without a grid reference have none
             nation = laua.str[0]
             located = part["oseast1m"].notna() & part["osnrth1m"].notna()
             east = part["oseast1m"].fillna(0).to_numpy()
             north = part["osnrth1m"].fillna(0).to_numpy()
             lon, lat = to_wgs84(east, north)
             serial = pd.Series(np.arange(start, start + len(part)) % 900_000, index=part.index).astype(str).str.zfill(6)
-            area = nation.map(SMALL_AREA).fillna("N00") + serial
+            area = (nation.map(SMALL_AREA) + serial).fillna(nation.map(NO_SMALL_AREA)).fillna("")
             filler = np.full(len(part), "E99999999", dtype=object)
             columns = {c: filler for c in ONSPD_COLUMNS}
             columns.update({

@@ -60,3 +60,13 @@ def store(demo, tmp_path):
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_text(text, encoding=encoding)
     return path
+
+
+@pytest.fixture()
+def tiny_floors(monkeypatch):
+    """Hand-made files of a few rows, of kinds published only for all of England (which a real import
+    refuses as cut short): lower their floors so that the check under test is reached."""
+    from nearcare.sources import ods, registrations
+
+    monkeypatch.setattr(ods, "NATIONAL_MINIMUM", {"gp": 1, "pharmacy": 1, "dentist": 1})
+    monkeypatch.setattr(registrations, "NATIONAL_MINIMUM_PRACTICES", 1)

@@ -24,7 +24,7 @@ def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame])
 
 
 @pytest.fixture()
-def loaded(tmp_path):
+def loaded(tmp_path, tiny_floors):
     with Store(tmp_path / "s.duckdb") as store:
         load_bundle(store)
         import_files(store, "ods-gp-practices", [epraccur(tmp_path, [good_row("Z99001"), good_row("Z99002")])])

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-def test_cli_import_build_export(tmp_path, demo):
+def test_cli_import_build_export(tmp_path, demo, tiny_floors):
     store = tmp_path / "s.duckdb"
     result = runner.invoke(app, ["import", "ods-gp-practices", str(epraccur(tmp_path, [good_row()])), "--store", str(store)])
     assert result.exit_code == 0, result.output

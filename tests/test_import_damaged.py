@@ -9,6 +9,7 @@ import io
 import json
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nearcare import InputError
-from nearcare.sources import import_files, importers
-from nearcare.sources._read import MAX_LINE_CHARS
+from nearcare.sources import deprivation, import_files, importers
+from nearcare.sources._read import MAX_LINE_CHARS, coverage_notes
 from nearcare.store import Store
 from tests.conftest import shared_file
 from tests.test_all_or_nothing import assert_same, snapshot
@@ -132,10 +133,67 @@ def test_rows_far_below_the_national_file_are_refused_or_noted(tmp_path, store, 
     forty_percent = damaged(tmp_path, IMD, lambda b: b"\n".join(lines[: int(33_755 * 0.4) + 1]) + b"\n")
     err = refused(store, before, "imd2025", forty_percent, line=None, field=None)
     assert "13,502 LSOAs" in str(err) and "cut short" in str(err)
-    # A small area extract (here the first 600 LSOAs, about one local authority) imports with a note.
+    # IMD is published only for all of England: cut at a row boundary to the size of one local
+    # authority, it is refused too (no area edition exists to take it for).
     extract = damaged(tmp_path, IMD, lambda b: b"\n".join(lines[:601]) + b"\n", name="extract.csv")
-    parsed = importers()["imd2025"].parse(extract)
-    assert len(parsed.tables["imd"]) == 600 and "read as an area extract" in parsed.notes[-1]
+    err = refused(store, before, "imd2025", extract, line=None, field=None)
+    assert "600 LSOAs" in str(err) and "published only for all of England" in str(err)
+    # So is an ODS file (header-less) cut to a tenth of its rows.
+    ods = shared_file(EPRACCUR).read_bytes().split(b"\n")
+    tenth = damaged(tmp_path, EPRACCUR, lambda b: b"\n".join(ods[: len(ods) // 10]) + b"\n")
+    assert "published only for all of England" in str(refused(store, before, "ods-gp-practices", tenth,
+                                                              line=None, field=None))
+    # Boundaries are also downloaded by area: the store fixture's Rutland file (26 LSOAs) imported.
+    assert store.scalar("SELECT count(*) FROM lsoa_boundaries") == 26
+
+
+def test_centroid_floor_follows_the_geography(tmp_path):
+    """A file keyed by LSOA 2021 codes is held to England's 33,755 LSOA 2021s, not the 32,844 of 2011."""
+    real = shared_file(CENTROIDS).read_bytes().decode().splitlines()
+    english = [r for r in real[1:] if r.startswith("E01")][:33_000]
+    path = tmp_path / "centroids21.csv"
+    path.write_text("\n".join(["LSOA21CD,latitude,longitude,lsoa11cd", *english]) + "\n")
+    notes = importers()["lsoa-centroids"].parse(path).notes
+    assert any("33,000 English LSOAs, fewer than the 33,755" in n for n in notes), notes
+
+
+def test_onspd_pseudo_codes_mean_no_lsoa(tmp_path):
+    """The ONSPD marks postcodes outside any LSOA with pseudo codes (L99999999 Channel Islands,
+    M99999999 Isle of Man, S99999999/N99999999 elsewhere); such rows import, with no LSOA."""
+    path = tmp_path / "ONSPD.csv"
+    path.write_text("pcds,oseast1m,osnrth1m,lsoa21,oslaua\n"
+                    '"LE15 6RB",486147,308754,"E01013789","E06000017"\n'
+                    '"JE2 3AB",,,"L99999999","L99999999"\n'
+                    '"IM1 1AA",,,"M99999999","M99999999"\n'
+                    '"EH1 1YZ",325900,673800,"S99999999","S12000036"\n')
+    parsed = importers()["postcodes"].parse(path)
+    frame = parsed.tables["postcodes"].set_index("postcode")
+    assert list(frame.index) == ["LE15 6RB", "EH1 1YZ"]
+    assert frame.loc["LE15 6RB", "lsoa21_code"] == "E01013789" and pd.isna(frame.loc["EH1 1YZ", "lsoa21_code"])
+    assert "2 postcodes without a grid reference" in parsed.notes[0]
+
+
+def _lsoa_registrations(path: Path, practices: list[str]) -> Path:
+    """An LSOA registrations file in NHS England's layout (CRLF line ends) for the given practices."""
+    rows = ["PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS"]
+    rows += [f"GP_PRAC_PAT_LSOA,01JAN2021,{code},X,E01{i:06d},ALL,{1000 + i}" for i, code in enumerate(practices)]
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode())
+    return path
+
+
+def test_cut_lsoa_registrations_are_refused(tmp_path, store, before):
+    """The practices of the real January 2021 totals file, one LSOA each: whole, it imports; cut inside
+    its last number (…,ALL,7657 becomes …,ALL,76) or cut to a tenth of its practices, it is refused."""
+    totals = pd.read_csv(shared_file(LIST_SIZES), dtype=str)
+    practices = sorted(totals["CODE"].unique())
+    whole = _lsoa_registrations(tmp_path / "gp-reg-pat-prac-lsoa-all.csv", practices)
+    assert len(parse("gp-lsoa-registrations", whole)) == len(practices)
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(whole.read_bytes()[:-4])
+    refused(store, before, "gp-lsoa-registrations", cut, line=len(practices) + 1, field=None)
+    tenth = _lsoa_registrations(tmp_path / "tenth.csv", practices[: len(practices) // 10])
+    err = refused(store, before, "gp-lsoa-registrations", tenth, line=None, field=None)
+    assert "published only for all of England" in str(err)
 
 
 # --- 3. non-finite and out-of-range values -------------------------------------------------------
@@ -322,6 +380,15 @@ def _csv(data: bytes) -> tuple[bytes, list[list[bytes]]]:
     return end, [line.split(b",") for line in data.removesuffix(end).split(end)]
 
 
+@pytest.fixture(scope="module")
+def samples_pass():
+    """The tests below read only the first HYPOTHESIS_ROWS rows of each file, for speed: let such a
+    sample of IMD (published only for all of England, so refused when short) through as an extract."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deprivation, "coverage_notes", partial(coverage_notes, area_editions=True))
+        yield
+
+
 def real_rows(relative: str) -> tuple[bytes, list[list[bytes]]]:
     end, table = _csv(shared_file(relative).read_bytes())
     return end, table[: HYPOTHESIS_ROWS + 1]
@@ -343,7 +410,7 @@ def _write(path: Path, end: bytes, table: list[list[bytes]]) -> Path:
 @pytest.mark.parametrize("kind, relative", HYPOTHESIS_FILES, ids=[k for k, _ in HYPOTHESIS_FILES])
 @FEW
 @given(plan=st.data())
-def test_reordered_dropped_or_duplicated_columns(tmp_path_factory, kind, relative, plan):
+def test_reordered_dropped_or_duplicated_columns(samples_pass, tmp_path_factory, kind, relative, plan):
     """Reordering columns changes nothing; dropping one empties only that field or is refused;
     repeating a column's name is refused at line 1."""
     end, table = real_rows(relative)
@@ -372,7 +439,7 @@ def test_reordered_dropped_or_duplicated_columns(tmp_path_factory, kind, relativ
 @pytest.mark.parametrize("kind, relative", HYPOTHESIS_FILES, ids=[k for k, _ in HYPOTHESIS_FILES])
 @FEW
 @given(plan=st.data())
-def test_cut_at_a_random_byte(tmp_path_factory, kind, relative, plan):
+def test_cut_at_a_random_byte(samples_pass, tmp_path_factory, kind, relative, plan):
     """A cut file is refused (naming a line, or saying it is empty), or the cut fell at the end of a
     row and exactly the rows before it are imported."""
     end, table = real_rows(relative)
@@ -405,7 +472,7 @@ VALUES = st.sampled_from([b"inf", b"-inf", b"nan", b"NaN", b"1e400", b"-1", b"99
 ], ids=["gp-list-sizes", "imd2025"])
 @FEW
 @given(plan=st.data(), value=VALUES)
-def test_injected_bad_number(tmp_path_factory, kind, relative, columns, plan, value):
+def test_injected_bad_number(samples_pass, tmp_path_factory, kind, relative, columns, plan, value):
     """A non-finite or out-of-range value in any numeric field is refused at its line and field."""
     end, table = real_rows(relative)
     assert [table[0][i].decode() for i in columns] == list(columns.values())

@@ -194,7 +194,7 @@ def test_demo_report_has_scenario_and_ranking(demo):
 def with_registrations(demo, folder, registered_at=lambda i, lsoa: RUTLAND_PRACTICES, seed: int = 3):
     """A copy of the demo store with an LSOA registration file for Rutland: LSOA number i (in code
     order) is registered at the practices ``registered_at(i, lsoa)``, in random numbers."""
-    from nearcare.sources import import_files
+    from nearcare.sources import import_files, registrations
 
     copy = folder / "registrations.duckdb"
     shutil.copyfile(demo.store_path, copy)
@@ -204,7 +204,11 @@ def with_registrations(demo, folder, registered_at=lambda i, lsoa: RUTLAND_PRACT
         rng = np.random.default_rng(seed)
         for i, lsoa in enumerate(rutland):
             rows += [f"GP_PRAC_PAT_LIST,01APR2024,{p},X,{lsoa},ALL,{rng.integers(1, 400)}" for p in registered_at(i, lsoa)]
-        import_files(store, "gp-lsoa-registrations", [write(folder / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows))])
+        # A Rutland-only file: lower the national floor (a real import refuses a file this short).
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(registrations, "NATIONAL_MINIMUM_PRACTICES", 1)
+            import_files(store, "gp-lsoa-registrations",
+                         [write(folder / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows) + "\n")])
     return copy
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nearcare import InputError
 from nearcare.sources import importers
@@ -24,7 +26,7 @@ def parse(kind, path, **options):
     return importers()[kind].parse(path, **options)
 
 
-def test_good_epraccur_parses(tmp_path):
+def test_good_epraccur_parses(tmp_path, tiny_floors):
     result = parse("ods-gp-practices", epraccur(tmp_path, [good_row(), good_row("C82002"), good_row("C82099", setting="1")]))
     orgs = result.tables["organisations"]
     assert list(orgs["code"]) == ["C82001", "C82002"]
@@ -97,7 +99,7 @@ def test_population_keeps_lsoa_rows_and_reads_thousands(tmp_path):
     assert (frame["year"].iloc[0], frame["geography"].iloc[0]) == (2017, "lsoa11")
 
 
-def test_lsoa_registrations_file(tmp_path):
+def test_lsoa_registrations_file(tmp_path, tiny_floors):
     path = write(tmp_path / "gp-reg-pat-prac-lsoa-all.csv",
                  "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS\n"
                  "GP_PRAC_PAT_LIST,01APR2024,C82001,X,E01013787,ALL,120\n"
@@ -133,9 +135,28 @@ def test_corrupt_and_roadless_osm(tmp_path):
         parse("osm", roadless)
 
 
-def test_gzipped_files_are_read_as_published(tmp_path):
+def test_gzipped_files_are_read_as_published(tmp_path, tiny_floors):
     import gzip
 
     path = tmp_path / "epraccur.csv.gz"
     path.write_bytes(gzip.compress(("\n".join([good_row(), good_row("C82002")]) + "\n").encode()))
     assert list(parse("ods-gp-practices", path).tables["organisations"]["code"]) == ["C82001", "C82002"]
+
+
+@given(people=st.integers(0, 100_000))
+@settings(max_examples=30, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_thousands_must_be_grouped_in_threes(tmp_path, people):
+    """Correctly grouped counts ("1,592") read as written; a separator anywhere else is refused."""
+    header = "Area Codes,All Ages\n"
+    written = f"{people:,}"
+    good = parse("population", write(tmp_path / "pop_mid2017.csv", header + f'"E01013787","{written}"\n'))
+    assert list(good.tables["population"]["population"]) == [people]
+    digits = str(people)
+    misplaced = {f"{digits[:i]},{digits[i:]}" for i in range(1, len(digits)) if (len(digits) - i) % 3}
+    misplaced |= {digits[:1] + "," + digits[1:2] + "," + digits[2:]} if len(digits) >= 3 else set()
+    misplaced |= {written + ",", "," + written}
+    for bad in sorted(misplaced):
+        with pytest.raises(InputError, match="thousands separators") as err:
+            parse("population", write(tmp_path / "pop_mid2017.csv", header + f'"E01013787","{bad}"\n'))
+        assert err.value.line == 2 and err.value.field == "All Ages"

@@ -31,6 +31,11 @@ LSOA_CODE = r"[EW]01\d{6}"
 ENGLISH_LSOA_CODE = r"E01\d{6}"
 ODS_CODE = r"[A-Z0-9]{3,10}"
 POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
+# ONS pseudo codes, used where no area of a column's kind applies: (pseudo) England, Scotland, Wales,
+# Northern Ireland, Channel Islands (L), Isle of Man (M).
+PSEUDO_CODE = r"[ESWNLM]99999999"
+# A number written with thousands separators, correctly grouped ("1,592", "12,345.5"; not "1,5,92").
+_GROUPED = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
 MISSING = {"", "NA", "N/A", "NULL", "null", ".."}  # not "nan": a literal NaN is refused as non-finite
 # A line longer than this is refused at once (no published row comes near it): a file with no line
 # breaks, or a small gzip that inflates to gigabytes, stops after reading this much.
@@ -329,7 +334,13 @@ def _convert(path, f: Field, label, values: pd.Series, empty: pd.Series, lines) 
         spaced = norm.str[:-3] + " " + norm.str[-3:]
         return text(spaced)
     if f.kind in ("integer", "number"):
-        numeric = values.str.replace(",", "", regex=False) if f.thousands else values
+        numeric = values
+        if f.thousands:
+            grouped = values.str.contains(",", regex=False).fillna(False).to_numpy()
+            ok = values.str.fullmatch(_GROUPED).fillna(False).to_numpy()
+            _first_bad(path, label, present & grouped & ~ok, values, lines,
+                       "not a number (thousands separators must group three digits, as in 1,592)")
+            numeric = values.str.replace(",", "", regex=False)
         numbers = pd.to_numeric(pd.Series(np.where(present, numeric.to_numpy(dtype=object), None)),
                                 errors="coerce").to_numpy(dtype=float)
         words = present & np.isnan(numbers) & ~values.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
@@ -379,19 +390,27 @@ def read_validated(
     return frame
 
 
-def coverage_notes(path: str | Path, count: int, *, national_minimum: int | None, what: str) -> list[str]:
+def coverage_notes(path: str | Path, count: int, *, national_minimum: int | None, what: str,
+                   area_editions: bool = False) -> list[str]:
     """Check a file's size against the smallest national edition of its kind.
 
-    A file under a third of ``national_minimum`` is read as an area extract (the largest NHS region
-    holds under a fifth of England) and noted as such; one between a third and a half is too big for
-    an extract and too small for the national file, so it is refused as cut short; one between a
-    half and the minimum imports with a warning.
+    Kinds published only as national files (``area_editions=False``: IMD, ODS files, ONS lookups and
+    centroids, LSOA registrations) are refused under half of ``national_minimum``: a smaller file can
+    only be cut short. For kinds also downloaded by area (``area_editions=True``: boundaries by local
+    authority, population and list sizes filtered to an area) a file under a third is read as an area
+    extract (the largest NHS region holds under a fifth of England) and noted as such; one between a
+    third and a half is too big for an extract and too small for the national file, so it is refused
+    as cut short. One between a half and the minimum imports with a warning.
     """
     if national_minimum is None or count >= national_minimum:
         return []
     if count >= national_minimum / 2:
         return [f"warning: {count:,} {what}, fewer than the {national_minimum:,} of the smallest national "
                 "edition; check that the file is complete"]
+    if not area_editions:
+        raise InputError(f"only {count:,} {what}: under half of the {national_minimum:,} of the smallest national "
+                         "edition, and this file is published only for all of England; the file looks cut short",
+                         path=path)
     if count >= national_minimum / 3:
         raise InputError(f"only {count:,} {what}: under half of the {national_minimum:,} of the smallest national "
                          "edition, yet too many for an area extract; the file looks cut short", path=path)

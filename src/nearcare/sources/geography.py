@@ -27,6 +27,7 @@ from nearcare.sources._read import (
     LSOA_CODE,
     ODS_CODE,
     POSTCODE,
+    PSEUDO_CODE,
     Field,
     check_unique,
     coverage_notes,
@@ -41,8 +42,8 @@ OS = "Ordnance Survey (Code-Point Open); Royal Mail; National Statistics"
 OGL = "Open Government Licence v3.0"
 # Codes of small areas in Scotland and Northern Ireland, which some UK-wide files include.
 OTHER_NATIONS_AREA = r"S01\d{6}|95[A-Z]{2}\d{2}[A-Z]\d|N\d{8}"
-# A local authority (district or unitary) in any UK nation, or the ONSPD's pseudo-codes for none.
-LA_CODE = r"[ESWN]\d{8}|[ESWNL]99999999|M99999999"
+# A local authority (district or unitary) in any UK nation, or the ONSPD's pseudo codes for none.
+LA_CODE = r"[ESWN]\d{8}|" + PSEUDO_CODE
 CODEPOINT_COLUMNS = 10
 GRID_REF_MISSING_QUALITY = "90"  # Code-Point positional quality: no coordinates
 # Official entries of the ONS Postcode Directory outside the standard pattern: Girobank's GIR 0AA
@@ -52,6 +53,10 @@ NON_STANDARD_POSTCODE = r"GIR0AA|NPT\d[A-Z]{2}"
 IRISH_GRID_POSTCODE = "BT"
 # LSOAs in England alone, for files keyed by LSOA (England and Wales files hold more).
 ENGLISH_LSOAS = {"lsoa11": 32_844, "lsoa21": 33_755}
+# Centroid files' code column names by geography; names that do not say (LSOACD, lsoa_code) may hold
+# either or a mix, so they are held to the smaller (2011) count. In the order they are looked for.
+_CENTROID_CODES = {"LSOA21CD": "lsoa21", "LSOA11CD": "lsoa11", "LSOACD": "lsoa11", "lsoa21cd": "lsoa21",
+                   "lsoa11cd": "lsoa11", "lsoa_code": "lsoa11"}
 _EASTING = {"kind": "number", "minimum": GB_EASTING[0], "maximum": GB_EASTING[1]}
 _NORTHING = {"kind": "number", "minimum": GB_NORTHING[0], "maximum": GB_NORTHING[1]}
 
@@ -67,7 +72,7 @@ def parse_postcodes(path: Path) -> Parsed:
     """Postcode points from OS Code-Point Open (header-less CSV) or the ONS Postcode Directory.
 
     Read in batches, keeping only the typed columns, so the 2.7 million-row national ONSPD fits in
-    well under 1 GB (benchmarks/bench_import_postcodes.py).
+    about 1 GB (benchmarks/bench_import_postcodes.py).
     """
     frames: list[pd.DataFrame] = []
     no_grid = northern_ireland = read = 0
@@ -102,10 +107,14 @@ def parse_postcodes(path: Path) -> Parsed:
                 Field("easting", ("oseast1m", "OSEAST1M", "east1m"), required=False, **_EASTING),
                 Field("northing", ("osnrth1m", "OSNRTH1M", "north1m"), required=False, **_NORTHING),
                 Field("lsoa21_code", ("lsoa21", "LSOA21", "lsoa21cd"), "code", required=False,
-                      pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA),
+                      pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA + "|" + PSEUDO_CODE),
                 Field("lad_code", ("oslaua", "OSLAUA", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd"),
                       "code", required=False, pattern=LA_CODE),
             ])
+            # Pseudo codes (Channel Islands, Isle of Man, ...) mean the postcode lies in no LSOA.
+            pseudo = frame["lsoa21_code"].str.fullmatch(PSEUDO_CODE).fillna(False).to_numpy(dtype=bool)
+            if pseudo.any():
+                frame["lsoa21_code"] = frame["lsoa21_code"].where(~pseudo, None)
             irish = frame["postcode"].str.startswith(IRISH_GRID_POSTCODE).to_numpy(dtype=bool)
             located = (frame["easting"].notna() & frame["northing"].notna()).to_numpy()
             northern_ireland += int(irish.sum())
@@ -143,7 +152,7 @@ def parse_postcodes(path: Path) -> Parsed:
 def parse_lsoa_centroids(path: Path) -> Parsed:
     """LSOA population-weighted centroids, as latitude/longitude or as British National Grid x/y."""
     names, rows, lines = read_rows(path, header=True, final_newline=True)
-    code_options = ("LSOA21CD", "LSOA11CD", "LSOACD", "lsoa21cd", "lsoa11cd", "lsoa_code")
+    code_options = tuple(_CENTROID_CODES)
     code_col = next((names.index(c) for c in code_options if c in names), None)
     if code_col is None:
         raise InputError(f"missing column: one of {', '.join(code_options)}", path=path, line=1)
@@ -172,7 +181,8 @@ def parse_lsoa_centroids(path: Path) -> Parsed:
         raise InputError("centroid lies outside England", path=path, line=int(row["_line"]),
                          field="latitude/longitude", value=f"{row['lat']}, {row['lon']}")
     notes = [f"{skipped} areas in Scotland or Northern Ireland were left out"] if skipped else []
-    notes += coverage_notes(path, int(english.sum()), national_minimum=ENGLISH_LSOAS["lsoa11"], what="English LSOAs")
+    notes += coverage_notes(path, int(english.sum()), national_minimum=ENGLISH_LSOAS[_CENTROID_CODES[names[code_col]]],
+                            what="English LSOAs")
     return Parsed({"lsoa_centroids": frame[["_line", "lsoa_code", "lat", "lon", "easting", "northing"]]}, None, notes)
 
 
@@ -229,7 +239,8 @@ def parse_lsoa_boundaries(path: Path) -> Parsed:
         "boundary": shapely.to_wkb(geometry),
     })
     notes = [f"{int(invalid.sum())} self-intersecting boundaries were repaired"] if invalid.any() else []
-    notes += coverage_notes(path, len(out), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOA boundaries")
+    notes += coverage_notes(path, len(out), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOA boundaries",
+                            area_editions=True)  # the ONS portal serves any area's; re-published by authority
     return Parsed({"lsoa_boundaries": out}, None, notes)
 
 

@@ -50,7 +50,8 @@ def parse_population(path: Path, *, year: int | None = None, geography: str | No
     frame["geography"] = geography
     frame["year"] = year
     notes = [f"{skipped} rows for larger areas (local authorities, regions) were left out"] if skipped else []
-    notes += coverage_notes(path, len(frame), national_minimum=NATIONAL_MINIMUM[geography], what="LSOAs")
+    notes += coverage_notes(path, len(frame), national_minimum=NATIONAL_MINIMUM[geography], what="LSOAs",
+                            area_editions=True)  # ONS has published small-area estimates by region
     return Parsed({"population": frame}, f"mid-{year}", notes)
 
 

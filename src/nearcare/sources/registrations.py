@@ -55,15 +55,16 @@ def parse_practice_totals(path: Path) -> Parsed:
     frame = frame.assign(extract_date=_extract_dates(path, frame))
     check_unique(path, frame, ["practice_code", "extract_date"])
     date = str(frame["extract_date"].max())
+    # Accepted for an area: list sizes are commonly filtered to an ICB (as in the bundled LLR subset).
     notes = coverage_notes(path, frame["practice_code"].nunique(), national_minimum=NATIONAL_MINIMUM_PRACTICES,
-                           what="practices")
+                           what="practices", area_editions=True)
     return Parsed({"gp_list_sizes": frame[["_line", "practice_code", "extract_date", "patients"]]}, date, notes)
 
 
 def parse_lsoa_registrations(path: Path) -> Parsed:
     """Registered patients per practice per LSOA (``gp-reg-pat-prac-lsoa-all.csv``)."""
-    # No published copy is at hand to confirm this file ends in a line break, so none is required.
-    names, rows, lines = read_rows(path, header=True)
+    # NHS England's files from this publication end in CRLF (as the practice totals file does).
+    names, rows, lines = read_rows(path, header=True, final_newline=True)
     frame = validate(path, names, rows, lines, [
         Field("practice_code", "PRACTICE_CODE", "code", pattern=ODS_CODE),
         Field("lsoa_code", ("LSOA_CODE", "LSOA_CODE_2021", "LSOA_CODE_2011"), "code", pattern=LSOA_CODE + "|NO2011|NO2021"),
@@ -76,6 +77,9 @@ def parse_lsoa_registrations(path: Path) -> Parsed:
     notes = [f"{int(frame.loc[unknown, 'patients'].sum())} patients with no known LSOA were left out"] if unknown.any() else []
     frame = frame[~unknown].assign(extract_date=_extract_dates(path, frame[~unknown]))
     check_unique(path, frame, ["practice_code", "lsoa_code", "extract_date"])
+    # Published for all of England only: every practice appears, so a file with fewer is cut short.
+    notes += coverage_notes(path, frame["practice_code"].nunique(), national_minimum=NATIONAL_MINIMUM_PRACTICES,
+                            what="practices")
     date = str(frame["extract_date"].max())
     return Parsed({"gp_registrations_lsoa": frame[["_line", "practice_code", "lsoa_code", "extract_date", "patients"]]},
                   date, notes)
