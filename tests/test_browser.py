@@ -1,6 +1,7 @@
 """The web app in Debian's Chromium through Playwright: the map draws, a practice opens, a closure
 returns results, a defibrillator report round-trips, controls are reachable by keyboard, imported
-names cannot run script, and no page breaks its Content-Security-Policy. Screenshots go to test-output/."""
+names cannot run script, the API docs draw offline, and no page breaks its Content-Security-Policy.
+Screenshots go to test-output/."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     opened = context.new_page()
     remote, blocked = [], []
-    opened.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
+    local = ("http://127.0.0.1", "data:", "blob:http://127.0.0.1")  # a blob: URL holds what the page itself made
+    opened.on("request", lambda r: remote.append(r.url) if not r.url.startswith(local) else None)
     opened.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     yield opened
     context.close()
@@ -173,3 +175,18 @@ def test_imported_names_in_map_labels_are_text_not_html(server, page):
     assert page.locator(".leaflet-tooltip img").count() == 0
     page.wait_for_timeout(300)  # an <img src=y> would have failed to load by now
     assert page.evaluate("window.__xss") is None
+
+
+def test_api_docs_render_from_this_server(server, page):
+    """Issue 13, item 5: Swagger UI (/docs) and ReDoc (/redoc) draw the API offline, under the same
+    Content-Security-Policy as every page (the page fixture fails on any remote request or violation)."""
+    operations = len(page.request.get(server + "/openapi.json").json()["paths"])
+    page.goto(server + "/docs")
+    page.wait_for_function(f"() => document.querySelectorAll('.opblock').length >= {operations}")
+    assert "/api/area" in page.locator("#swagger-ui").inner_text()
+    page.screenshot(path=str(SHOTS / "docs.png"))
+    page.goto(server + "/redoc")
+    page.wait_for_selector("[data-section-id^='operation/']")
+    assert "/api/area" in page.locator("redoc").inner_text()
+    page.wait_for_timeout(500)  # ReDoc starts its search index after drawing
+    page.screenshot(path=str(SHOTS / "redoc.png"))

@@ -20,6 +20,7 @@ from nearcare.web.app import create_app  # noqa: E402
 from nearcare.web.guard import MAX_BODY_BYTES, MAX_JSON_ITEMS, host_name  # noqa: E402
 
 PAGES = ["/", "/organisations/C82044", "/scenario", "/defibrillators", "/neighbourhoods"]
+DOCS = ["/docs", "/redoc"]  # Swagger UI and ReDoc, served from node_modules like every other asset
 REPORT = {"lat": 52.70, "lon": -0.60, "access": "public", "hours": "24/7"}
 
 
@@ -82,7 +83,7 @@ def test_cross_site_form_posts_are_refused(client):
     assert same_site.status_code == 303 and defib_count(client) == before + 1
 
 
-@pytest.mark.parametrize("url", [*PAGES, "/api/area", "/static/map.js", "/vendor/leaflet/leaflet.js", "/nowhere",
+@pytest.mark.parametrize("url", [*PAGES, *DOCS, "/api/area", "/static/map.js", "/vendor/leaflet/leaflet.js", "/nowhere",
                                  "/api/organisations/ZZZ99"])
 def test_security_headers_on_every_response(client, url):
     response = client.get(url)
@@ -107,7 +108,7 @@ class _Scripts(HTMLParser):
         self.handlers += [name for name in attrs if name.startswith("on")]
 
 
-@pytest.mark.parametrize("url", PAGES)
+@pytest.mark.parametrize("url", [*PAGES, *DOCS])
 def test_pages_need_no_inline_script(client, url):
     """Our own scripts are files; the NHS.UK template's one line carries the response's nonce."""
     response = client.get(url)
@@ -117,6 +118,19 @@ def test_pages_need_no_inline_script(client, url):
     assert all(attrs.get("nonce") == nonce for attrs in parsed.inline) and len(parsed.inline) <= 1
     assert not parsed.handlers
     assert client.get(url).headers["content-security-policy"] != response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("url", DOCS)
+def test_api_docs_are_served_locally(client, url):
+    """/docs and /redoc name no other site (no CDN, no Google Fonts, no remote favicon) and every file
+    they load is served by this app."""
+    page = client.get(url)
+    assert page.status_code == 200
+    assert not re.findall(r"https?://(?!127\.0\.0\.1[:/])[^\s\"'<>)]+", page.text)
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert any(path.endswith(".js") for path in loaded)
+    for path in loaded:
+        assert path.startswith("/") and client.get(path).status_code == 200, path
 
 
 @pytest.mark.parametrize("body, says", [

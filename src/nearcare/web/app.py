@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -48,6 +49,12 @@ def offline_stylesheet(path: Path) -> str:
     package); the design system's own fallback, Arial, is used instead."""
     text = path.read_text(encoding="utf-8")
     return re.sub(r"@font-face\{[^}]*https?://[^}]*\}", "", text)
+
+
+def offline_redoc(path: Path) -> str:
+    """ReDoc's standalone bundle without its one remote resource: the sidebar's Redocly logo, fetched
+    from cdn.redoc.ly. An empty data: URL fails to load, and ReDoc then hides the image."""
+    return path.read_text(encoding="utf-8").replace('"https://cdn.redoc.ly/redoc/logo-mini.svg"', '"data:,"')
 
 
 def find_assets() -> Path | None:
@@ -127,7 +134,8 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         raise StoreError(f"{store_path}: no such store (run `nearcare demo` or `nearcare build` first)")
     data = Data(store_path)
     app = FastAPI(title="nearcare", description="Primary care and neighbourhood services: atlas, access, equity, "
-                  "scenarios and defibrillators, from open data.", version="0.1.0")
+                  "scenarios and defibrillators, from open data.", version="0.1.0",
+                  docs_url=None, redoc_url=None)  # served below from local assets, not FastAPI's CDN defaults
     app.add_middleware(Guard, allowed_hosts=allowed_hosts)
     csrf = CsrfTokens()
     assets = find_assets()
@@ -141,6 +149,30 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         app.mount("/assets", StaticFiles(directory=assets / "nhsuk-frontend" / "dist" / "nhsuk" / "assets"), name="assets")
         app.mount("/vendor/nhsuk", StaticFiles(directory=assets / "nhsuk-frontend" / "dist" / "nhsuk"), name="nhsuk")
         app.mount("/vendor/leaflet", StaticFiles(directory=assets / "leaflet" / "dist"), name="leaflet")
+    if assets is not None and (assets / "swagger-ui-dist").is_dir() and (assets / "redoc").is_dir():
+        app.mount("/vendor/swagger-ui", StaticFiles(directory=assets / "swagger-ui-dist"), name="swagger-ui")
+        redoc_script = offline_redoc(assets / "redoc" / "bundles" / "redoc.standalone.js")
+
+        @app.get("/vendor/redoc/redoc.standalone.js", include_in_schema=False)
+        def redoc_js() -> Response:
+            return Response(redoc_script, media_type="text/javascript")
+
+        @app.get("/docs", include_in_schema=False)
+        def swagger_ui(request: Request) -> HTMLResponse:
+            page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                       swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+                                       swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+                                       swagger_favicon_url="/static/nearcare-mark.svg",
+                                       swagger_ui_parameters={"validatorUrl": None})  # no call to swagger.io
+            # FastAPI's page starts Swagger UI with one inline script: give it this request's CSP nonce.
+            html = page.body.decode().replace("<script>", f'<script nonce="{request.state.csp_nonce}">')
+            return HTMLResponse(html)
+
+        @app.get("/redoc", include_in_schema=False)
+        def redoc() -> HTMLResponse:
+            return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                  redoc_js_url="/vendor/redoc/redoc.standalone.js",
+                                  redoc_favicon_url="/static/nearcare-mark.svg", with_google_fonts=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.loader = ChoiceLoader([FileSystemLoader(HERE / "templates"),
