@@ -74,3 +74,22 @@ def test_reimport_replaces_same_kind_only(tmp_path, loaded):
     assert "Z99005" in codes and not {"Z99001", "Z99002"} & codes
     # Bundled GP practices came from a different provenance kind, so they stay.
     assert loaded.count("organisations") == pharmacies + 1
+
+
+def test_import_settings_apply_while_writing_and_are_restored(tmp_path, loaded, monkeypatch):
+    """The small buffer pool and single thread (kept the national postcode import under 1 GB) last
+    only while an import writes, whether it succeeds or clashes and rolls back."""
+    setting = "SELECT current_setting('memory_limit'), current_setting('threads')"
+    own = loaded.con.execute(setting).fetchall()[0]
+    seen = []
+    insert = Store.insert
+    monkeypatch.setattr(Store, "insert", lambda self, *a: (seen.append(self.con.execute(setting).fetchall()[0]),
+                                                          insert(self, *a)))
+    one = write(tmp_path / "a_mid2019.csv", "Area Codes,All Ages\nE01013787,1500\n")
+    two = write(tmp_path / "b_mid2019.csv", "Area Codes,All Ages\nE01013787,1600\n")
+    import_files(loaded, "population", [one])
+    assert loaded.con.execute(setting).fetchall()[0] == own
+    with pytest.raises(InputError, match="clashes"):
+        import_files(loaded, "population", [one, two])
+    assert loaded.con.execute(setting).fetchall()[0] == own
+    assert seen and all(threads == 1 and limit != own[0] for limit, threads in seen)

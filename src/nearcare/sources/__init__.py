@@ -8,7 +8,8 @@ it was. Importing a kind again replaces what the earlier import of that kind bro
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from nearcare._errors import InputError
 from nearcare.store import Store, file_sha256
 
 INSERT_ROWS = 250_000
+# DuckDB settings while writing an import: a small buffer pool (the open transaction's rows are
+# spilled to the store file), one thread and no ordering guarantee take the national postcode import's
+# peak from about 1,010 MB to about 910 MB (benchmarks/bench_import_postcodes.py; 500MB gave 980 MB).
+# The primary-key index must fit in the pool: about 150 MB for the 2.6 million national postcodes.
+IMPORT_SETTINGS = {"memory_limit": "300MB", "threads": 1, "preserve_insertion_order": False}
 
 
 @dataclass
@@ -74,6 +80,22 @@ def _release_freed_memory() -> None:
         pass
 
 
+@contextmanager
+def _import_settings(store: Store) -> Iterator[None]:
+    """Apply IMPORT_SETTINGS while an import writes, then reset them to DuckDB's defaults.
+
+    Reset rather than set back: DuckDB reports the memory limit rounded (``18.7 GiB``), and the
+    Store sets none of these.
+    """
+    try:
+        for name, value in IMPORT_SETTINGS.items():
+            store.con.execute(f"SET {name} = ?", [value])
+        yield
+    finally:
+        for name in IMPORT_SETTINGS:
+            store.con.execute(f"RESET {name}")
+
+
 def importers() -> dict[str, Importer]:
     """All importers by kind (the KIND of ``nearcare import KIND FILE``)."""
     return _registry()
@@ -102,7 +124,7 @@ def import_files(
     tables = sorted({t for _, p in parsed for t in p.tables})
     rows: dict[str, int] = {t: 0 for t in tables}
     source_ids: list[int] = []
-    with store.transaction() as con:
+    with _import_settings(store), store.transaction() as con:
         for table in tables:
             con.execute(
                 f'DELETE FROM "{table}" WHERE source_id IN (SELECT source_id FROM provenance WHERE kind = ?)',
