@@ -121,10 +121,24 @@ def import_files(
         raise InputError(f"no file given for {kind}")
     parsed = [(Path(p), importer.parse(Path(p), **options)) for p in paths]
     _release_freed_memory()
+    try:
+        with _import_settings(store):
+            rows, source_ids = _write(store, kind, importer, parsed, data_date)
+    except duckdb.OutOfMemoryException:
+        # The small buffer pool is an economy, not a limit on what can be imported: a file whose
+        # index outgrows it is written again (the failed attempt rolled back) with DuckDB's defaults.
+        rows, source_ids = _write(store, kind, importer, parsed, data_date)
+    notes = [note for _, p in parsed for note in p.notes]
+    return ImportResult(kind=kind, rows=rows, source_ids=source_ids, notes=notes)
+
+
+def _write(store: Store, kind: str, importer: Importer, parsed: list, data_date: str | None
+           ) -> tuple[dict[str, int], list[int]]:
+    """Replace what the earlier import of ``kind`` brought with ``parsed``, in one transaction."""
     tables = sorted({t for _, p in parsed for t in p.tables})
     rows: dict[str, int] = {t: 0 for t in tables}
     source_ids: list[int] = []
-    with _import_settings(store), store.transaction() as con:
+    with store.transaction() as con:
         for table in tables:
             con.execute(
                 f'DELETE FROM "{table}" WHERE source_id IN (SELECT source_id FROM provenance WHERE kind = ?)',
@@ -149,5 +163,4 @@ def import_files(
                         "is the same area in two files?", path=path,
                     ) from None
                 rows[table] += len(frame)
-    notes = [note for _, p in parsed for note in p.notes]
-    return ImportResult(kind=kind, rows=rows, source_ids=source_ids, notes=notes)
+    return rows, source_ids
