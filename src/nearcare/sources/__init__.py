@@ -8,7 +8,8 @@ it was. Importing a kind again replaces what the earlier import of that kind bro
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from nearcare._errors import InputError
 from nearcare.store import Store, file_sha256
 
 INSERT_ROWS = 250_000
+# DuckDB settings while writing an import: a small buffer pool (the open transaction's rows are
+# spilled to the store file), one thread and no ordering guarantee take the national postcode import's
+# peak from about 1,010 MB to about 910 MB (benchmarks/bench_import_postcodes.py; 500MB gave 980 MB).
+# The primary-key index must fit in the pool: about 150 MB for the 2.6 million national postcodes.
+IMPORT_SETTINGS = {"memory_limit": "300MB", "threads": 1, "preserve_insertion_order": False}
 
 
 @dataclass
@@ -74,6 +80,22 @@ def _release_freed_memory() -> None:
         pass
 
 
+@contextmanager
+def _import_settings(store: Store) -> Iterator[None]:
+    """Apply IMPORT_SETTINGS while an import writes, then reset them to DuckDB's defaults.
+
+    Reset rather than set back: DuckDB reports the memory limit rounded (``18.7 GiB``), and the
+    Store sets none of these.
+    """
+    try:
+        for name, value in IMPORT_SETTINGS.items():
+            store.con.execute(f"SET {name} = ?", [value])
+        yield
+    finally:
+        for name in IMPORT_SETTINGS:
+            store.con.execute(f"RESET {name}")
+
+
 def importers() -> dict[str, Importer]:
     """All importers by kind (the KIND of ``nearcare import KIND FILE``)."""
     return _registry()
@@ -99,6 +121,20 @@ def import_files(
         raise InputError(f"no file given for {kind}")
     parsed = [(Path(p), importer.parse(Path(p), **options)) for p in paths]
     _release_freed_memory()
+    try:
+        with _import_settings(store):
+            rows, source_ids = _write(store, kind, importer, parsed, data_date)
+    except duckdb.OutOfMemoryException:
+        # The small buffer pool is an economy, not a limit on what can be imported: a file whose
+        # index outgrows it is written again (the failed attempt rolled back) with DuckDB's defaults.
+        rows, source_ids = _write(store, kind, importer, parsed, data_date)
+    notes = [note for _, p in parsed for note in p.notes]
+    return ImportResult(kind=kind, rows=rows, source_ids=source_ids, notes=notes)
+
+
+def _write(store: Store, kind: str, importer: Importer, parsed: list, data_date: str | None
+           ) -> tuple[dict[str, int], list[int]]:
+    """Replace what the earlier import of ``kind`` brought with ``parsed``, in one transaction."""
     tables = sorted({t for _, p in parsed for t in p.tables})
     rows: dict[str, int] = {t: 0 for t in tables}
     source_ids: list[int] = []
@@ -127,5 +163,4 @@ def import_files(
                         "is the same area in two files?", path=path,
                     ) from None
                 rows[table] += len(frame)
-    notes = [note for _, p in parsed for note in p.notes]
-    return ImportResult(kind=kind, rows=rows, source_ids=source_ids, notes=notes)
+    return rows, source_ids

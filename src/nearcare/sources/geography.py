@@ -72,7 +72,7 @@ def parse_postcodes(path: Path) -> Parsed:
     """Postcode points from OS Code-Point Open (header-less CSV) or the ONS Postcode Directory.
 
     Read in batches, keeping only the typed columns, so the 2.7 million-row national ONSPD fits in
-    about 1 GB (benchmarks/bench_import_postcodes.py).
+    about 910 MB (benchmarks/bench_import_postcodes.py).
     """
     frames: list[pd.DataFrame] = []
     no_grid = northern_ireland = read = 0
