@@ -45,23 +45,31 @@ def main() -> None:
 def run(origins, practices, demand, supply, minutes: float) -> None:
     start = time.perf_counter()
     pairs = crowfly_pairs(origins, practices, "drive", max_minutes=minutes)
-    print(f"\n{minutes}-minute catchment: made {len(pairs):,} pairs in {time.perf_counter() - start:.2f} s "
-          f"({len(pairs) / ORIGINS:.0f} practices per LSOA on average)")
+    print(
+        f"\n{minutes}-minute catchment: made {len(pairs):,} pairs in {time.perf_counter() - start:.2f} s "
+        f"({len(pairs) / ORIGINS:.0f} practices per LSOA on average)"
+    )
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "national.duckdb") as store:
         with store.transaction():
             store.insert("travel_times", pairs.assign(destination_kind="gp", profile="drive", mode="crowfly"))
         timings = []
         for _ in range(3):
             start = time.perf_counter()
-            stored = store.df("SELECT origin_id, destination_id, minutes FROM travel_times "
-                              "WHERE profile = 'drive' AND destination_kind = 'gp' AND mode = 'crowfly'")
+            stored = store.df(
+                "SELECT origin_id, destination_id, minutes FROM travel_times "
+                "WHERE profile = 'drive' AND destination_kind = 'gp' AND mode = 'crowfly'"
+            )
             read = time.perf_counter() - start
             access = e2sfca(stored, demand, supply, Catchment(minutes))
             timings.append((read, time.perf_counter() - start))
     read, total = min(timings, key=lambda t: t[1])
-    print(f"E2SFCA for {ORIGINS:,} LSOAs and {PRACTICES:,} practices: {total:.2f} s "
-          f"(of which reading the pairs from the store {read:.2f} s); best of 3; target under 5 s")
-    print(f"mean access {access.mean() * 1000:.3f} per 1,000 people; {int((access == 0).sum()):,} LSOAs with none")
+    print(
+        f"E2SFCA for {ORIGINS:,} LSOAs and {PRACTICES:,} practices: {total:.2f} s "
+        f"(of which reading the pairs from the store {read:.2f} s); best of 3; target under 5 s"
+    )
+    print(
+        f"mean access {access.mean() * 1000:.3f} per 1,000 people; {int((access == 0).sum()):,} LSOAs with none"
+    )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,68 @@ import pyarrow.csv as pacsv
 
 # The ONSPD CSV header (Nov 2025 user guide order).
 ONSPD_COLUMNS = [
-    "pcd", "pcd2", "pcds", "dointr", "doterm", "oscty", "ced", "oslaua", "osward", "parish", "usertype",
-    "oseast1m", "osnrth1m", "osgrdind", "oshlthau", "nhser", "ctry", "rgn", "streg", "pcon", "eer", "teclec",
-    "ttwa", "pct", "itl", "statsward", "oa01", "casward", "npark", "lsoa01", "msoa01", "ur01ind", "oac01",
-    "oa11", "lsoa11", "msoa11", "wz11", "sicbl", "bua24", "ru11ind", "oac11", "lat", "long", "lep1", "lep2",
-    "pfa", "imd", "calncv", "icb", "oa21", "lsoa21", "msoa21", "ruc21ind",
+    "pcd",
+    "pcd2",
+    "pcds",
+    "dointr",
+    "doterm",
+    "oscty",
+    "ced",
+    "oslaua",
+    "osward",
+    "parish",
+    "usertype",
+    "oseast1m",
+    "osnrth1m",
+    "osgrdind",
+    "oshlthau",
+    "nhser",
+    "ctry",
+    "rgn",
+    "streg",
+    "pcon",
+    "eer",
+    "teclec",
+    "ttwa",
+    "pct",
+    "itl",
+    "statsward",
+    "oa01",
+    "casward",
+    "npark",
+    "lsoa01",
+    "msoa01",
+    "ur01ind",
+    "oac01",
+    "oa11",
+    "lsoa11",
+    "msoa11",
+    "wz11",
+    "sicbl",
+    "bua24",
+    "ru11ind",
+    "oac11",
+    "lat",
+    "long",
+    "lep1",
+    "lep2",
+    "pfa",
+    "imd",
+    "calncv",
+    "icb",
+    "oa21",
+    "lsoa21",
+    "msoa21",
+    "ruc21ind",
 ]
-COUNTRY = {"E": "E92000001", "W": "W92000004", "S": "S92000003", "N": "N92000002", "L": "L93000001",
-           "M": "M83000003"}
+COUNTRY = {
+    "E": "E92000001",
+    "W": "W92000004",
+    "S": "S92000003",
+    "N": "N92000002",
+    "L": "L93000001",
+    "M": "M83000003",
+}
 # LSOAs, Scottish data zones and Northern Ireland's super data zones (N21...); the Crown dependencies
 # are in none, which the ONSPD marks with its pseudo codes.
 SMALL_AREA = {"E": "E01", "W": "W01", "S": "S01", "N": "N21"}
@@ -74,9 +128,11 @@ def write_onspd(frame, out: Path) -> None:
     from nearcare.geo import to_wgs84
 
     options = pacsv.WriteOptions(quoting_style="all_valid")
-    with pacsv.CSVWriter(out, pa.schema([(c, pa.string()) for c in ONSPD_COLUMNS]), write_options=options) as writer:
+    with pacsv.CSVWriter(
+        out, pa.schema([(c, pa.string()) for c in ONSPD_COLUMNS]), write_options=options
+    ) as writer:
         for start in range(0, len(frame), CHUNK):
-            part = frame.iloc[start:start + CHUNK]
+            part = frame.iloc[start : start + CHUNK]
             pcd = part["pcd"].astype(str)
             outward, inward = pcd.str[:-3].str.strip(), pcd.str[-3:]
             laua = part["laua"].fillna("").astype(str)  # ~11,000 postcodes without a grid reference have none
@@ -85,24 +141,40 @@ def write_onspd(frame, out: Path) -> None:
             east = part["oseast1m"].fillna(0).to_numpy()
             north = part["osnrth1m"].fillna(0).to_numpy()
             lon, lat = to_wgs84(east, north)
-            serial = pd.Series(np.arange(start, start + len(part)) % 900_000, index=part.index).astype(str).str.zfill(6)
+            serial = (
+                pd.Series(np.arange(start, start + len(part)) % 900_000, index=part.index)
+                .astype(str)
+                .str.zfill(6)
+            )
             area = (nation.map(SMALL_AREA) + serial).fillna(nation.map(NO_SMALL_AREA)).fillna("")
             filler = np.full(len(part), "E99999999", dtype=object)
-            columns = {c: filler for c in ONSPD_COLUMNS}
-            columns.update({
-                "pcd": pcd.to_numpy(), "pcd2": (outward.str.ljust(4) + " " + inward).to_numpy(),
-                "pcds": (outward + " " + inward).to_numpy(),
-                "dointr": np.full(len(part), "198001", dtype=object), "doterm": np.full(len(part), "", dtype=object),
-                "oslaua": laua.to_numpy(), "usertype": np.full(len(part), "0", dtype=object),
-                "oseast1m": np.where(located, part["oseast1m"].fillna(0).astype(int).astype(str), ""),
-                "osnrth1m": np.where(located, part["osnrth1m"].fillna(0).astype(int).astype(str), ""),
-                "osgrdind": np.where(located, "1", "9"), "ctry": nation.map(COUNTRY).fillna("L93000001").to_numpy(),
-                "lat": np.where(located, np.char.mod("%.6f", lat), "99.999999"),
-                "long": np.where(located, np.char.mod("%.6f", lon), "0.000000"),
-                "lsoa21": area.to_numpy(),
-            })
-            writer.write_table(pa.table({c: pa.array(np.asarray(v, dtype=object).astype(str), pa.string())
-                                         for c, v in columns.items()}))
+            columns = dict.fromkeys(ONSPD_COLUMNS, filler)
+            columns.update(
+                {
+                    "pcd": pcd.to_numpy(),
+                    "pcd2": (outward.str.ljust(4) + " " + inward).to_numpy(),
+                    "pcds": (outward + " " + inward).to_numpy(),
+                    "dointr": np.full(len(part), "198001", dtype=object),
+                    "doterm": np.full(len(part), "", dtype=object),
+                    "oslaua": laua.to_numpy(),
+                    "usertype": np.full(len(part), "0", dtype=object),
+                    "oseast1m": np.where(located, part["oseast1m"].fillna(0).astype(int).astype(str), ""),
+                    "osnrth1m": np.where(located, part["osnrth1m"].fillna(0).astype(int).astype(str), ""),
+                    "osgrdind": np.where(located, "1", "9"),
+                    "ctry": nation.map(COUNTRY).fillna("L93000001").to_numpy(),
+                    "lat": np.where(located, np.char.mod("%.6f", lat), "99.999999"),
+                    "long": np.where(located, np.char.mod("%.6f", lon), "0.000000"),
+                    "lsoa21": area.to_numpy(),
+                }
+            )
+            writer.write_table(
+                pa.table(
+                    {
+                        c: pa.array(np.asarray(v, dtype=object).astype(str), pa.string())
+                        for c, v in columns.items()
+                    }
+                )
+            )
 
 
 def main() -> None:
@@ -117,17 +189,24 @@ def main() -> None:
             partial = csv_path.with_suffix(".partial")
             write_onspd(frame, partial)
             partial.rename(csv_path)
-            print(f"wrote {len(frame):,} rows ({csv_path.stat().st_size / 1e6:,.0f} MB) in "
-                  f"{time.perf_counter() - started:.0f} s: {csv_path}")
+            print(
+                f"wrote {len(frame):,} rows ({csv_path.stat().st_size / 1e6:,.0f} MB) in "
+                f"{time.perf_counter() - started:.0f} s: {csv_path}"
+            )
             del frame
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", IMPORT, str(csv_path), str(Path(tmp) / "s.duckdb")],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT, str(csv_path), str(Path(tmp) / "s.duckdb")],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
         if done.returncode:
             sys.exit(done.stderr)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
-        said = [line.split(": ", 1) for line in done.stdout.splitlines() if line.startswith(("rows: ", "note: "))]
+        said = [
+            line.split(": ", 1) for line in done.stdout.splitlines() if line.startswith(("rows: ", "note: "))
+        ]
         stored = next(int(value) for what, value in said if what == "rows")
         print(f"imported {stored:,} postcodes in {seconds:.1f} s; peak memory {peak_mb:,.0f} MB")
         for what, value in said:

@@ -21,8 +21,10 @@ def main() -> None:
     with Store(path, read_only=True) as store:
         start = time.perf_counter()
         ctx = load_context(store, mode="crowfly")
-        print(f"context for {len(ctx.areas)} LSOAs and {len(ctx.practices)} practices loaded once in "
-              f"{time.perf_counter() - start:.2f} s ({ctx.model.describe()})")
+        print(
+            f"context for {len(ctx.areas)} LSOAs and {len(ctx.practices)} practices loaded once in "
+            f"{time.perf_counter() - start:.2f} s ({ctx.model.describe()})"
+        )
         codes = sorted(set(ctx.flows["destination_id"]))
         timings = []
         for code in codes:
@@ -30,8 +32,10 @@ def main() -> None:
             evaluate(ctx, Scenario(f"close {code}", close=[code]))
             timings.append(time.perf_counter() - start)
         timings.sort()
-        print(f"single closure, {len(codes)} practices tried: median {timings[len(timings) // 2] * 1000:.0f} ms, "
-              f"slowest {timings[-1] * 1000:.0f} ms (target under 1,000 ms)")
+        print(
+            f"single closure, {len(codes)} practices tried: median {timings[len(timings) // 2] * 1000:.0f} ms, "
+            f"slowest {timings[-1] * 1000:.0f} ms (target under 1,000 ms)"
+        )
 
 
 if __name__ == "__main__":

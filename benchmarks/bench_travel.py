@@ -27,7 +27,7 @@ DESTINATIONS = 50
 def grid_network(n_nodes: int, seed: int = 0):
     from nearcare.network import Network
 
-    side = int(round(n_nodes ** 0.5))
+    side = round(n_nodes**0.5)
     rng = np.random.default_rng(seed)
     index = np.arange(side * side).reshape(side, side)
     right = np.column_stack([index[:, :-1].ravel(), index[:, 1:].ravel()])
@@ -60,14 +60,20 @@ def query_nodes(network, seed=1):
 
 
 def snapped_at_nodes(nodes, prefix):
-    from nearcare.travel import Snapped
-
     import pandas as pd
 
+    from nearcare.travel import Snapped
+
     count = len(nodes)
-    return Snapped(np.array([f"{prefix}{i}" for i in range(count)]), np.zeros(count), np.arange(count),
-                   np.asarray(nodes, np.int64), np.zeros(count), np.zeros(count),
-                   pd.DataFrame(columns=["point_id", "snap_m"]))
+    return Snapped(
+        np.array([f"{prefix}{i}" for i in range(count)]),
+        np.zeros(count),
+        np.arange(count),
+        np.asarray(nodes, np.int64),
+        np.zeros(count),
+        np.zeros(count),
+        pd.DataFrame(columns=["point_id", "snap_m"]),
+    )
 
 
 def _status_kb(field: str, pid: str = "self") -> int:
@@ -97,11 +103,15 @@ def run_engine(engine, spec, destinations_used, queue, distances=False):
         import networkx as nx
 
         graph = nx.DiGraph()
-        graph.add_weighted_edges_from(zip(network.target.tolist(), network.source.tolist(), network.minutes.tolist()))
+        graph.add_weighted_edges_from(
+            zip(network.target.tolist(), network.source.tolist(), network.minutes.tolist(), strict=True)
+        )
     elif engine == "igraph":
         import igraph as ig
 
-        graph = ig.Graph(n=network.n_nodes, edges=np.column_stack([network.source, network.target]).tolist(), directed=True)
+        graph = ig.Graph(
+            n=network.n_nodes, edges=np.column_stack([network.source, network.target]).tolist(), directed=True
+        )
         graph.es["w"] = network.minutes.tolist()
     else:
         from nearcare.travel import pairs_within
@@ -117,7 +127,9 @@ def run_engine(engine, spec, destinations_used, queue, distances=False):
             reach = nx.single_source_dijkstra_path_length(graph, int(dest), weight="weight")
             matrix[:, j] = [reach.get(int(o), np.inf) for o in origins]
     else:
-        matrix = np.array(graph.distances(source=destinations.tolist(), target=origins.tolist(), weights="w", mode="in")).T
+        matrix = np.array(
+            graph.distances(source=destinations.tolist(), target=origins.tolist(), weights="w", mode="in")
+        ).T
     elapsed = time.perf_counter() - start
     # Forked workers share the parent's pages; count each worker's peak above that shared base.
     peak_mb = (_status_kb("VmHWM") - base + max(0, _children_peak_kb() - base)) / 1024
@@ -155,15 +167,25 @@ def nearest_flatness(spec):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--networkx-destinations", type=int, default=None,
-                        help="destinations NetworkX runs on grids of 100k nodes or more (default 5; all on smaller)")
+    parser.add_argument(
+        "--networkx-destinations",
+        type=int,
+        default=None,
+        help="destinations NetworkX runs on grids of 100k nodes or more (default 5; all on smaller)",
+    )
     args = parser.parse_args()
-    print(f"query: {ORIGINS} origins x {DESTINATIONS} destinations, minutes, no cutoff (as igraph and NetworkX "
-          "answer it); 'with m' adds the length of each quickest path, which they do not give")
-    print(f"{'network':>10} {'nodes':>9} {'nearcare s':>10} {'MB':>6} {'with m s':>9} {'igraph s':>9} {'MB':>6} "
-          f"{'networkx s':>11} {'vs igraph':>9} {'vs networkx':>11}")
+    print(
+        f"query: {ORIGINS} origins x {DESTINATIONS} destinations, minutes, no cutoff (as igraph and NetworkX "
+        "answer it); 'with m' adds the length of each quickest path, which they do not give"
+    )
+    print(
+        f"{'network':>10} {'nodes':>9} {'nearcare s':>10} {'MB':>6} {'with m s':>9} {'igraph s':>9} {'MB':>6} "
+        f"{'networkx s':>11} {'vs igraph':>9} {'vs networkx':>11}"
+    )
     for spec in ["rutland", *args.sizes]:
         nodes = make_graph(spec).n_nodes
         ours, our_mb, ours_matrix = measure("nearcare", spec)
@@ -175,11 +197,15 @@ def main() -> None:
         assert np.allclose(ours_matrix[:, :used], nx_matrix, rtol=0, atol=1e-6), "networkx disagrees"
         nx_scaled = nx_time * DESTINATIONS / used
         note = "" if used == DESTINATIONS else f" (NetworkX on {used} destinations, scaled)"
-        print(f"{str(spec):>10} {nodes:>9,} {ours:>10.3f} {our_mb:>6.0f} {with_metres:>9.3f} {theirs:>9.3f} {ig_mb:>6.0f} "
-              f"{nx_scaled:>11.2f} "
-              f"{theirs / ours:>8.1f}x {nx_scaled / ours:>10.1f}x{note}")
+        print(
+            f"{spec!s:>10} {nodes:>9,} {ours:>10.3f} {our_mb:>6.0f} {with_metres:>9.3f} {theirs:>9.3f} {ig_mb:>6.0f} "
+            f"{nx_scaled:>11.2f} "
+            f"{theirs / ours:>8.1f}x {nx_scaled / ours:>10.1f}x{note}"
+        )
     spec = max(args.sizes) if args.sizes else "rutland"
-    print(f"\nnearest service ({DESTINATIONS} sites, one search) on the {spec} network, by number of origins:")
+    print(
+        f"\nnearest service ({DESTINATIONS} sites, one search) on the {spec} network, by number of origins:"
+    )
     for count, seconds in nearest_flatness(spec):
         print(f"  {count:>7,} origins: {seconds:.3f} s")
 

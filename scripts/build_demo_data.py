@@ -23,17 +23,30 @@ NATIONAL_FILES = [
     ("nhs-choices-opticians", ["nhs_choices_opticians_2014/Optician.csv"]),
     ("postcodes", ["os_codepoint_open_le/le.csv"]),
     ("lsoa-centroids", ["lsoa_centroids_2011_drkane/lsoa_latlong.csv"]),
-    ("lsoa-boundaries", sorted(f"lsoa_boundaries_llr_drkane/lsoa21/{p.name}"
-                               for p in Path(__file__).resolve().parents[2].joinpath(
-                                   "shared/data/lsoa_boundaries_llr_drkane/lsoa21").glob("*.geojson"))),
+    (
+        "lsoa-boundaries",
+        sorted(
+            f"lsoa_boundaries_llr_drkane/lsoa21/{p.name}"
+            for p in Path(__file__)
+            .resolve()
+            .parents[2]
+            .joinpath("shared/data/lsoa_boundaries_llr_drkane/lsoa21")
+            .glob("*.geojson")
+        ),
+    ),
     ("lsoa-nhs-lookup", ["ons_lookups_via_geographr/lookup_lsoa21_icb24.csv"]),
     ("lsoa11-lsoa21-lookup", ["ons_lookups_via_geographr/lookup_lsoa11_lsoa21_ltla22.csv"]),
     ("rural-urban", ["ons_lookups_via_geographr/ruc21_lsoa21.csv"]),
     ("imd2025", ["imd_mhclg_via_humaniverse/imd2025_england_lsoa21.csv"]),
     ("imd2019", ["imd_mhclg_via_humaniverse/imd2019_england_lsoa11.csv"]),
     ("population", ["ons_lsoa_population_mid2017/pop_table_SAPE20DT1_mid2017_population_estimates.csv"]),
-    ("gp-list-sizes", ["nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2021-01.csv",
-                       "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2026-04_LLR_partial_subset.csv"]),
+    (
+        "gp-list-sizes",
+        [
+            "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2021-01.csv",
+            "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2026-04_LLR_partial_subset.csv",
+        ],
+    ),
     ("gp-workforce", ["heec_gp_workforce_annual/workforce_year.csv"]),
     ("practice-age-mix", ["hocl_qof_prevalence_modelled_2019_20/gp_demographics.csv"]),
     ("qof-prevalence", ["heec_qof_cvd_practice/QOF.csv"]),

@@ -19,8 +19,15 @@ from nearcare.equity import ALLOCATION_TOLERANCE, allocate, concentration_index,
 
 def random_case(seed: int, n_o: int = 80, n_d: int = 20, density: float = 0.5):
     rng = np.random.default_rng(seed)
-    pairs = pd.DataFrame([(f"o{i}", f"d{j}", rng.uniform(0, 40)) for i in range(n_o) for j in range(n_d)
-                          if rng.random() < density], columns=["origin_id", "destination_id", "minutes"])
+    pairs = pd.DataFrame(
+        [
+            (f"o{i}", f"d{j}", rng.uniform(0, 40))
+            for i in range(n_o)
+            for j in range(n_d)
+            if rng.random() < density
+        ],
+        columns=["origin_id", "destination_id", "minutes"],
+    )
     demand = pd.Series(rng.integers(300, 3000, n_o).astype(float), index=[f"o{i}" for i in range(n_o)])
     supply = pd.Series(rng.uniform(0.5, 12, n_d), index=[f"d{j}" for j in range(n_d)])
     return pairs, demand, supply
@@ -31,10 +38,18 @@ def pysal(pairs, demand, supply, max_cost, weight_fn):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = Access(demand_df=demand.rename("pop").rename_axis("geoid").reset_index(), demand_index="geoid",
-                       demand_value="pop", supply_df=supply.rename("doc").rename_axis("geoid").reset_index(),
-                       supply_index="geoid", supply_value="doc", cost_df=pairs, cost_origin="origin_id",
-                       cost_dest="destination_id", cost_name="minutes")
+        model = Access(
+            demand_df=demand.rename("pop").rename_axis("geoid").reset_index(),
+            demand_index="geoid",
+            demand_value="pop",
+            supply_df=supply.rename("doc").rename_axis("geoid").reset_index(),
+            supply_index="geoid",
+            supply_value="doc",
+            cost_df=pairs,
+            cost_origin="origin_id",
+            cost_dest="destination_id",
+            cost_name="minutes",
+        )
         result = model.two_stage_fca(name="x", max_cost=max_cost, weight_fn=weight_fn)
     return result.iloc[:, 0].reindex(demand.index).fillna(0.0)
 
@@ -62,23 +77,30 @@ def test_e2sfca_on_real_demo_costs(demo_store):
     """Same check on the real LLR crow-fly cost table, populations and GP FTE."""
     from nearcare.access import gp_supply
 
-    pairs = demo_store.df("SELECT origin_id, destination_id, minutes FROM travel_times WHERE profile = 'drive' "
-                          "AND mode = 'crowfly' AND destination_kind = 'gp'")
-    demand = demo_store.df("SELECT lsoa21_code, population FROM small_areas").set_index("lsoa21_code")["population"]
+    pairs = demo_store.df(
+        "SELECT origin_id, destination_id, minutes FROM travel_times WHERE profile = 'drive' "
+        "AND mode = 'crowfly' AND destination_kind = 'gp'"
+    )
+    demand = demo_store.df("SELECT lsoa21_code, population FROM small_areas").set_index("lsoa21_code")[
+        "population"
+    ]
     supply, _ = gp_supply(demo_store)
     catchment = Catchment(15)
     theirs = pysal(pairs, demand, supply, 15, lambda t: float(catchment.weight(np.array([t]))[0]))
     ours = e2sfca(pairs, demand, supply, catchment)
     assert np.abs(ours.to_numpy() - theirs.to_numpy()).max() < 1e-9
-    stored = demo_store.df("SELECT lsoa21_code, e2sfca FROM access WHERE kind = 'gp' AND profile = 'drive' "
-                           "AND mode = 'crowfly'").set_index("lsoa21_code")["e2sfca"]
+    stored = demo_store.df(
+        "SELECT lsoa21_code, e2sfca FROM access WHERE kind = 'gp' AND profile = 'drive' AND mode = 'crowfly'"
+    ).set_index("lsoa21_code")["e2sfca"]
     assert np.allclose(stored.reindex(ours.index).to_numpy(), 1000 * ours.to_numpy())
 
 
 def test_hand_checked_example():
     # Areas A (1,000 people) and B (3,000); site X (2 FTE) is 4 min from A and 12 from B; site Y (1 FTE)
     # only 8 min from B. Zones of a 15-minute catchment: <=5 x1, <=10 x0.68, <=15 x0.22.
-    pairs = pd.DataFrame({"origin_id": ["A", "B", "B"], "destination_id": ["X", "X", "Y"], "minutes": [4, 12, 8]})
+    pairs = pd.DataFrame(
+        {"origin_id": ["A", "B", "B"], "destination_id": ["X", "X", "Y"], "minutes": [4, 12, 8]}
+    )
     demand = pd.Series({"A": 1000.0, "B": 3000.0})
     supply = pd.Series({"X": 2.0, "Y": 1.0})
     r_x = 2 / (1000 * 1 + 3000 * 0.22)  # 2 / 1660
@@ -113,12 +135,17 @@ def test_adding_supply_never_lowers_access(seed, site, extra):
     assert (e2sfca(pairs, demand, more, catchment) >= before - 1e-15).all()
     # A new site with its own pairs never lowers anyone's access either.
     rng = np.random.default_rng(seed)
-    new_pairs = pd.DataFrame({"origin_id": demand.index[:10], "destination_id": "new", "minutes": rng.uniform(0, 40, 10)})
-    after = e2sfca(pd.concat([pairs, new_pairs]), demand, pd.concat([supply, pd.Series({"new": extra})]), catchment)
+    new_pairs = pd.DataFrame(
+        {"origin_id": demand.index[:10], "destination_id": "new", "minutes": rng.uniform(0, 40, 10)}
+    )
+    after = e2sfca(
+        pd.concat([pairs, new_pairs]), demand, pd.concat([supply, pd.Series({"new": extra})]), catchment
+    )
     assert (after >= before - 1e-15).all()
 
 
 # --- equity indices ---------------------------------------------------------------------------
+
 
 def test_concentration_index_matches_individual_level_brute_force():
     rng = np.random.default_rng(8)
@@ -153,8 +180,9 @@ def test_slope_index_against_linregress_and_lstsq():
     sii, low, high = slope_index(y, np.ones(50), rank)
     reference = stats.linregress(rank, y)
     t = stats.t.ppf(0.975, 48)
-    assert (sii, low, high) == pytest.approx((reference.slope, reference.slope - t * reference.stderr,
-                                              reference.slope + t * reference.stderr))
+    assert (sii, low, high) == pytest.approx(
+        (reference.slope, reference.slope - t * reference.stderr, reference.slope + t * reference.stderr)
+    )
     w = rng.integers(1, 20, 50).astype(float)
     rank = fractional_rank(np.arange(50), w)
     design = np.column_stack([np.ones(50), rank]) * np.sqrt(w)[:, None]
@@ -171,23 +199,39 @@ def test_a_gradient_favouring_the_less_deprived_is_found():
     assert figures.finding == "holds" and figures.concentration_index > 0
     assert "inverse care law holds" in figures.verdict("GP access")
     assert equity_figures("x", -y + 2, np.full(100, 1500.0), decile, decile).finding == "reversed"
-    assert equity_figures("minutes", y, np.full(100, 1500.0), decile, decile, higher_is_better=False).finding == "reversed"
+    assert (
+        equity_figures("minutes", y, np.full(100, 1500.0), decile, decile, higher_is_better=False).finding
+        == "reversed"
+    )
 
 
 # --- allocation ---------------------------------------------------------------------------------
 
+
 @settings(max_examples=200, deadline=None)
-@given(need=st.lists(st.floats(0, 1e4), min_size=1, max_size=30), units=st.floats(0, 1e5),
-       floor=st.one_of(st.none(), st.floats(0, 50)), cap=st.one_of(st.none(), st.floats(0, 1e4)))
+@given(
+    need=st.lists(st.floats(0, 1e4), min_size=1, max_size=30),
+    units=st.floats(0, 1e5),
+    floor=st.one_of(st.none(), st.floats(0, 50)),
+    cap=st.one_of(st.none(), st.floats(0, 1e4)),
+)
 def test_allocation_sums_to_units_within_floors_and_caps(need, units, floor, cap):
     need = pd.Series(need, index=[f"t{i}" for i in range(len(need))])
     n = len(need)
     tol = ALLOCATION_TOLERANCE
     with_need = int((need > 0).sum())
     # Targets with no need get only their floor, so capped targets with need must hold the rest.
-    most = np.inf if cap is None else (cap * with_need + (floor or 0) * (n - with_need) if with_need else cap * n)
-    feasible = ((floor or 0) * n <= units + tol and (cap is None or cap * n >= units - tol) and most >= units - tol
-                and (floor is None or cap is None or floor <= cap))
+    most = (
+        np.inf
+        if cap is None
+        else (cap * with_need + (floor or 0) * (n - with_need) if with_need else cap * n)
+    )
+    feasible = (
+        (floor or 0) * n <= units + tol
+        and (cap is None or cap * n >= units - tol)
+        and most >= units - tol
+        and (floor is None or cap is None or floor <= cap)
+    )
     if not feasible:
         with pytest.raises(InputError):
             allocate(need, units, floors=floor, caps=cap)
@@ -234,4 +278,8 @@ def test_demo_equity_and_allocation(demo, demo_store):
     allocations = demo_store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
     assert allocations["units"].sum() == pytest.approx(10)
     html = demo.report_path.read_text()
-    assert "Access and equity" in html and "Proportionate allocation" in html and "inverse care law" in html.lower()
+    assert (
+        "Access and equity" in html
+        and "Proportionate allocation" in html
+        and "inverse care law" in html.lower()
+    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 import pytest
+from tests.conftest import write
+from tests.test_validation import epraccur, good_row
 
 from nearcare import InputError
 from nearcare.bundle import load_bundle
 from nearcare.sources import import_files
 from nearcare.store import Store
-from tests.conftest import write
-from tests.test_validation import epraccur, good_row
 
 
 def snapshot(store: Store) -> dict[str, pd.DataFrame]:
@@ -28,7 +28,9 @@ def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame])
 def loaded(tmp_path, tiny_floors):
     with Store(tmp_path / "s.duckdb") as store:
         load_bundle(store)
-        import_files(store, "ods-gp-practices", [epraccur(tmp_path, [good_row("Z99001"), good_row("Z99002")])])
+        import_files(
+            store, "ods-gp-practices", [epraccur(tmp_path, [good_row("Z99001"), good_row("Z99002")])]
+        )
         yield store
 
 
@@ -84,8 +86,11 @@ def test_import_settings_apply_while_writing_and_are_restored(tmp_path, loaded, 
     own = loaded.con.execute(setting).fetchall()[0]
     seen = []
     insert = Store.insert
-    monkeypatch.setattr(Store, "insert", lambda self, *a: (seen.append(self.con.execute(setting).fetchall()[0]),
-                                                          insert(self, *a)))
+    monkeypatch.setattr(
+        Store,
+        "insert",
+        lambda self, *a: (seen.append(self.con.execute(setting).fetchall()[0]), insert(self, *a)),
+    )
     one = write(tmp_path / "a_mid2019.csv", "Area Codes,All Ages\nE01013787,1500\n")
     two = write(tmp_path / "b_mid2019.csv", "Area Codes,All Ages\nE01013787,1600\n")
     import_files(loaded, "population", [one])
@@ -114,7 +119,11 @@ def test_an_import_that_outgrows_the_small_buffer_pool_is_written_again(tmp_path
     one = write(tmp_path / "a_mid2019.csv", "Area Codes,All Ages\nE01013787,1500\n")
     result = import_files(loaded, "population", [one])
     assert attempts[0] is True and attempts[-1] is False and result.rows == {"population": 1}
-    stored = loaded.df("SELECT lsoa_code, population FROM population WHERE source_id IN "
-                       "(SELECT source_id FROM provenance WHERE kind = 'population')")
+    stored = loaded.df(
+        "SELECT lsoa_code, population FROM population WHERE source_id IN "
+        "(SELECT source_id FROM provenance WHERE kind = 'population')"
+    )
     assert stored.values.tolist() == [["E01013787", 1500.0]]
-    assert loaded.scalar("SELECT count(*) FROM provenance") == sources_before + 1  # the failed attempt left none
+    assert (
+        loaded.scalar("SELECT count(*) FROM provenance") == sources_before + 1
+    )  # the failed attempt left none

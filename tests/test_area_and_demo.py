@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import SHARED_DATA, shared_file
 
 from nearcare import InputError
 from nearcare.area import build, resolve_area
 from nearcare.atlas import sub_icb_summary
 from nearcare.store import Store
-from tests.conftest import SHARED_DATA, shared_file
 
 
 def test_demo_counts(demo, demo_store):
@@ -20,7 +20,11 @@ def test_demo_counts(demo, demo_store):
     kinds = demo_store.df("SELECT kind, count(*) AS n FROM sites GROUP BY 1").set_index("kind")["n"]
     assert kinds["gp"] == 128
     assert 210 <= kinds["pharmacy"] <= 230
-    assert set(demo_store.df("SELECT DISTINCT sub_icb_code FROM small_areas")["sub_icb_code"]) == {"03W", "04C", "04V"}
+    assert set(demo_store.df("SELECT DISTINCT sub_icb_code FROM small_areas")["sub_icb_code"]) == {
+        "03W",
+        "04C",
+        "04V",
+    }
 
 
 def test_every_site_has_coordinates_or_is_listed(demo, demo_store):
@@ -28,7 +32,12 @@ def test_every_site_has_coordinates_or_is_listed(demo, demo_store):
     unlocated = set(sites.loc[sites["lat"].isna(), "code"])
     assert unlocated == set(demo.build.ungeocoded["code"])
     assert len(unlocated) == 15  # as the README says: none of their postcodes is in the bundled postcode file
-    assert demo_store.scalar("SELECT count(*) FROM sites s JOIN postcodes p USING (postcode) WHERE s.lat IS NULL") == 0
+    assert (
+        demo_store.scalar(
+            "SELECT count(*) FROM sites s JOIN postcodes p USING (postcode) WHERE s.lat IS NULL"
+        )
+        == 0
+    )
     report = demo.report_path.read_text()
     for code in unlocated:
         assert f"<td>{code}</td>" in report
@@ -41,7 +50,9 @@ def test_located_sites_fall_in_their_lsoa(demo_store):
 
     from nearcare.geo import from_wkb
 
-    sites = demo_store.df("SELECT s.lon, s.lat, b.boundary FROM sites s JOIN small_areas b USING (lsoa21_code)")
+    sites = demo_store.df(
+        "SELECT s.lon, s.lat, b.boundary FROM sites s JOIN small_areas b USING (lsoa21_code)"
+    )
     polygons = from_wkb(sites["boundary"])
     assert shapely.contains_xy(polygons, sites["lon"], sites["lat"]).all()
 
@@ -51,7 +62,8 @@ def test_population_is_conserved_through_the_lsoa_lookup(demo_store):
     total_2021 = demo_store.scalar("SELECT sum(population) FROM small_areas")
     total_2011 = demo_store.scalar(
         "SELECT sum(population) FROM population WHERE lsoa_code IN "
-        "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas))")
+        "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas))"
+    )
     assert total_2021 == pytest.approx(total_2011, abs=1e-6)
     assert demo_store.scalar("SELECT count(*) FROM small_areas WHERE population IS NULL") == 0
 
@@ -62,8 +74,12 @@ def test_sub_icb_summary_adds_up(demo_store):
     for column in ("lsoas", "gp_practices", "pharmacies", "dental_practices", "opticians_2014"):
         assert body[column].sum() == total[column]
     assert total["pharmacies"] == demo_store.scalar("SELECT count(*) FROM sites WHERE kind = 'pharmacy'")
-    practices = demo_store.df("SELECT patients, gp_fte FROM practices WHERE gp_fte > 0 AND patients IS NOT NULL")
-    assert total["patients_per_gp_fte"] == pytest.approx(practices["patients"].sum() / practices["gp_fte"].sum())
+    practices = demo_store.df(
+        "SELECT patients, gp_fte FROM practices WHERE gp_fte > 0 AND patients IS NOT NULL"
+    )
+    assert total["patients_per_gp_fte"] == pytest.approx(
+        practices["patients"].sum() / practices["gp_fte"].sum()
+    )
 
 
 def test_report_has_map_tables_and_sources(demo):
@@ -73,8 +89,15 @@ def test_report_has_map_tables_and_sources(demo):
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
 
 
-@pytest.mark.parametrize("area, kind, lsoas", [("QK1", "icb", 634), ("E54000015", "icb", 634), ("03W", "sub-icb", 200),
-                                               ("E06000017", "local-authority", 26)])
+@pytest.mark.parametrize(
+    "area, kind, lsoas",
+    [
+        ("QK1", "icb", 634),
+        ("E54000015", "icb", 634),
+        ("03W", "sub-icb", 200),
+        ("E06000017", "local-authority", 26),
+    ],
+)
 def test_resolve_area(demo_store, area, kind, lsoas):
     found_kind, _, codes = resolve_area(demo_store, area)
     assert (found_kind, len(codes)) == (kind, lsoas)
@@ -113,8 +136,14 @@ def test_national_files_filtered_to_qk1_equal_the_bundle(demo_store, tmp_path):
         import_national(national, SHARED_DATA)
         build(national, "QK1")
         for table, key in (("sites", "code"), ("small_areas", "lsoa21_code"), ("practices", "practice_code")):
-            ours = national.df(f"SELECT * EXCLUDE (source_id) FROM {table} ORDER BY {key}") if table == "sites" else \
-                national.df(f"SELECT * FROM {table} ORDER BY {key}")
-            bundled = demo_store.df(f"SELECT * EXCLUDE (source_id) FROM {table} ORDER BY {key}") if table == "sites" else \
-                demo_store.df(f"SELECT * FROM {table} ORDER BY {key}")
+            ours = (
+                national.df(f"SELECT * EXCLUDE (source_id) FROM {table} ORDER BY {key}")
+                if table == "sites"
+                else national.df(f"SELECT * FROM {table} ORDER BY {key}")
+            )
+            bundled = (
+                demo_store.df(f"SELECT * EXCLUDE (source_id) FROM {table} ORDER BY {key}")
+                if table == "sites"
+                else demo_store.df(f"SELECT * FROM {table} ORDER BY {key}")
+            )
             pd.testing.assert_frame_equal(ours, bundled, obj=table)

@@ -18,14 +18,22 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import SHARED_DATA, shared_file
 from typer.testing import CliRunner
 
-from nearcare.area import (MAX_CENTROID_M, PLACED_BY_BOUNDARY, PLACED_BY_CENTROID, PLACED_BY_LA_CENTROID,
-                           PLACED_BY_POSTCODE_LSOA, TOO_FAR_KEPT, build, place_in_lsoas)
+from nearcare.area import (
+    MAX_CENTROID_M,
+    PLACED_BY_BOUNDARY,
+    PLACED_BY_CENTROID,
+    PLACED_BY_LA_CENTROID,
+    PLACED_BY_POSTCODE_LSOA,
+    TOO_FAR_KEPT,
+    build,
+    place_in_lsoas,
+)
 from nearcare.cli import app
 from nearcare.sources import import_files
 from nearcare.store import Store
-from tests.conftest import SHARED_DATA, shared_file
 
 pytestmark = pytest.mark.national
 
@@ -63,16 +71,20 @@ def _reconciles(store: Store, result) -> None:
     """Every kind's placement adds up to its rows in ``sites``; placed ones have an area LSOA."""
     sites = store.df("SELECT kind, lsoa21_code, lsoa_placed_by FROM sites")
     placement = store.df("SELECT * FROM site_placement")
-    pd.testing.assert_frame_equal(placement.sort_values(["kind", "outcome"]).reset_index(drop=True),
-                                  result.placement.sort_values(["kind", "outcome"]).reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        placement.sort_values(["kind", "outcome"]).reset_index(drop=True),
+        result.placement.sort_values(["kind", "outcome"]).reset_index(drop=True),
+        check_dtype=False,
+    )
     for kind, count in sites["kind"].value_counts().items():
         rows = placement[(placement["kind"] == kind) & placement["in_sites"]]
         assert rows["sites"].sum() == count, kind
         placed = rows[rows["outcome"].str.startswith("placed: ")]["sites"].sum()
         assert placed == sites[(sites["kind"] == kind) & sites["lsoa21_code"].notna()].shape[0], kind
     assert sites["lsoa21_code"].notna().eq(sites["lsoa_placed_by"].notna()).all()
-    assert set(sites["lsoa21_code"].dropna()) <= set(store.df("SELECT lsoa21_code FROM small_areas")["lsoa21_code"])
+    assert set(sites["lsoa21_code"].dropna()) <= set(
+        store.df("SELECT lsoa21_code FROM small_areas")["lsoa21_code"]
+    )
 
 
 def test_area_outside_llr_without_boundaries_places_every_kind(copy):
@@ -97,8 +109,10 @@ def test_area_outside_llr_without_boundaries_places_every_kind(copy):
     assert {line.split(":")[1].strip() for line in lines} == set(copy.df("SELECT kind FROM sites")["kind"])
     for kind in ("pharmacy", "dentist"):
         placed_here = int((placed["kind"] == kind).sum())
-        assert any(line.startswith(f"sites placed: {kind}: ") and f", {placed_here} placed in an LSOA" in line
-                   for line in lines), kind
+        assert any(
+            line.startswith(f"sites placed: {kind}: ") and f", {placed_here} placed in an LSOA" in line
+            for line in lines
+        ), kind
 
 
 def test_west_yorkshire_reports_every_kind_and_why(copy):
@@ -106,8 +120,10 @@ def test_west_yorkshire_reports_every_kind_and_why(copy):
     result = build(copy, "QWO")
     assert {"gp", "pharmacy", "dentist"} <= set(result.sites)
     _reconciles(copy, result)
-    active = copy.df("SELECT kind, count(*) AS n FROM organisations WHERE status = 'active' AND icb_code = 'QWO' "
-                     "AND kind IN ('pharmacy', 'dentist') GROUP BY 1").set_index("kind")["n"]
+    active = copy.df(
+        "SELECT kind, count(*) AS n FROM organisations WHERE status = 'active' AND icb_code = 'QWO' "
+        "AND kind IN ('pharmacy', 'dentist') GROUP BY 1"
+    ).set_index("kind")["n"]
     for kind in ("pharmacy", "dentist"):
         assert result.sites[kind] == active[kind]
         reasons = result.placement[(result.placement["kind"] == kind)]
@@ -121,12 +137,16 @@ def test_llr_without_boundaries_places_the_same_sites(copy):
     its postcode's local authority, which is not always the LSOA whose boundary contains it.
     """
     with_boundaries = build(copy, "QK1")
-    before = copy.df("SELECT s.*, a.lad_code FROM sites s LEFT JOIN small_areas a USING (lsoa21_code) ORDER BY code")
+    before = copy.df(
+        "SELECT s.*, a.lad_code FROM sites s LEFT JOIN small_areas a USING (lsoa21_code) ORDER BY code"
+    )
     assert set(before["lsoa_placed_by"].dropna()) == {PLACED_BY_BOUNDARY}
     copy.con.execute("DELETE FROM lsoa_boundaries")
     without = build(copy, "QK1")
-    after = copy.df("SELECT s.*, a.lad_code, a.centroid_easting, a.centroid_northing FROM sites s "
-                    "LEFT JOIN small_areas a USING (lsoa21_code) ORDER BY code")
+    after = copy.df(
+        "SELECT s.*, a.lad_code, a.centroid_easting, a.centroid_northing FROM sites s "
+        "LEFT JOIN small_areas a USING (lsoa21_code) ORDER BY code"
+    )
     assert with_boundaries.sites == without.sites
     assert before["code"].tolist() == after["code"].tolist()
     assert before["lsoa21_code"].notna().tolist() == after["lsoa21_code"].notna().tolist()
@@ -135,11 +155,18 @@ def test_llr_without_boundaries_places_the_same_sites(copy):
     moved = after[before["lsoa21_code"].fillna("") != after["lsoa21_code"].fillna("")]
     assert set(moved["lsoa_placed_by"]) <= {PLACED_BY_LA_CENTROID, PLACED_BY_CENTROID}
     # Each moved site is nearer its new LSOA's centroid than the centroid of the LSOA that contains it.
-    true_centroid = copy.df("SELECT lsoa21_code, centroid_easting, centroid_northing FROM small_areas").set_index(
-        "lsoa21_code").reindex(before.loc[moved.index, "lsoa21_code"])
-    new_m = np.hypot(moved["easting"] - moved["centroid_easting"], moved["northing"] - moved["centroid_northing"])
-    old_m = np.hypot(moved["easting"].to_numpy() - true_centroid["centroid_easting"].to_numpy(),
-                     moved["northing"].to_numpy() - true_centroid["centroid_northing"].to_numpy())
+    true_centroid = (
+        copy.df("SELECT lsoa21_code, centroid_easting, centroid_northing FROM small_areas")
+        .set_index("lsoa21_code")
+        .reindex(before.loc[moved.index, "lsoa21_code"])
+    )
+    new_m = np.hypot(
+        moved["easting"] - moved["centroid_easting"], moved["northing"] - moved["centroid_northing"]
+    )
+    old_m = np.hypot(
+        moved["easting"].to_numpy() - true_centroid["centroid_easting"].to_numpy(),
+        moved["northing"].to_numpy() - true_centroid["centroid_northing"].to_numpy(),
+    )
     assert (new_m.to_numpy() <= old_m + 1e-6).all()
     placed_counts = without.placement.groupby("kind")["sites"].sum()
     assert placed_counts.equals(with_boundaries.placement.groupby("kind")["sites"].sum())
@@ -156,19 +183,31 @@ def test_postcode_file_lsoa_column_places_exactly(copy, tmp_path):
     polygons = copy.df("SELECT lsoa21_code, boundary FROM lsoa_boundaries")
     from nearcare.geo import from_wkb
 
-    points = gpd.GeoDataFrame(postcodes, geometry=gpd.points_from_xy(postcodes["lon"], postcodes["lat"]), crs=4326)
+    points = gpd.GeoDataFrame(
+        postcodes, geometry=gpd.points_from_xy(postcodes["lon"], postcodes["lat"]), crs=4326
+    )
     areas = gpd.GeoDataFrame(polygons[["lsoa21_code"]], geometry=from_wkb(polygons["boundary"]), crs=4326)
     joined = gpd.sjoin(points, areas, how="left", predicate="within").drop_duplicates("postcode")
-    onspd = pd.DataFrame({"pcds": joined["postcode"], "oseast1m": joined["easting"].round().astype(int),
-                          "osnrth1m": joined["northing"].round().astype(int),
-                          "lsoa21": joined["lsoa21_code"].fillna(""), "oslaua": joined["lad_code"].fillna("")})
+    onspd = pd.DataFrame(
+        {
+            "pcds": joined["postcode"],
+            "oseast1m": joined["easting"].round().astype(int),
+            "osnrth1m": joined["northing"].round().astype(int),
+            "lsoa21": joined["lsoa21_code"].fillna(""),
+            "oslaua": joined["lad_code"].fillna(""),
+        }
+    )
     onspd.to_csv(tmp_path / "ONSPD_LE.csv", index=False)
     import_files(copy, "postcodes", [tmp_path / "ONSPD_LE.csv"])
-    assert copy.scalar("SELECT count(*) FROM postcodes WHERE lad_code IS NOT NULL AND lsoa21_code IS NOT NULL") > 0
+    assert (
+        copy.scalar("SELECT count(*) FROM postcodes WHERE lad_code IS NOT NULL AND lsoa21_code IS NOT NULL")
+        > 0
+    )
     copy.con.execute("DELETE FROM lsoa_boundaries")
     result = build(copy, "QK1")
-    by_column = copy.df("SELECT code, lsoa21_code, lsoa_placed_by FROM sites WHERE geocoded_by = 'postcode' "
-                        "ORDER BY code")
+    by_column = copy.df(
+        "SELECT code, lsoa21_code, lsoa_placed_by FROM sites WHERE geocoded_by = 'postcode' ORDER BY code"
+    )
     assert by_column["lsoa21_code"].fillna("").tolist() == by_boundary["lsoa21_code"].fillna("").tolist()
     assert set(by_column["lsoa_placed_by"].dropna()) == {PLACED_BY_POSTCODE_LSOA}
     _reconciles(copy, result)
@@ -192,24 +231,49 @@ def test_build_cli_and_report_say_how_sites_were_placed(copy, tmp_path):
 
 # Placement rules on small generated inputs (no store): checked against a brute-force nearest centroid.
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(400_000, 460_000), st.floats(280_000, 340_000)), min_size=1, max_size=12),
-       st.lists(st.tuples(st.floats(380_000, 480_000), st.floats(260_000, 360_000),
-                          st.sampled_from(["E06000016", "E07000130", None])), min_size=1, max_size=8))
+@given(
+    st.lists(st.tuples(st.floats(400_000, 460_000), st.floats(280_000, 340_000)), min_size=1, max_size=12),
+    st.lists(
+        st.tuples(
+            st.floats(380_000, 480_000),
+            st.floats(260_000, 360_000),
+            st.sampled_from(["E06000016", "E07000130", None]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
 def test_nearest_centroid_rules(centroid_points, org_points):
     from nearcare.geo import to_wgs84
 
-    centroids = pd.DataFrame({"lsoa21_code": [f"E01{i:06d}" for i in range(len(centroid_points))],
-                              "easting": [p[0] for p in centroid_points], "northing": [p[1] for p in centroid_points],
-                              "lad_code": ["E06000016" if i % 2 else "E07000130" for i in range(len(centroid_points))]})
+    centroids = pd.DataFrame(
+        {
+            "lsoa21_code": [f"E01{i:06d}" for i in range(len(centroid_points))],
+            "easting": [p[0] for p in centroid_points],
+            "northing": [p[1] for p in centroid_points],
+            "lad_code": ["E06000016" if i % 2 else "E07000130" for i in range(len(centroid_points))],
+        }
+    )
     lon, lat = to_wgs84(np.array([p[0] for p in org_points]), np.array([p[1] for p in org_points]))
-    orgs = pd.DataFrame({"lat": lat, "lon": lon, "geocoded_by": "postcode", "postcode_lsoa21_code": None,
-                         "postcode_lad_code": [p[2] for p in org_points]})
-    small_areas = centroids.rename(columns={"easting": "centroid_easting", "northing": "centroid_northing"}).assign(
-        boundary=None)
+    orgs = pd.DataFrame(
+        {
+            "lat": lat,
+            "lon": lon,
+            "geocoded_by": "postcode",
+            "postcode_lsoa21_code": None,
+            "postcode_lad_code": [p[2] for p in org_points],
+        }
+    )
+    small_areas = centroids.rename(
+        columns={"easting": "centroid_easting", "northing": "centroid_northing"}
+    ).assign(boundary=None)
     lsoa, how = place_in_lsoas(orgs, small_areas, centroids)
     for i, (x, y, la) in enumerate(org_points):
-        pool = centroids if la is None or la not in set(centroids["lad_code"]) else \
-            centroids[centroids["lad_code"] == la]
+        pool = (
+            centroids
+            if la is None or la not in set(centroids["lad_code"])
+            else centroids[centroids["lad_code"] == la]
+        )
         distance = np.hypot(pool["easting"] - x, pool["northing"] - y)
         best = distance.min()
         ties = set(pool.loc[np.isclose(distance, best, atol=1e-3), "lsoa21_code"])
@@ -223,9 +287,11 @@ def test_nearest_centroid_rules(centroid_points, org_points):
 
 def test_too_far_from_every_centroid_is_kept_unplaced_when_commissioned(copy):
     """A pharmacy of the area whose coordinates are nowhere near an LSOA is kept, unplaced, with the reason."""
-    copy.con.execute("UPDATE organisations SET lat = 50.0, lon = -2.0 WHERE code = "
-                     "(SELECT min(code) FROM organisations WHERE kind = 'pharmacy' AND icb_code = 'QWO' "
-                     "AND status = 'active')")  # in the Channel, far from any centroid
+    copy.con.execute(
+        "UPDATE organisations SET lat = 50.0, lon = -2.0 WHERE code = "
+        "(SELECT min(code) FROM organisations WHERE kind = 'pharmacy' AND icb_code = 'QWO' "
+        "AND status = 'active')"
+    )  # in the Channel, far from any centroid
     result = build(copy, "QWO")
     too_far = result.placement[result.placement["outcome"] == TOO_FAR_KEPT]
     assert too_far[["kind", "sites"]].values.tolist() == [["pharmacy", 1]]

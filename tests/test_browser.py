@@ -42,8 +42,11 @@ def server(demo, tmp_path_factory):
     csv.write_text(f'id,lat,lon,access,hours\n"{XSS_DEFIB}",52.75,-0.80,public,24/7\n', encoding="utf-8")
     with Store(path) as store:
         defib.import_defibrillators(store, defib.parse_defibrillator_csv(csv, store), source="csv")
-        store.con.execute("INSERT INTO sites (code, name, kind, status, source_id, lat, lon) VALUES "
-                          "('XSS02', ?, 'dentist', 'active', 1, 52.66, -0.72)", [XSS_NAME])
+        store.con.execute(
+            "INSERT INTO sites (code, name, kind, status, source_id, lat, lon) VALUES "
+            "('XSS02', ?, 'dentist', 'active', 1, 52.66, -0.72)",
+            [XSS_NAME],
+        )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -66,9 +69,17 @@ def browser():
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield launched
         launched.close()
 
@@ -79,7 +90,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 1000})
     opened = context.new_page()
     remote, blocked = [], []
-    local = ("http://127.0.0.1", "data:", "blob:http://127.0.0.1")  # a blob: URL holds what the page itself made
+    local = (
+        "http://127.0.0.1",
+        "data:",
+        "blob:http://127.0.0.1",
+    )  # a blob: URL holds what the page itself made
     opened.on("request", lambda r: remote.append(r.url) if not r.url.startswith(local) else None)
     opened.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     yield opened

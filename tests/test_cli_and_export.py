@@ -9,13 +9,12 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from tests.test_validation import epraccur, good_row
 from typer.testing import CliRunner
 
 from nearcare.cli import app
 from nearcare.export import export_table
-from nearcare.store import Store
-from nearcare.store import ANALYSIS_TABLES, AREA_TABLES, NETWORK_TABLES, SOURCE_TABLES
-from tests.test_validation import epraccur, good_row
+from nearcare.store import ANALYSIS_TABLES, AREA_TABLES, NETWORK_TABLES, SOURCE_TABLES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -23,7 +22,9 @@ runner = CliRunner()
 
 def test_cli_import_build_export(tmp_path, demo, tiny_floors):
     store = tmp_path / "s.duckdb"
-    result = runner.invoke(app, ["import", "ods-gp-practices", str(epraccur(tmp_path, [good_row()])), "--store", str(store)])
+    result = runner.invoke(
+        app, ["import", "ods-gp-practices", str(epraccur(tmp_path, [good_row()])), "--store", str(store)]
+    )
     assert result.exit_code == 0, result.output
     assert "1 rows into organisations" in result.output
     bad = epraccur(tmp_path, [good_row(), good_row()])
@@ -38,7 +39,9 @@ def test_cli_import_build_export(tmp_path, demo, tiny_floors):
 
 
 def test_cli_unknown_kind_and_missing_store(tmp_path):
-    result = runner.invoke(app, ["import", "no-such-kind", str(tmp_path / "x.csv"), "--store", str(tmp_path / "s.duckdb")])
+    result = runner.invoke(
+        app, ["import", "no-such-kind", str(tmp_path / "x.csv"), "--store", str(tmp_path / "s.duckdb")]
+    )
     assert result.exit_code == 2 and "unknown import kind" in result.output
     result = runner.invoke(app, ["tables", "--store", str(tmp_path / "absent.duckdb")])
     assert result.exit_code == 2 and "no such store" in result.output
@@ -60,14 +63,18 @@ def test_export_round_trip(tmp_path, demo_store, suffix):
     else:
         frame = gpd.read_parquet(path) if suffix == ".parquet" else gpd.read_file(path)
         assert frame.crs.to_epsg() == 4326 and frame.geometry.notna().all()
-    assert sorted(frame["lsoa21_code"]) == sorted(demo_store.df("SELECT lsoa21_code FROM small_areas")["lsoa21_code"])
+    assert sorted(frame["lsoa21_code"]) == sorted(
+        demo_store.df("SELECT lsoa21_code FROM small_areas")["lsoa21_code"]
+    )
 
 
 def test_export_points_with_unlocated_sites(tmp_path, demo_store):
     path = tmp_path / "sites.geojson"
     export_table(demo_store, "sites", path)
     features = json.loads(path.read_text())["features"]
-    assert sum(f["geometry"] is None for f in features) == demo_store.scalar("SELECT count(*) FROM sites WHERE lat IS NULL")
+    assert sum(f["geometry"] is None for f in features) == demo_store.scalar(
+        "SELECT count(*) FROM sites WHERE lat IS NULL"
+    )
 
 
 def test_every_command_is_in_the_readme():
@@ -103,8 +110,22 @@ def test_cli_network_and_travel_times(tmp_path, demo):
     result = runner.invoke(app, ["network", "--store", str(store), "--mode", "walk"])
     assert result.exit_code == 0 and "walk: 27,964 nodes" in result.output, result.output
     out = tmp_path / "pharmacy.csv"
-    result = runner.invoke(app, ["travel-times", "--store", str(store), "--mode", "walk", "--to", "pharmacy",
-                                 "--max-minutes", "15", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "travel-times",
+            "--store",
+            str(store),
+            "--mode",
+            "walk",
+            "--to",
+            "pharmacy",
+            "--max-minutes",
+            "15",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "608 LSOAs" in result.output  # the LLR LSOAs outside the Rutland extract are reported, not joined
     pairs = pd.read_csv(out)
@@ -121,21 +142,52 @@ def test_cli_access_equity_allocate(tmp_path, demo):
     store = tmp_path / "s.duckdb"
     shutil.copyfile(demo.store_path, store)
     out = tmp_path / "access.csv"
-    result = runner.invoke(app, ["access", "--store", str(store), "--mode", "drive", "--crowfly", "--decay", "step",
-                                 "--zones", "5:1,10:0.5,15:0.1", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "access",
+            "--store",
+            str(store),
+            "--mode",
+            "drive",
+            "--crowfly",
+            "--decay",
+            "step",
+            "--zones",
+            "5:1,10:0.5,15:0.1",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     measures = pd.read_csv(out)
     assert len(measures[measures["kind"] == "gp"]) == 634 and (measures["mode"] == "crowfly").all()
     assert "up to 10 min x 0.5" in measures["catchment"].iloc[0]
-    result = runner.invoke(app, ["access", "--store", str(store), "--mode", "drive", "--threshold-minutes", "45"])
+    result = runner.invoke(
+        app, ["access", "--store", str(store), "--mode", "drive", "--threshold-minutes", "45"]
+    )
     assert result.exit_code == 2 and "larger --max-minutes" in result.output
     result = runner.invoke(app, ["access", "--store", str(store), "--zones", "ten:1"])
     assert result.exit_code == 2 and "--zones" in result.output
     result = runner.invoke(app, ["equity", "--store", str(store), "--mode", "drive"])
     assert result.exit_code == 0, result.output
     assert "inverse care law" in result.output.lower() and "GP FTE per need-weighted patient" in result.output
-    result = runner.invoke(app, ["allocate", "--units", "12", "--to", "lsoas", "--floor", "0.001", "--store", str(store),
-                                 "--out", str(tmp_path / "alloc.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "allocate",
+            "--units",
+            "12",
+            "--to",
+            "lsoas",
+            "--floor",
+            "0.001",
+            "--store",
+            str(store),
+            "--out",
+            str(tmp_path / "alloc.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "alloc.csv")["units"].sum() == pytest.approx(12)
     result = runner.invoke(app, ["allocate", "--units", "1", "--floor", "5", "--store", str(store)])

@@ -65,12 +65,16 @@ def _numeric_options(words) -> list[str]:
 
 def _fingerprint(store) -> dict[str, tuple]:
     """Row count and an order-free hash of every table's contents."""
-    return {table: store.con.execute(f'SELECT count(*), sum(hash(t)) FROM "{table}" t').fetchone()
-            for table in store.tables()}
+    return {
+        table: store.con.execute(f'SELECT count(*), sum(hash(t)) FROM "{table}" t').fetchone()
+        for table in store.tables()
+    }
 
 
 def _files(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
 
 
 def _one_line_error(result, *needles: str) -> None:
@@ -84,7 +88,13 @@ def _one_line_error(result, *needles: str) -> None:
 
 
 def test_the_enumeration_finds_every_command():
-    assert {("travel-times",), ("access",), ("defib", "deserts"), ("neighbourhoods", "design"), ("serve",)} <= set(COMMANDS)
+    assert {
+        ("travel-times",),
+        ("access",),
+        ("defib", "deserts"),
+        ("neighbourhoods", "design"),
+        ("serve",),
+    } <= set(COMMANDS)
     assert set(_numeric_options(("travel-times",))) == {"--max-minutes", "--max-snap-m"}
     assert set(_numeric_options(("defib", "report"))) == {"--lat", "--lon"}
 
@@ -117,8 +127,9 @@ def test_a_file_that_is_not_a_store(words, tmp_path):
     for path, message in ((not_a_store, "not a nearcare store"), (tmp_path, "cannot open the store")):
         (tmp_path / "out").mkdir(exist_ok=True)
         files = _files(tmp_path)
-        result = runner.invoke(app, [*words, *REQUIRED.get(words, []), "--store", str(path)],
-                               catch_exceptions=True)
+        result = runner.invoke(
+            app, [*words, *REQUIRED.get(words, []), "--store", str(path)], catch_exceptions=True
+        )
         _one_line_error(result, str(path), message)
         assert _files(tmp_path) == files
 
@@ -148,8 +159,17 @@ def test_a_store_held_by_another_process(tmp_path, demo):
 
     path = tmp_path / "s.duckdb"
     shutil.copyfile(demo.store_path, path)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('ready', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(60)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         files = _files(tmp_path)
@@ -172,7 +192,7 @@ def test_an_unexpected_failure_is_one_line_unless_debugging(tmp_path, demo, monk
     monkeypatch.setattr(Store, "tables", broken)
     result = runner.invoke(app, ["tables", "--store", str(demo.store_path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    line, = result.output.strip().splitlines()
+    (line,) = result.output.strip().splitlines()
     assert "unexpected ZeroDivisionError: division by zero" in line and "--debug" in line
     result = runner.invoke(app, ["--debug", "tables", "--store", str(demo.store_path)])
     assert isinstance(result.exception, ZeroDivisionError)
@@ -184,10 +204,15 @@ def test_the_england_box_matches_geo():
     assert (cli.ENGLAND_LAT, cli.ENGLAND_LON) == (geo.ENGLAND_LAT, geo.ENGLAND_LON)
 
 
-@pytest.mark.parametrize("problem", [EOFError("Compressed file ended before the end-of-stream marker was reached"),
-                                     IsADirectoryError(21, "Is a directory", "data/"),
-                                     UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")],
-                         ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "problem",
+    [
+        EOFError("Compressed file ended before the end-of-stream marker was reached"),
+        IsADirectoryError(21, "Is a directory", "data/"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_unreadable_input_is_one_line_and_exit_code_2(demo, monkeypatch, problem):
     """A file that cannot be read (truncated gzip, a folder, undecodable bytes) is the user's input, not a bug."""
     from nearcare.store import Store
@@ -213,12 +238,19 @@ def test_an_error_message_with_brackets_is_printed_as_is(demo, monkeypatch):
     _one_line_error(result, "f.csv, line 3, field 'name': bad value (got '[/] [bold]x')")
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    (["allocate", "--units", "10", "--floor", "5", "--cap", "1"], "--cap"),
-    (["neighbourhoods", "design", "--min-population", "60000", "--max-population", "40000"], "--max-population"),
-    (["access", "--zones", "5:1,nan:0.5"], "--zones"),
-    (["access", "--zones", "5:1,10:1.5"], "--zones"),
-], ids=lambda a: " ".join(a) if isinstance(a, list) else a)
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["allocate", "--units", "10", "--floor", "5", "--cap", "1"], "--cap"),
+        (
+            ["neighbourhoods", "design", "--min-population", "60000", "--max-population", "40000"],
+            "--max-population",
+        ),
+        (["access", "--zones", "5:1,nan:0.5"], "--zones"),
+        (["access", "--zones", "5:1,10:1.5"], "--zones"),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, list) else a,
+)
 def test_options_that_contradict_each_other(args, named, store):
     before, files = _fingerprint(store), _files(store.path.parent)
     result = runner.invoke(app, [*args, "--store", str(store.path)])

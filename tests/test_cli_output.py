@@ -29,13 +29,22 @@ def test_people_print_as_whole_numbers(people):
 def test_other_figures_keep_four_digits_and_never_minus_zero(value):
     text = _figure(value)
     assert text != "-0"
-    assert math.isclose(float(text.replace(",", "")), value, rel_tol=1e-3, abs_tol=0.5 if abs(value) >= 1000 else 0)
+    assert math.isclose(
+        float(text.replace(",", "")), value, rel_tol=1e-3, abs_tol=0.5 if abs(value) >= 1000 else 0
+    )
 
 
 def test_tables_round_people_columns_only():
-    frame = pd.DataFrame({"lsoa21_code": ["E01000001", "E01000002"], "people": [16446.333333, -7.275958e-12],
-                          "need_weighted_population": [1.5, 2.5], "pct_65_plus": [12.345678, 0.0],
-                          "patients_per_gp_fte": [1700.25, 1.25], "covered": [True, False]})
+    frame = pd.DataFrame(
+        {
+            "lsoa21_code": ["E01000001", "E01000002"],
+            "people": [16446.333333, -7.275958e-12],
+            "need_weighted_population": [1.5, 2.5],
+            "pct_65_plus": [12.345678, 0.0],
+            "patients_per_gp_fte": [1700.25, 1.25],
+            "covered": [True, False],
+        }
+    )
     lines = _frame_text(frame).splitlines()
     assert lines[1].split() == ["E01000001", "16,446", "2", "12.35", "1,700", "True"]
     assert lines[2].split() == ["E01000002", "0", "2", "0", "1.25", "False"]
@@ -56,8 +65,21 @@ def test_crowfly_runs_say_nothing_about_the_network(tmp_path, demo):
     """Regression: crow-fly runs printed "0 LSOAs and 0 sites too far from the network"."""
     store = tmp_path / "s.duckdb"
     shutil.copyfile(demo.store_path, store)
-    result = runner.invoke(app, ["travel-times", "--store", str(store), "--mode", "walk", "--to", "pharmacy",
-                                 "--max-minutes", "10", "--crowfly"])
+    result = runner.invoke(
+        app,
+        [
+            "travel-times",
+            "--store",
+            str(store),
+            "--mode",
+            "walk",
+            "--to",
+            "pharmacy",
+            "--max-minutes",
+            "10",
+            "--crowfly",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "(crowfly)" in result.output and "network" not in result.output
 
@@ -71,5 +93,7 @@ def test_equity_can_choose_the_crowfly_run(demo):
 
 
 def test_tables_show_missing_people_and_nullable_columns():
-    frame = pd.DataFrame({"people": pd.array([1, None], dtype="Int64"), "score": pd.array([0.5, None], dtype="Float64")})
+    frame = pd.DataFrame(
+        {"people": pd.array([1, None], dtype="Int64"), "score": pd.array([0.5, None], dtype="Float64")}
+    )
     assert [line.split() for line in _frame_text(frame).splitlines()[1:]] == [["1", "0.5"], ["n/a", "n/a"]]

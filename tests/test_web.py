@@ -6,6 +6,7 @@ import re
 import shutil
 import warnings
 from html.parser import HTMLParser
+from itertools import pairwise
 
 import pytest
 
@@ -16,7 +17,15 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from nearcare.web.app import MAX_SCENARIO_SITES, create_app  # noqa: E402
 
-PAGES = ["/", "/organisations/C82044", "/organisations/FC826", "/equity", "/scenario", "/defibrillators", "/neighbourhoods"]
+PAGES = [
+    "/",
+    "/organisations/C82044",
+    "/organisations/FC826",
+    "/equity",
+    "/scenario",
+    "/defibrillators",
+    "/neighbourhoods",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +33,10 @@ def web_store(demo, tmp_path_factory):
     path = tmp_path_factory.mktemp("web") / "web.duckdb"
     shutil.copyfile(demo.store_path, path)
     with Store(path) as store:  # an organisation whose name would run as script if not escaped
-        store.con.execute("INSERT INTO sites (code, name, kind, status, source_id) VALUES "
-                          "('XSS01', '<script>alert(1)</script>', 'dentist', 'active', 1)")
+        store.con.execute(
+            "INSERT INTO sites (code, name, kind, status, source_id) VALUES "
+            "('XSS01', '<script>alert(1)</script>', 'dentist', 'active', 1)"
+        )
     return path
 
 
@@ -46,7 +57,10 @@ def test_area_measures_and_layers(client):
     assert "imd_decile" in measures and "gp:drive:crowfly:e2sfca_need" in measures
     for measure in ("imd_decile", "gp:drive:drive:nearest_minutes"):
         layer = client.get("/api/areas.geojson", params={"measure": measure}).json()
-        assert layer["type"] == "FeatureCollection" and layer["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+        assert layer["type"] == "FeatureCollection" and layer["features"][0]["geometry"]["type"] in (
+            "Polygon",
+            "MultiPolygon",
+        )
     assert len(client.get("/api/areas.geojson").json()["features"]) == 634
     bad = client.get("/api/areas.geojson", params={"measure": "boundary; DROP TABLE sites"})
     assert bad.status_code == 400 and "unknown measure" in bad.json()["detail"]
@@ -67,8 +81,13 @@ def test_organisations(client):
 
 def test_equity(client):
     equity = client.get("/api/equity", params={"kind": "gp", "profile": "drive", "mode": "crowfly"}).json()
-    assert set(equity["deciles"]) == {str(d) for d in range(1, 11)} or set(map(int, equity["deciles"])) == set(range(1, 11))
-    assert equity["inverse_care_law"] in ("holds", "reversed", "unclear") and "inverse care law" in equity["verdict"].lower()
+    assert set(equity["deciles"]) == {str(d) for d in range(1, 11)} or set(
+        map(int, equity["deciles"])
+    ) == set(range(1, 11))
+    assert (
+        equity["inverse_care_law"] in ("holds", "reversed", "unclear")
+        and "inverse care law" in equity["verdict"].lower()
+    )
     assert client.get("/api/equity", params={"measure": "nonsense"}).status_code == 422
 
 
@@ -78,36 +97,58 @@ def test_scenarios_are_validated_and_bounded(client):
     body = result.json()
     assert body["patients_moved"] == pytest.approx(9443, abs=1e-6) and "modelled" in body["where_patients_go"]
     assert client.post("/api/scenarios", json={"close": []}).status_code == 400  # nothing to do
-    merged = client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "C82010", "keep_site": True}],
-                                                  "mode": "drive"})
+    merged = client.post(
+        "/api/scenarios",
+        json={"merge": [{"from": "C82649", "into": "C82010", "keep_site": True}], "mode": "drive"},
+    )
     assert merged.status_code == 200, merged.text
     lists = {p["practice_code"]: p for p in merged.json()["practices"]}
-    assert lists["C82010"]["patients_after"] == lists["C82010"]["patients_before"] + lists["C82649"]["patients_before"]
-    assert client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "FC826"}]}).status_code == 400
-    cycle = client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "C82010"},
-                                                          {"from": "C82010", "into": "C82649"}]})
+    assert (
+        lists["C82010"]["patients_after"]
+        == lists["C82010"]["patients_before"] + lists["C82649"]["patients_before"]
+    )
+    assert (
+        client.post("/api/scenarios", json={"merge": [{"from": "C82649", "into": "FC826"}]}).status_code
+        == 400
+    )
+    cycle = client.post(
+        "/api/scenarios",
+        json={"merge": [{"from": "C82649", "into": "C82010"}, {"from": "C82010", "into": "C82649"}]},
+    )
     assert cycle.status_code == 400 and "[[merge]] 1: the mergers form a cycle" in cycle.json()["detail"]
     # Closing Uppingham crow-fly: the walk and drive counts overlap; each person is counted once.
-    newly = client.post("/api/scenarios", json={"close": ["C82077"], "mode": "crowfly"}).json()["people_newly_beyond"]
+    newly = client.post("/api/scenarios", json={"close": ["C82077"], "mode": "crowfly"}).json()[
+        "people_newly_beyond"
+    ]
     walk, drive, either = (newly[f"GP practice ({p})"] for p in ("walk", "drive", "walk or drive"))
     assert max(walk, drive) <= either < walk + drive
     assert client.post("/api/scenarios", json={"close": ["nope!"]}).status_code == 422
-    assert client.post("/api/scenarios", json={"close": ["C82044"] * (MAX_SCENARIO_SITES + 1)}).status_code == 422
+    assert (
+        client.post("/api/scenarios", json={"close": ["C82044"] * (MAX_SCENARIO_SITES + 1)}).status_code
+        == 422
+    )
     unknown = client.post("/api/scenarios", json={"close": ["ZZZ99"]})
     assert unknown.status_code == 400 and "unknown site code" in unknown.json()["detail"]
-    everyone = [f["properties"]["code"] for f in client.get("/api/organisations?kind=gp").json()["features"]][:MAX_SCENARIO_SITES]
+    everyone = [f["properties"]["code"] for f in client.get("/api/organisations?kind=gp").json()["features"]][
+        :MAX_SCENARIO_SITES
+    ]
     assert client.post("/api/scenarios", json={"close": everyone}).status_code == 200
 
 
 def test_defibrillator_reports(client, web_store):
     assert len(client.get("/api/defibrillators").json()["features"]) >= 1
-    ok = client.post("/api/defibrillators/reports", json={"lat": 52.6583, "lon": -0.6705, "access": "public", "hours": "24/7"})
+    ok = client.post(
+        "/api/defibrillators/reports",
+        json={"lat": 52.6583, "lon": -0.6705, "access": "public", "hours": "24/7"},
+    )
     assert ok.status_code == 201 and ok.json() == {"defib_id": "osm-n5036730561", "matched_known": True}
-    for bad, code in [({"lat": 48.85, "lon": 2.35, "access": "public", "hours": "24/7"}, 400),
-                      ({"postcode": "ZZ9 9ZZ", "access": "public", "hours": "24/7"}, 400),
-                      ({"lat": 52.66, "lon": -0.67, "access": "anyone", "hours": "24/7"}, 422),
-                      ({"lat": 52.66, "lon": -0.67, "access": "public"}, 422),
-                      ({"lat": 952.0, "lon": -0.67, "access": "public", "hours": "24/7"}, 422)]:
+    for bad, code in [
+        ({"lat": 48.85, "lon": 2.35, "access": "public", "hours": "24/7"}, 400),
+        ({"postcode": "ZZ9 9ZZ", "access": "public", "hours": "24/7"}, 400),
+        ({"lat": 52.66, "lon": -0.67, "access": "anyone", "hours": "24/7"}, 422),
+        ({"lat": 52.66, "lon": -0.67, "access": "public"}, 422),
+        ({"lat": 952.0, "lon": -0.67, "access": "public", "hours": "24/7"}, 422),
+    ]:
         assert client.post("/api/defibrillators/reports", json=bad).status_code == code
 
 
@@ -131,7 +172,11 @@ def test_pages_render_without_remote_assets(client, url):
 
 
 def test_stylesheets_and_scripts_fetch_nothing_remote(client):
-    for url in ("/vendor/nhsuk/nhsuk-frontend.min.css", "/vendor/leaflet/leaflet.css", "/static/nearcare.css"):
+    for url in (
+        "/vendor/nhsuk/nhsuk-frontend.min.css",
+        "/vendor/leaflet/leaflet.css",
+        "/static/nearcare.css",
+    ):
         text = client.get(url).text
         assert text and not re.findall(r"url\(\s*['\"]?https?://", text), url
 
@@ -147,19 +192,29 @@ def test_page_forms_refuse_bad_input_and_store_nothing(client, web_store):
     assert "There is a problem" in client.post("/scenario", data=token).text
     done = client.post("/scenario", data={"close": ["C82044"], **token})
     assert done.status_code == 200 and "Scenario: Close C82044" in done.text
-    merged = client.post("/scenario", data={"merge_from": "C82649", "merge_into": "C82010", "keep_site": "no", **token})
+    merged = client.post(
+        "/scenario", data={"merge_from": "C82649", "merge_into": "C82010", "keep_site": "no", **token}
+    )
     assert merged.status_code == 200 and "Merge C82649 into C82010 (site closes)" in merged.text
     half = client.post("/scenario", data={"merge_from": "C82649", **token})
     assert half.status_code == 400 and "choose both practices" in half.text
     before = client.get("/api/defibrillators").json()
     bad = client.post("/defibrillators", data={"access": "", "hours": "", "lat": "north", "lon": "", **token})
-    assert bad.status_code == 400 and "Enter the latitude as a number" in bad.text and "Enter the hours" in bad.text
-    outside = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "48.85", "lon": "2.35",
-                                                   **token})
+    assert (
+        bad.status_code == 400
+        and "Enter the latitude as a number" in bad.text
+        and "Enter the hours" in bad.text
+    )
+    outside = client.post(
+        "/defibrillators", data={"access": "public", "hours": "24/7", "lat": "48.85", "lon": "2.35", **token}
+    )
     assert outside.status_code == 400 and "not in England" in outside.text
     assert client.get("/api/defibrillators").json() == before
-    good = client.post("/defibrillators", data={"access": "public", "hours": "24/7", "lat": "52.70", "lon": "-0.60",
-                                                **token}, follow_redirects=False)
+    good = client.post(
+        "/defibrillators",
+        data={"access": "public", "hours": "24/7", "lat": "52.70", "lon": "-0.60", **token},
+        follow_redirects=False,
+    )
     assert good.status_code == 303 and "reported=report-" in good.headers["location"]
     assert len(client.get("/api/defibrillators").json()["features"]) == len(before["features"]) + 1
 
@@ -186,7 +241,7 @@ def test_accessibility_basics(client, url):
     parsed = _Structure()
     parsed.feed(client.get(url).text)
     assert parsed.headings.count(1) == 1 and parsed.headings[0] == 1
-    for before, after in zip(parsed.headings, parsed.headings[1:]):
+    for before, after in pairwise(parsed.headings):
         assert after <= before + 1, f"heading h{after} follows h{before} on {url}"
     for field in parsed.fields:
         assert field and field in parsed.labels, f"form field {field!r} on {url} has no label"

@@ -62,33 +62,65 @@ def test_cross_site_form_posts_are_refused(client):
     """A form on another site cannot create a defibrillator record, with or without a token."""
     before = defib_count(client)
     token = form_token(client, "/defibrillators")
-    forged = client.post("/defibrillators", data={**REPORT, "csrf_token": token},
-                         headers={"Origin": "http://attacker.example"}, follow_redirects=False)
+    forged = client.post(
+        "/defibrillators",
+        data={**REPORT, "csrf_token": token},
+        headers={"Origin": "http://attacker.example"},
+        follow_redirects=False,
+    )
     assert forged.status_code == 403
-    referred = client.post("/defibrillators", data={**REPORT, "csrf_token": token},
-                           headers={"Referer": "http://attacker.example/page"}, follow_redirects=False)
+    referred = client.post(
+        "/defibrillators",
+        data={**REPORT, "csrf_token": token},
+        headers={"Referer": "http://attacker.example/page"},
+        follow_redirects=False,
+    )
     assert referred.status_code == 403
     api = client.post("/api/defibrillators/reports", json=REPORT, headers={"Origin": "null"})
     assert api.status_code == 403
     assert client.post("/defibrillators", data=REPORT, follow_redirects=False).status_code == 403  # no token
     fresh = TestClient(client.app, base_url="http://127.0.0.1")  # a token without its cookie
-    assert fresh.post("/defibrillators", data={**REPORT, "csrf_token": token}, follow_redirects=False).status_code == 403
+    assert (
+        fresh.post(
+            "/defibrillators", data={**REPORT, "csrf_token": token}, follow_redirects=False
+        ).status_code
+        == 403
+    )
     tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
     fresh.cookies.set("nearcare_csrf", tampered)
-    assert fresh.post("/defibrillators", data={**REPORT, "csrf_token": tampered}, follow_redirects=False).status_code == 403
+    assert (
+        fresh.post(
+            "/defibrillators", data={**REPORT, "csrf_token": tampered}, follow_redirects=False
+        ).status_code
+        == 403
+    )
     assert client.post("/scenario", data={"close": ["C82044"]}).status_code == 403
     assert defib_count(client) == before
-    same_site = client.post("/defibrillators", data={**REPORT, "csrf_token": token},
-                            headers={"Origin": "http://127.0.0.1"}, follow_redirects=False)
+    same_site = client.post(
+        "/defibrillators",
+        data={**REPORT, "csrf_token": token},
+        headers={"Origin": "http://127.0.0.1"},
+        follow_redirects=False,
+    )
     assert same_site.status_code == 303 and defib_count(client) == before + 1
 
 
-@pytest.mark.parametrize("url", [*PAGES, *DOCS, "/api/area", "/static/map.js", "/vendor/leaflet/leaflet.js", "/nowhere",
-                                 "/api/organisations/ZZZ99"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        *PAGES,
+        *DOCS,
+        "/api/area",
+        "/static/map.js",
+        "/vendor/leaflet/leaflet.js",
+        "/nowhere",
+        "/api/organisations/ZZZ99",
+    ],
+)
 def test_security_headers_on_every_response(client, url):
     response = client.get(url)
     csp = response.headers["content-security-policy"]
-    directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";"))
+    directives = dict([*d.strip().split(" ", 1), ""][:2] for d in csp.split(";"))
     assert "'unsafe-inline'" not in directives["script-src"] and "frame-ancestors" in directives
     assert directives["frame-ancestors"] == "'none'" and directives["default-src"] == "'self'"
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -133,47 +165,69 @@ def test_api_docs_are_served_locally(client, url):
         assert path.startswith("/") and client.get(path).status_code == 200, path
 
 
-@pytest.mark.parametrize("body, says", [
-    (b'{"lat": NaN, "lon": -0.6, "access": "public", "hours": "24/7"}', "NaN is not a JSON number"),
-    (b'{"lat": 52.7, "lon": -Infinity, "access": "public", "hours": "24/7"}', "-Infinity is not a JSON number"),
-    (b'{"lat": 1e999, "lon": -0.6, "access": "public", "hours": "24/7"}', "too large"),
-    (b'{"lat": 52.7, "lon": -0.6, "access": "public", "hours": "\\ud800"}', "lone surrogate"),
-    (b'{"lat": 52.7, "lon": -0.6, "access": "public", "\\udfff": 1, "hours": "24/7"}', "lone surrogate"),
-    (b'{"lat": 52.7, "lon": -0.6, "access": "pub', "not valid JSON"),
-    (b'\xff\xfe{}', "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (b'{"lat": NaN, "lon": -0.6, "access": "public", "hours": "24/7"}', "NaN is not a JSON number"),
+        (
+            b'{"lat": 52.7, "lon": -Infinity, "access": "public", "hours": "24/7"}',
+            "-Infinity is not a JSON number",
+        ),
+        (b'{"lat": 1e999, "lon": -0.6, "access": "public", "hours": "24/7"}', "too large"),
+        (b'{"lat": 52.7, "lon": -0.6, "access": "public", "hours": "\\ud800"}', "lone surrogate"),
+        (b'{"lat": 52.7, "lon": -0.6, "access": "public", "\\udfff": 1, "hours": "24/7"}', "lone surrogate"),
+        (b'{"lat": 52.7, "lon": -0.6, "access": "pub', "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
 def test_json_that_python_accepts_but_json_does_not_is_a_422(client, body, says):
     before = defib_count(client)
-    response = client.post("/api/defibrillators/reports", content=body, headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/defibrillators/reports", content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422 and says in response.json()["detail"][0]["msg"]
     assert defib_count(client) == before
 
 
 def test_bodies_and_lists_are_bounded_and_errors_never_echo_input(client):
-    huge = client.post("/api/scenarios", content=b"[" + b"1," * MAX_BODY_BYTES + b"1]",
-                       headers={"Content-Type": "application/json"})
+    huge = client.post(
+        "/api/scenarios",
+        content=b"[" + b"1," * MAX_BODY_BYTES + b"1]",
+        headers={"Content-Type": "application/json"},
+    )
     assert huge.status_code == 413
     form = client.post("/scenario", data={"close": "C" * (MAX_BODY_BYTES + 1)})
     assert form.status_code == 413
     many = client.post("/api/scenarios", json={"close": ["C82044"] * (MAX_JSON_ITEMS + 1)})
     assert many.status_code == 422 and "more than 1,000 items" in many.text and "C82044" not in many.text
     marker = "ECHO" * 20_000  # 80 kB: under the body limit, far over any field's
-    for url, body in [("/api/scenarios", {"close": [marker]}),
-                      ("/api/defibrillators/reports", {**REPORT, "hours": marker, "note": marker}),
-                      ("/api/scenarios", {"merge": [{"from": marker, "into": "C82010"}]})]:
+    for url, body in [
+        ("/api/scenarios", {"close": [marker]}),
+        ("/api/defibrillators/reports", {**REPORT, "hours": marker, "note": marker}),
+        ("/api/scenarios", {"merge": [{"from": marker, "into": "C82010"}]}),
+    ]:
         refused = client.post(url, json=body)
         assert refused.status_code == 422 and "ECHO" not in refused.text and len(refused.content) < 2_000
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=300),
-                      st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=20),
-                                   lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                                   max_leaves=20).map(lambda v: json.dumps(v).encode())))
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.text(max_size=20),
+            lambda inner: st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
 def test_no_request_body_gives_a_server_error(client, body):
     """Any bytes at all, and any JSON Python can write (NaN and Infinity included), get a 4xx, never a 5xx."""
     before = defib_count(client)
-    response = client.post("/api/defibrillators/reports", content=body, headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/defibrillators/reports", content=body, headers={"Content-Type": "application/json"}
+    )
     assert 400 <= response.status_code < 500
     assert defib_count(client) == before
 
@@ -197,9 +251,17 @@ def test_serve_answers_to_its_allowed_hosts(web_store, monkeypatch):
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda application, **kw: served.update(app=application, **kw))
-    result = CliRunner().invoke(cli, ["serve", "--store", str(web_store), "--host", "192.168.1.20",
-                                      "--allowed-host", "care.example.org"])
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--store", str(web_store), "--host", "192.168.1.20", "--allowed-host", "care.example.org"],
+    )
     assert result.exit_code == 0, result.output
-    for host, status in [("care.example.org", 200), ("192.168.1.20:8000", 200), ("localhost", 200),
-                         ("attacker.example", 400)]:
-        assert TestClient(served["app"], base_url=f"http://{host}").get("/api/area").status_code == status, host
+    for host, status in [
+        ("care.example.org", 200),
+        ("192.168.1.20:8000", 200),
+        ("localhost", 200),
+        ("attacker.example", 400),
+    ]:
+        assert TestClient(served["app"], base_url=f"http://{host}").get("/api/area").status_code == status, (
+            host
+        )

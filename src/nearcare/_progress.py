@@ -25,8 +25,13 @@ def reading_progress(path: Path) -> Iterator[Callable[[int], None]]:
     if not _enabled() or size < _FILES_WORTH_A_BAR:
         yield lambda _done: None
         return
-    with Progress(TextColumn(f"reading {path.name}"), BarColumn(), DownloadColumn(),
-                  TimeRemainingColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn(f"reading {path.name}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task("read", total=size)
         yield lambda done: bar.update(task, completed=done)
 
@@ -36,8 +41,13 @@ def steps(items: Iterable[T], description: str, total: int | None = None) -> Ite
     if not _enabled():
         yield from items
         return
-    with Progress(TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn(description),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=total if total is not None else len(items))  # type: ignore[arg-type]
         for item in items:
             yield item

@@ -55,7 +55,9 @@ class Catchment:
             raise InputError(f"decay must be step, gaussian or gravity, not {self.decay!r}")
         if self.decay == "step" and not self.zones:
             third = self.max_minutes / 3
-            object.__setattr__(self, "zones", tuple(zip((third, 2 * third, self.max_minutes), LUO_QI_WEIGHTS)))
+            object.__setattr__(
+                self, "zones", tuple(zip((third, 2 * third, self.max_minutes), LUO_QI_WEIGHTS, strict=True))
+            )
         bounds = [b for b, _ in self.zones]
         if self.decay == "step" and (bounds != sorted(bounds) or any(w < 0 for _, w in self.zones)):
             raise InputError("step zones must rise in minutes and have weights of 0 or more")
@@ -83,8 +85,16 @@ class Catchment:
         return f"gravity decay t^-{self.beta:g} up to {self.max_minutes:g} minutes"
 
 
-def e2sfca(pairs: pd.DataFrame, demand: pd.Series, supply: pd.Series, catchment: Catchment,
-           *, origin: str = "origin_id", destination: str = "destination_id", cost: str = "minutes") -> pd.Series:
+def e2sfca(
+    pairs: pd.DataFrame,
+    demand: pd.Series,
+    supply: pd.Series,
+    catchment: Catchment,
+    *,
+    origin: str = "origin_id",
+    destination: str = "destination_id",
+    cost: str = "minutes",
+) -> pd.Series:
     """E2SFCA per origin: weighted supply per head (not scaled); origins with no site inside get 0.
 
     ``pairs`` is a long table of (origin, destination, cost); ``demand`` is indexed by origin and
@@ -114,8 +124,12 @@ PLAUSIBLE_PATIENTS_PER_GP_FTE = (726.0, 16_077.0)
 
 def practice_gp_fte(store: Store) -> pd.DataFrame:
     """GP FTE per practice as nearcare uses it (``check_gp_fte`` over the store's practices)."""
-    return check_gp_fte(store.df("SELECT practice_code, name, patients, gp_fte AS reported_gp_fte FROM practices "
-                                 "ORDER BY practice_code"))
+    return check_gp_fte(
+        store.df(
+            "SELECT practice_code, name, patients, gp_fte AS reported_gp_fte FROM practices "
+            "ORDER BY practice_code"
+        )
+    )
 
 
 def check_gp_fte(practices: pd.DataFrame) -> pd.DataFrame:
@@ -139,18 +153,23 @@ def check_gp_fte(practices: pd.DataFrame) -> pd.DataFrame:
     reason[has_patients & (fte == 0)] = "0 GP FTE reported"
     reason[has_patients & (fte < 0)] = "negative GP FTE reported"
     above, below = has_patients & (per_fte > high), has_patients & (per_fte < low)
-    reason[above] = [f"{r:,.0f} patients per GP FTE, above the national 99.5th percentile ({high:,.0f})"
-                     for r in per_fte[above]]
-    reason[below] = [f"{r:,.0f} patients per GP FTE, below the national 0.5th percentile ({low:,.0f})"
-                     for r in per_fte[below]]
+    reason[above] = [
+        f"{r:,.0f} patients per GP FTE, above the national 99.5th percentile ({high:,.0f})"
+        for r in per_fte[above]
+    ]
+    reason[below] = [
+        f"{r:,.0f} patients per GP FTE, below the national 0.5th percentile ({low:,.0f})"
+        for r in per_fte[below]
+    ]
     plausible = (reason == "") & fte.notna()
     trusted = plausible & has_patients
     area_per_fte = patients[trusted].sum() / fte[trusted].sum() if trusted.any() else np.nan
     estimate = (patients / area_per_fte).where(reason != "")
     practices["estimated_gp_fte"] = estimate
     practices["gp_fte"] = fte.where(plausible, estimate)
-    practices["gp_fte_status"] = np.where(plausible, "reported",
-                                          np.where(practices["gp_fte"].notna(), "estimated", "unknown"))
+    practices["gp_fte_status"] = np.where(
+        plausible, "reported", np.where(practices["gp_fte"].notna(), "estimated", "unknown")
+    )
     reason[~has_patients & fte.isna()] = "no GP FTE or list size"
     practices["reason"] = reason
     return practices
@@ -164,8 +183,10 @@ def gp_fte_note(checked: pd.DataFrame) -> str:
     low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
     parts = [f"{missing} not reported"] if missing else []
     if implausible:
-        parts.append(f"{implausible} implausible (0, or outside {low:,.0f}-{high:,.0f} patients per GP FTE, "
-                     "the national 0.5th-99.5th percentiles)")
+        parts.append(
+            f"{implausible} implausible (0, or outside {low:,.0f}-{high:,.0f} patients per GP FTE, "
+            "the national 0.5th-99.5th percentiles)"
+        )
     unknown = int((checked["gp_fte_status"] == "unknown").sum())
     note = f" ({len(estimated)} practices' FTE estimated from list size: {'; '.join(parts)})" if parts else ""
     return note + (f" ({unknown} practices with no FTE or list size count as no supply)" if unknown else "")
@@ -176,10 +197,12 @@ def gp_supply(store: Store) -> tuple[pd.Series, str]:
     estimated from list size); registered patients if no practice has a plausible FTE figure."""
     checked = practice_gp_fte(store)
     if (checked["gp_fte_status"] == "reported").any():
-        return pd.Series(checked["gp_fte"].fillna(0).to_numpy(), index=checked["practice_code"]), \
-            "GP FTE" + gp_fte_note(checked)
-    return pd.Series(checked["patients"].fillna(0).to_numpy(float), index=checked["practice_code"]), \
-        "registered patients (no plausible GP FTE imported)"
+        return pd.Series(
+            checked["gp_fte"].fillna(0).to_numpy(), index=checked["practice_code"]
+        ), "GP FTE" + gp_fte_note(checked)
+    return pd.Series(
+        checked["patients"].fillna(0).to_numpy(float), index=checked["practice_code"]
+    ), "registered patients (no plausible GP FTE imported)"
 
 
 def estimated_gp_fte(store: Store) -> pd.DataFrame:
@@ -226,12 +249,16 @@ def compute_access(
 
     runs = store.df("SELECT * FROM travel_runs WHERE profile = ?", [profile])
     if runs.empty:
-        raise StoreError(f"no {profile} travel times in {store.path}; run `nearcare travel-times --mode {profile}` first")
+        raise StoreError(
+            f"no {profile} travel times in {store.path}; run `nearcare travel-times --mode {profile}` first"
+        )
     if mode is None:
         mode = profile if (runs["mode"] == profile).any() else "crowfly"
     threshold = threshold_minutes or DEFAULT_THRESHOLD_MINUTES[profile]
     catchment = catchment or Catchment(threshold)
-    population = store.df("SELECT lsoa21_code, population FROM small_areas").set_index("lsoa21_code")["population"]
+    population = store.df("SELECT lsoa21_code, population FROM small_areas").set_index("lsoa21_code")[
+        "population"
+    ]
     need = need_weighted_population(store)["need_weighted_population"]
     results, frames = [], []
     for kind in kinds:
@@ -240,13 +267,21 @@ def compute_access(
             continue
         reach = float(run["max_minutes"].iloc[0])
         if reach < max(threshold, catchment.max_minutes):
-            raise InputError(f"{profile} travel times to {kind} stop at {reach:g} minutes, shorter than the "
-                             f"{max(threshold, catchment.max_minutes):g}-minute catchment; rerun travel-times with a "
-                             "larger --max-minutes")
-        pairs = store.df("SELECT origin_id, destination_id, minutes, distance_m FROM travel_times "
-                         "WHERE profile = ? AND destination_kind = ? AND mode = ?", [profile, kind, mode])
-        nearest = store.df("SELECT origin_id, minutes FROM nearest_services WHERE profile = ? AND destination_kind = ? "
-                           "AND mode = ?", [profile, kind, mode]).set_index("origin_id")["minutes"]
+            raise InputError(
+                f"{profile} travel times to {kind} stop at {reach:g} minutes, shorter than the "
+                f"{max(threshold, catchment.max_minutes):g}-minute catchment; rerun travel-times with a "
+                "larger --max-minutes"
+            )
+        pairs = store.df(
+            "SELECT origin_id, destination_id, minutes, distance_m FROM travel_times "
+            "WHERE profile = ? AND destination_kind = ? AND mode = ?",
+            [profile, kind, mode],
+        )
+        nearest = store.df(
+            "SELECT origin_id, minutes FROM nearest_services WHERE profile = ? AND destination_kind = ? "
+            "AND mode = ?",
+            [profile, kind, mode],
+        ).set_index("origin_id")["minutes"]
         origins = nearest.index
         supply, supply_note = _supply(store, kind)
         within = pairs[pairs["minutes"] <= threshold].groupby("origin_id").size()
@@ -255,19 +290,33 @@ def compute_access(
         frame["threshold_minutes"] = threshold
         frame["nearest_minutes"] = nearest.to_numpy()
         frame["services_within"] = within.reindex(origins, fill_value=0).to_numpy()
-        frame["e2sfca"] = PER_PEOPLE * e2sfca(pairs, population.reindex(origins), supply, catchment).to_numpy()
+        frame["e2sfca"] = (
+            PER_PEOPLE * e2sfca(pairs, population.reindex(origins), supply, catchment).to_numpy()
+        )
         frame["e2sfca_need"] = PER_PEOPLE * e2sfca(pairs, need.reindex(origins), supply, catchment).to_numpy()
         frame["supply_measure"] = supply_note
         frame["catchment"] = catchment.describe()
         frames.append(frame)
-        results.append(AccessResult(profile, mode, kind, len(frame), threshold, catchment, supply_note,
-                                    estimated_gp_fte(store) if kind == "gp" else None))
+        results.append(
+            AccessResult(
+                profile,
+                mode,
+                kind,
+                len(frame),
+                threshold,
+                catchment,
+                supply_note,
+                estimated_gp_fte(store) if kind == "gp" else None,
+            )
+        )
     if not frames:
         raise StoreError(f"no {profile} ({mode}) travel times to {', '.join(kinds)}")
     table = pd.concat(frames, ignore_index=True)
     with store.transaction() as con:
-        con.execute("DELETE FROM access WHERE profile = ? AND mode = ? AND kind IN "
-                    f"({', '.join('?' * len(kinds))})", [profile, mode, *kinds])
+        con.execute(
+            f"DELETE FROM access WHERE profile = ? AND mode = ? AND kind IN ({', '.join('?' * len(kinds))})",
+            [profile, mode, *kinds],
+        )
         store.insert("access", table)
     return results
 
@@ -276,11 +325,16 @@ def pharmacies_within_distance(store: Store, distance_m: float = PHARMACY_DISTAN
     """Pharmacies within ``distance_m`` of each LSOA's population-weighted centroid, in a straight line."""
     from scipy.spatial import cKDTree
 
-    areas = store.df("SELECT lsoa21_code, centroid_easting AS x, centroid_northing AS y FROM small_areas "
-                     "WHERE centroid_easting IS NOT NULL")
-    sites = store.df("SELECT easting AS x, northing AS y FROM sites WHERE kind = 'pharmacy' AND easting IS NOT NULL")
+    areas = store.df(
+        "SELECT lsoa21_code, centroid_easting AS x, centroid_northing AS y FROM small_areas "
+        "WHERE centroid_easting IS NOT NULL"
+    )
+    sites = store.df(
+        "SELECT easting AS x, northing AS y FROM sites WHERE kind = 'pharmacy' AND easting IS NOT NULL"
+    )
     if sites.empty:
         return pd.Series(0, index=areas["lsoa21_code"])
-    counts = cKDTree(sites[["x", "y"]].to_numpy()).query_ball_point(areas[["x", "y"]].to_numpy(), distance_m,
-                                                                     return_length=True)
+    counts = cKDTree(sites[["x", "y"]].to_numpy()).query_ball_point(
+        areas[["x", "y"]].to_numpy(), distance_m, return_length=True
+    )
     return pd.Series(counts, index=areas["lsoa21_code"].to_numpy())

@@ -44,30 +44,51 @@ class AllocationResult:
 
     @property
     def summary(self) -> str:
-        estimated = (f" {len(self.estimated_fte)} practices' GP FTE before is estimated from list size (not reported "
-                     "or not plausible)." if self.estimated_fte is not None and len(self.estimated_fte) else "")
-        return (f"{self.units:,.6g} units shared among {len(self.allocation):,} {self.to} in proportion to need. "
-                f"Concentration index of {self.measure} by deprivation: {self.concentration_before:+.3f} before, "
-                f"{self.concentration_after:+.3f} after (negative: more for the more deprived).{estimated}"
-                f"{' ' + self.left_out if self.left_out else ''}")
+        estimated = (
+            f" {len(self.estimated_fte)} practices' GP FTE before is estimated from list size (not reported "
+            "or not plausible)."
+            if self.estimated_fte is not None and len(self.estimated_fte)
+            else ""
+        )
+        return (
+            f"{self.units:,.6g} units shared among {len(self.allocation):,} {self.to} in proportion to need. "
+            f"Concentration index of {self.measure} by deprivation: {self.concentration_before:+.3f} before, "
+            f"{self.concentration_after:+.3f} after (negative: more for the more deprived).{estimated}"
+            f"{' ' + self.left_out if self.left_out else ''}"
+        )
 
 
-def allocate_units(store: Store, units: float, *, to: str = "practices", floor: float | None = None,
-                   cap: float | None = None) -> AllocationResult:
+def allocate_units(
+    store: Store, units: float, *, to: str = "practices", floor: float | None = None, cap: float | None = None
+) -> AllocationResult:
     if to not in TARGETS:
         raise InputError(f"--to must be one of {', '.join(TARGETS)}, not {to!r}")
     if to == "neighbourhoods" and store.count("neighbourhoods") == 0:
-        raise StoreError("no neighbourhoods in this store yet: design or load them first (nearcare neighbourhoods)")
+        raise StoreError(
+            "no neighbourhoods in this store yet: design or load them first (nearcare neighbourhoods)"
+        )
     estimated, left_out = None, ""
     if to == "neighbourhoods":
         areas = need_weighted_population(store).join(
-            store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods").set_index("lsoa21_code"))
+            store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods").set_index("lsoa21_code")
+        )
         ranks = store.df("SELECT lsoa21_code, imd_rank FROM small_areas").set_index("lsoa21_code")["imd_rank"]
-        groups = areas.assign(imd_rank=ranks).groupby("neighbourhood").apply(lambda g: pd.Series({
-            "need": g["need_weighted_population"].sum(), "population": g["population"].sum(),
-            # A neighbourhood's deprivation: its population-weighted mean IMD rank and the decile of that rank.
-            "rank": np.average(g["imd_rank"], weights=g["population"]),
-            "decile": int(round(np.average(g["imd_decile"], weights=g["population"])))}), include_groups=False)
+        groups = (
+            areas.assign(imd_rank=ranks)
+            .groupby("neighbourhood")
+            .apply(
+                lambda g: pd.Series(
+                    {
+                        "need": g["need_weighted_population"].sum(),
+                        "population": g["population"].sum(),
+                        # A neighbourhood's deprivation: its population-weighted mean IMD rank and the decile of that rank.
+                        "rank": np.average(g["imd_rank"], weights=g["population"]),
+                        "decile": round(float(np.average(g["imd_decile"], weights=g["population"]))),
+                    }
+                ),
+                include_groups=False,
+            )
+        )
         need = groups["need"]
         shares = allocate(need, units, floors=floor, caps=cap)
         before_y = np.full(len(groups), 1e3 * units / groups["population"].sum())
@@ -77,21 +98,31 @@ def allocate_units(store: Store, units: float, *, to: str = "practices", floor: 
     elif to == "practices":
         checked = practice_gp_fte(store)
         practices = checked[["practice_code", "gp_fte", "gp_fte_status"]].merge(
-            store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"), on="practice_code")
-        need = practice_need_weighted_patients(store)["need_weighted_patients"].reindex(practices["practice_code"])
+            store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"),
+            on="practice_code",
+        )
+        need = practice_need_weighted_patients(store)["need_weighted_patients"].reindex(
+            practices["practice_code"]
+        )
         usable = practices.assign(need=need.to_numpy())
         has_need = usable["need"].notna() & (usable["need"] > 0)
         has_deprivation = usable["imd_score"].notna()
         usable = usable[has_need & has_deprivation & usable["gp_fte"].notna()]
         if usable.empty:
             raise StoreError("no practice has list size, GP FTE and deprivation figures to allocate by")
-        dropped = {"no registered patients": int((~has_need).sum()),
-                   "no deprivation score": int((has_need & ~has_deprivation).sum())}
+        dropped = {
+            "no registered patients": int((~has_need).sum()),
+            "no deprivation score": int((has_need & ~has_deprivation).sum()),
+        }
         if sum(dropped.values()):
-            left_out = (f"{sum(dropped.values())} practices got no share: "
-                        + ", ".join(f"{n} with {why}" for why, n in dropped.items() if n) + ".")
-        estimated = checked[checked["practice_code"].isin(usable.loc[usable["gp_fte_status"] == "estimated",
-                                                                      "practice_code"])].reset_index(drop=True)
+            left_out = (
+                f"{sum(dropped.values())} practices got no share: "
+                + ", ".join(f"{n} with {why}" for why, n in dropped.items() if n)
+                + "."
+            )
+        estimated = checked[
+            checked["practice_code"].isin(usable.loc[usable["gp_fte_status"] == "estimated", "practice_code"])
+        ].reset_index(drop=True)
         need = usable.set_index("practice_code")["need"]
         shares = allocate(need, units, floors=floor, caps=cap)
         before_y = 1e4 * usable["gp_fte"].to_numpy() / usable["need"].to_numpy()
@@ -111,11 +142,28 @@ def allocate_units(store: Store, units: float, *, to: str = "practices", floor: 
         measure = "units per 1,000 people (equal share per head before)"
     before = equity_figures(measure, before_y, weights, order, decile)
     after = equity_figures(measure, after_y, weights, order, decile)
-    table = pd.DataFrame({"target_kind": to, "target_code": shares.index, "need": need.reindex(shares.index).to_numpy(),
-                          "floor": floor, "cap": cap, "units": shares.to_numpy()})
+    table = pd.DataFrame(
+        {
+            "target_kind": to,
+            "target_code": shares.index,
+            "need": need.reindex(shares.index).to_numpy(),
+            "floor": floor,
+            "cap": cap,
+            "units": shares.to_numpy(),
+        }
+    )
     with store.transaction() as con:
         con.execute("DELETE FROM allocations WHERE target_kind = ?", [to])
         store.insert("allocations", table)
-    return AllocationResult(to, units, table.set_index("target_code"), measure, before.quintiles["value"],
-                            after.quintiles["value"], before.concentration_index, after.concentration_index,
-                            estimated, left_out)
+    return AllocationResult(
+        to,
+        units,
+        table.set_index("target_code"),
+        measure,
+        before.quintiles["value"],
+        after.quintiles["value"],
+        before.concentration_index,
+        after.concentration_index,
+        estimated,
+        left_out,
+    )

@@ -60,17 +60,25 @@ def resolve_area(store: Store, area: str) -> tuple[str, str, list[str]]:
     if area.startswith("E01"):
         codes = [c.strip() for c in area.split(",") if c.strip()]
         return "lsoa-list", f"{len(codes)} LSOAs", _known_lsoas(store, codes, "--area")
-    store.require("lsoa_nhs_lookup", "import the ONS LSOA to sub-ICB to ICB lookup first (nearcare import lsoa-nhs-lookup)")
+    store.require(
+        "lsoa_nhs_lookup",
+        "import the ONS LSOA to sub-ICB to ICB lookup first (nearcare import lsoa-nhs-lookup)",
+    )
     for kind, column, name_column in (
-        ("icb", "icb_code", "icb_name"), ("icb", "icb_ons_code", "icb_name"),
-        ("sub-icb", "sub_icb_code", "sub_icb_name"), ("sub-icb", "sub_icb_ons_code", "sub_icb_name"),
+        ("icb", "icb_code", "icb_name"),
+        ("icb", "icb_ons_code", "icb_name"),
+        ("sub-icb", "sub_icb_code", "sub_icb_name"),
+        ("sub-icb", "sub_icb_ons_code", "sub_icb_name"),
     ):
         found = store.df(
-            f"SELECT lsoa21_code, {name_column} AS label FROM lsoa_nhs_lookup WHERE {column} = ? ORDER BY 1", [area]
+            f"SELECT lsoa21_code, {name_column} AS label FROM lsoa_nhs_lookup WHERE {column} = ? ORDER BY 1",
+            [area],
         )
         if len(found):
             return kind, str(found["label"].iloc[0] or area), found["lsoa21_code"].tolist()
-    found = store.df("SELECT DISTINCT lsoa21_code, lad_name FROM lsoa11_lsoa21 WHERE lad_code = ? ORDER BY 1", [area])
+    found = store.df(
+        "SELECT DISTINCT lsoa21_code, lad_name FROM lsoa11_lsoa21 WHERE lad_code = ? ORDER BY 1", [area]
+    )
     if len(found):
         return "local-authority", str(found["lad_name"].iloc[0] or area), found["lsoa21_code"].tolist()
     raise InputError(
@@ -89,7 +97,11 @@ def _known_lsoas(store: Store, codes: list[str], where: str) -> list[str]:
     if known:
         unknown = [c for c in codes if c not in known]
         if unknown:
-            raise InputError(f"{len(unknown)} LSOA codes are not LSOA 2021 codes in the lookup", path=where, value=unknown[0])
+            raise InputError(
+                f"{len(unknown)} LSOA codes are not LSOA 2021 codes in the lookup",
+                path=where,
+                value=unknown[0],
+            )
     return sorted(set(codes))
 
 
@@ -98,11 +110,15 @@ def _population(store: Store, lsoas: pd.DataFrame) -> tuple[pd.Series, str]:
     latest = store.df("SELECT geography, max(year) AS year FROM population GROUP BY 1")
     if latest.empty:
         return pd.Series(np.nan, index=lsoas.index), "no population estimates imported"
-    years = dict(zip(latest["geography"], latest["year"]))
+    years = dict(zip(latest["geography"], latest["year"], strict=True))
     if "lsoa21" in years and years["lsoa21"] >= years.get("lsoa11", 0):
-        pop = store.df("SELECT lsoa_code, population FROM population WHERE geography = 'lsoa21' AND year = ?",
-                       [int(years["lsoa21"])])
-        return lsoas["lsoa21_code"].map(pop.set_index("lsoa_code")["population"]), f"ONS mid-{years['lsoa21']} estimates (LSOA 2021)"
+        pop = store.df(
+            "SELECT lsoa_code, population FROM population WHERE geography = 'lsoa21' AND year = ?",
+            [int(years["lsoa21"])],
+        )
+        return lsoas["lsoa21_code"].map(
+            pop.set_index("lsoa_code")["population"]
+        ), f"ONS mid-{years['lsoa21']} estimates (LSOA 2021)"
     year = int(years["lsoa11"])
     # Split 2011 areas share their population equally between the 2021 areas made from them;
     # merged areas add up. No finer weights are open at this level.
@@ -113,11 +129,15 @@ def _population(store: Store, lsoas: pd.DataFrame) -> tuple[pd.Series, str]:
         FROM lsoa11_lsoa21 l JOIN pieces USING (lsoa11_code)
         JOIN population p ON p.lsoa_code = l.lsoa11_code AND p.geography = 'lsoa11' AND p.year = ?
         GROUP BY 1
-        """, [year])
+        """,
+        [year],
+    )
     if mapped.empty:
         raise StoreError("population estimates are on LSOA 2011: import the LSOA 2011 to 2021 lookup first")
-    note = (f"ONS mid-{year} estimates on LSOA 2011, mapped to LSOA 2021 with the ONS lookup "
-            "(a split area's population is shared equally between its parts)")
+    note = (
+        f"ONS mid-{year} estimates on LSOA 2011, mapped to LSOA 2021 with the ONS lookup "
+        "(a split area's population is shared equally between its parts)"
+    )
     return lsoas["lsoa21_code"].map(mapped.set_index("lsoa21_code")["population"]), note
 
 
@@ -162,9 +182,15 @@ def _small_areas(store: Store, codes: list[str]) -> tuple[pd.DataFrame, list[str
         e, n = to_bng(joined.loc[no_centroid, "centroid_lon"], joined.loc[no_centroid, "centroid_lat"])
         joined.loc[no_centroid, "centroid_easting"] = e
         joined.loc[no_centroid, "centroid_northing"] = n
-        notes.append(f"{int(no_centroid.sum())} LSOAs have no published centroid; a point inside the boundary is used")
-    for column, what in (("imd_decile", "IMD 2025"), ("population", "population estimate"), ("boundary", "boundary"),
-                         ("centroid_lat", "centroid")):
+        notes.append(
+            f"{int(no_centroid.sum())} LSOAs have no published centroid; a point inside the boundary is used"
+        )
+    for column, what in (
+        ("imd_decile", "IMD 2025"),
+        ("population", "population estimate"),
+        ("boundary", "boundary"),
+        ("centroid_lat", "centroid"),
+    ):
         missing = int(joined[column].isna().sum())
         if missing:
             notes.append(f"{missing} of {len(joined)} LSOAs have no {what}")
@@ -182,10 +208,14 @@ PLACED_BY_BOUNDARY = "inside an LSOA boundary"
 PLACED_BY_POSTCODE_LSOA = "the postcode file's LSOA"
 PLACED_BY_LA_CENTROID = "nearest LSOA centroid in the postcode's local authority"
 PLACED_BY_CENTROID = f"nearest LSOA centroid (within {MAX_CENTROID_M:,.0f} m)"
-NOT_GEOCODED = "not placed: not geocoded (postcode not in the postcode file); kept, as commissioned by the area"
+NOT_GEOCODED = (
+    "not placed: not geocoded (postcode not in the postcode file); kept, as commissioned by the area"
+)
 OUTSIDE_KEPT = "not placed: stands outside the area; kept, as a GP practice commissioned by the area"
-TOO_FAR_KEPT = (f"not placed: more than {MAX_CENTROID_M:,.0f} m from every LSOA centroid; kept, as commissioned "
-                "by the area")
+TOO_FAR_KEPT = (
+    f"not placed: more than {MAX_CENTROID_M:,.0f} m from every LSOA centroid; kept, as commissioned "
+    "by the area"
+)
 OUTSIDE_LEFT_OUT = "left out: commissioned by the area but stands outside it"
 
 
@@ -199,22 +229,30 @@ def _lsoa_centroids(store: Store, small_areas: pd.DataFrame) -> pd.DataFrame:
           ON k.lsoa21_code = c.lsoa_code
         LEFT JOIN (SELECT lsoa21_code, any_value(lad_code) AS lad_code FROM lsoa11_lsoa21 GROUP BY 1) l
           ON l.lsoa21_code = c.lsoa_code
-        """)
+        """
+    )
     own = small_areas[["lsoa21_code", "centroid_easting", "centroid_northing", "lad_code"]].rename(
-        columns={"centroid_easting": "easting", "centroid_northing": "northing"})
+        columns={"centroid_easting": "easting", "centroid_northing": "northing"}
+    )
     frame = pd.concat([own, national[~national["lsoa21_code"].isin(own["lsoa21_code"])]], ignore_index=True)
     return frame[frame["easting"].notna() & frame["northing"].notna()].reset_index(drop=True)
 
 
-def _nearest_centroid(centroids: pd.DataFrame, easting: np.ndarray, northing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_centroid(
+    centroids: pd.DataFrame, easting: np.ndarray, northing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(LSOA code, distance in metres) of the nearest centroid to each point."""
     if centroids.empty:
         return np.full(len(easting), None, dtype=object), np.full(len(easting), np.inf)
-    distance, index = cKDTree(centroids[["easting", "northing"]].to_numpy()).query(np.column_stack([easting, northing]))
+    distance, index = cKDTree(centroids[["easting", "northing"]].to_numpy()).query(
+        np.column_stack([easting, northing])
+    )
     return centroids["lsoa21_code"].to_numpy()[index], distance
 
 
-def place_in_lsoas(orgs: pd.DataFrame, small_areas: pd.DataFrame, centroids: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def place_in_lsoas(
+    orgs: pd.DataFrame, small_areas: pd.DataFrame, centroids: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
     """The LSOA 2021 each located organisation stands in, and how that was decided.
 
     Returns (lsoa21_code, placed_by), indexed like ``orgs``. ``lsoa21_code`` is an LSOA code (in the
@@ -230,11 +268,16 @@ def place_in_lsoas(orgs: pd.DataFrame, small_areas: pd.DataFrame, centroids: pd.
     located = orgs["lat"].notna() & orgs["lon"].notna()
     with_boundary = small_areas[small_areas["boundary"].notna()]
     if located.any() and len(with_boundary):
-        polygons = gpd.GeoDataFrame({"lsoa21_code": with_boundary["lsoa21_code"].to_numpy()},
-                                    geometry=from_wkb(with_boundary["boundary"].to_numpy()), crs="EPSG:4326")
-        points = gpd.GeoDataFrame({"row": orgs.index[located]},
-                                  geometry=gpd.points_from_xy(orgs.loc[located, "lon"], orgs.loc[located, "lat"]),
-                                  crs="EPSG:4326")
+        polygons = gpd.GeoDataFrame(
+            {"lsoa21_code": with_boundary["lsoa21_code"].to_numpy()},
+            geometry=from_wkb(with_boundary["boundary"].to_numpy()),
+            crs="EPSG:4326",
+        )
+        points = gpd.GeoDataFrame(
+            {"row": orgs.index[located]},
+            geometry=gpd.points_from_xy(orgs.loc[located, "lon"], orgs.loc[located, "lat"]),
+            crs="EPSG:4326",
+        )
         hits = gpd.sjoin(points, polygons, how="inner", predicate="within").drop_duplicates("row")
         lsoa.loc[hits["row"].to_numpy()] = hits["lsoa21_code"].to_numpy()
         placed_by.loc[hits["row"].to_numpy()] = PLACED_BY_BOUNDARY
@@ -281,7 +324,9 @@ def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     by_postcode = ~by_source & orgs["postcode_lat"].notna()
     orgs["lat"] = np.where(by_source, orgs["source_lat"], orgs["postcode_lat"])
     orgs["lon"] = np.where(by_source, orgs["source_lon"], orgs["postcode_lon"])
-    orgs["geocoded_by"] = np.select([by_source, by_postcode], ["source coordinates", "postcode"], default=None)
+    orgs["geocoded_by"] = np.select(
+        [by_source, by_postcode], ["source coordinates", "postcode"], default=None
+    )
     orgs.loc[orgs["geocoded_by"] == "None", "geocoded_by"] = None
 
     located = orgs["lat"].notna()
@@ -295,28 +340,59 @@ def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     icbs = set(small_areas["icb_code"].dropna())
     gp = orgs["kind"].isin(["gp", "branch"])
     # GP practices belong to their commissioning sub-ICB; other services to their ICB (as ODS records).
-    commissioned = pd.Series(np.where(gp, orgs["commissioner"].isin(sub_icbs), orgs["icb_code"].isin(icbs)),
-                             index=orgs.index)
+    commissioned = pd.Series(
+        np.where(gp, orgs["commissioner"].isin(sub_icbs), orgs["icb_code"].isin(icbs)), index=orgs.index
+    )
     # Organisations count where they stand; those whose place is unknown, and GP practices, by commissioner.
     in_area = inside | (commissioned & ~elsewhere) | (commissioned & gp)
     orgs["outcome"] = np.select(
         [in_area & inside, in_area & ~located, in_area & elsewhere, in_area, commissioned & elsewhere],
-        ["placed: " + orgs["lsoa_placed_by"].fillna(""), NOT_GEOCODED, OUTSIDE_KEPT, TOO_FAR_KEPT, OUTSIDE_LEFT_OUT],
-        default="")
-    placement = (orgs[orgs["outcome"] != ""].assign(in_sites=in_area)
-                 .groupby(["kind", "outcome", "in_sites"]).size().rename("sites").reset_index()
-                 .sort_values(["kind", "in_sites", "outcome"], ascending=[True, False, False]).reset_index(drop=True))
+        [
+            "placed: " + orgs["lsoa_placed_by"].fillna(""),
+            NOT_GEOCODED,
+            OUTSIDE_KEPT,
+            TOO_FAR_KEPT,
+            OUTSIDE_LEFT_OUT,
+        ],
+        default="",
+    )
+    placement = (
+        orgs[orgs["outcome"] != ""]
+        .assign(in_sites=in_area)
+        .groupby(["kind", "outcome", "in_sites"])
+        .size()
+        .rename("sites")
+        .reset_index()
+        .sort_values(["kind", "in_sites", "outcome"], ascending=[True, False, False])
+        .reset_index(drop=True)
+    )
     sites = orgs[in_area].copy()
     area_sub_icb = small_areas.set_index("lsoa21_code")["sub_icb_code"]
     sites["sub_icb_code"] = np.where(
         sites["kind"].isin(["gp", "branch"]) & sites["commissioner"].notna(),
-        sites["commissioner"], sites["lsoa21_code"].map(area_sub_icb))
+        sites["commissioner"],
+        sites["lsoa21_code"].map(area_sub_icb),
+    )
     e, n = to_bng(sites["lon"].to_numpy(), sites["lat"].to_numpy())
     located = sites["lat"].notna().to_numpy()
     sites["easting"] = np.where(located, e, np.nan)  # pyproj turns NaN into inf
     sites["northing"] = np.where(located, n, np.nan)
-    columns = ["code", "name", "kind", "status", "postcode", "sub_icb_code", "lsoa21_code",
-               "lat", "lon", "easting", "northing", "geocoded_by", "lsoa_placed_by", "source_id"]
+    columns = [
+        "code",
+        "name",
+        "kind",
+        "status",
+        "postcode",
+        "sub_icb_code",
+        "lsoa21_code",
+        "lat",
+        "lon",
+        "easting",
+        "northing",
+        "geocoded_by",
+        "lsoa_placed_by",
+        "source_id",
+    ]
     sites = sites[columns].sort_values(["kind", "code"]).reset_index(drop=True)
     ungeocoded = sites[sites["lat"].isna()][["code", "name", "kind", "postcode"]].reset_index(drop=True)
     return sites, ungeocoded, placement
@@ -338,7 +414,9 @@ def placement_lines(placement: pd.DataFrame) -> list[str]:
 
 
 def _practices(store: Store, sites: pd.DataFrame) -> pd.DataFrame:
-    gps = sites[sites["kind"] == "gp"][["code", "name", "sub_icb_code"]].rename(columns={"code": "practice_code"})
+    gps = sites[sites["kind"] == "gp"][["code", "name", "sub_icb_code"]].rename(
+        columns={"code": "practice_code"}
+    )
     store.con.register("_gps", gps)
     try:
         frame = store.df(
@@ -375,17 +453,29 @@ def build(store: Store, area: str) -> BuildResult:
     with store.transaction() as con:
         for table in ("area", "small_areas", "sites", "site_placement", "practices"):
             con.execute(f"DELETE FROM {table}")
-        store.insert("area", pd.DataFrame([{
-            "area_code": area, "area_kind": kind, "label": label,
-            "built_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "population_note": population_note,
-        }]))
+        store.insert(
+            "area",
+            pd.DataFrame(
+                [
+                    {
+                        "area_code": area,
+                        "area_kind": kind,
+                        "label": label,
+                        "built_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        "population_note": population_note,
+                    }
+                ]
+            ),
+        )
         store.insert("small_areas", small_areas)
         store.insert("sites", sites)
         store.insert("site_placement", placement)
         store.insert("practices", practices)
     counts = sites["kind"].value_counts().to_dict()
     if len(ungeocoded):
-        notes.append(f"{len(ungeocoded)} organisations could not be geocoded (postcode not in the postcode file)")
+        notes.append(
+            f"{len(ungeocoded)} organisations could not be geocoded (postcode not in the postcode file)"
+        )
     notes += [f"sites placed: {line}" for line in placement_lines(placement)]
     return BuildResult(area, kind, label, len(small_areas), counts, ungeocoded, placement, notes)
 
@@ -395,4 +485,3 @@ def area_label(store: Store) -> str:
     if row.empty:
         raise StoreError(f"{store.path}: no area built yet (run `nearcare build --area CODE`)")
     return f"{row['label'].iloc[0]} ({row['area_code'].iloc[0]})"
-

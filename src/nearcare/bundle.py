@@ -32,15 +32,15 @@ _AREA_FILTERS = {
     "postcodes": "TRUE",  # the whole postcode file given (LE area): reports and new sites need it
     "lsoa_boundaries": "lsoa21_code IN (SELECT lsoa21_code FROM small_areas)",
     "lsoa_centroids": "lsoa_code IN (SELECT lsoa21_code FROM small_areas) OR lsoa_code IN "
-                      "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas))",
+    "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas))",
     "imd": "(edition = 2025 AND lsoa_code IN (SELECT lsoa21_code FROM small_areas)) OR (edition = 2019 AND lsoa_code IN "
-           "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas)))",
+    "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas)))",
     "lsoa_nhs_lookup": "lsoa21_code IN (SELECT lsoa21_code FROM small_areas)",
     "lsoa11_lsoa21": "lsoa21_code IN (SELECT lsoa21_code FROM small_areas) OR lsoa11_code IN "
-                     "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas))",
+    "(SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN (SELECT lsoa21_code FROM small_areas))",
     "rural_urban": "lsoa21_code IN (SELECT lsoa21_code FROM small_areas)",
     "population": "lsoa_code IN (SELECT lsoa11_code FROM lsoa11_lsoa21 WHERE lsoa21_code IN "
-                  "(SELECT lsoa21_code FROM small_areas)) OR lsoa_code IN (SELECT lsoa21_code FROM small_areas)",
+    "(SELECT lsoa21_code FROM small_areas)) OR lsoa_code IN (SELECT lsoa21_code FROM small_areas)",
     "gp_list_sizes": "practice_code IN (SELECT practice_code FROM practices)",
     "gp_registrations_lsoa": "practice_code IN (SELECT practice_code FROM practices)",
     "gp_workforce": "practice_code IN (SELECT practice_code FROM practices)",

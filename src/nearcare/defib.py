@@ -74,12 +74,20 @@ TIMES = {"day": (2, 12 * 60), "evening": (2, 20 * 60), "night": (2, 3 * 60)}  # 
 # to Sunday 15 March 2026, Greenwich Mean Time, with no public holiday in England (or in the GB
 # calendar of opening-hours-py), so ``PH`` rules never apply; sunrise about 06:25 and sunset 18:00.
 REFERENCE_MONDAY = dt.date(2026, 3, 9)
-CANDIDATE_AMENITIES = ("telephone", "village_hall", "community_centre", "post_office", "place_of_worship", "pub")
+CANDIDATE_AMENITIES = (
+    "telephone",
+    "village_hall",
+    "community_centre",
+    "post_office",
+    "place_of_worship",
+    "pub",
+)
 STATUSES = ("reported", "verified", "registered")
 _LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
 # --- opening hours ------------------------------------------------------------------------------
+
 
 def hours_problem(hours: str | None) -> str | None:
     """Why ``hours`` are not valid OpenStreetMap ``opening_hours``, or None when they are."""
@@ -93,8 +101,11 @@ def hours_problem(hours: str | None) -> str | None:
         text = str(exc)
         where = re.search(r"--> \d+:(\d+)", text)
         expected = [line.strip(" =") for line in text.splitlines() if line.strip().startswith("= ")]
-        return ("not valid opening_hours" + (f" at character {where.group(1)}" if where else "")
-                + (f" ({expected[-1]})" if expected else ""))
+        return (
+            "not valid opening_hours"
+            + (f" at character {where.group(1)}" if where else "")
+            + (f" ({expected[-1]})" if expected else "")
+        )
     return None
 
 
@@ -110,7 +121,9 @@ def hours_state(hours: str | None, weekday: int, minute: int, *, lat: float, lon
     if not isinstance(hours, str) or not hours.strip() or hours_problem(hours) is not None:
         return "unknown"
     parsed = OpeningHours(hours.strip(), timezone=_LONDON, country="GB", coords=(float(lat), float(lon)))
-    when = dt.datetime.combine(REFERENCE_MONDAY + dt.timedelta(days=weekday), dt.time()) + dt.timedelta(minutes=minute)
+    when = dt.datetime.combine(REFERENCE_MONDAY + dt.timedelta(days=weekday), dt.time()) + dt.timedelta(
+        minutes=minute
+    )
     return str(parsed.state(when)[0]).rsplit(".", 1)[-1].lower()
 
 
@@ -128,10 +141,13 @@ def open_at(hours: str | None, weekday: int, minute: int, *, outdoor: bool, lat:
 
 # --- the register ---------------------------------------------------------------------------------
 
+
 def _status(frame: pd.DataFrame) -> pd.Series:
     registered = frame["registered_on_circuit"].fillna(False).astype(bool)
     verified = frame["last_checked"].notna()
-    return pd.Series(np.select([registered, verified], ["registered", "verified"], "reported"), index=frame.index)
+    return pd.Series(
+        np.select([registered, verified], ["registered", "verified"], "reported"), index=frame.index
+    )
 
 
 def _access(value: str | None) -> str:
@@ -155,21 +171,52 @@ def parse_osm_defibrillators(path: Path) -> pd.DataFrame:
     """Defibrillators mapped in an OpenStreetMap extract."""
     rows = []
     try:
-        for node in osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(osmium.filter.TagFilter(("emergency", "defibrillator"))):
+        for node in osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
+            osmium.filter.TagFilter(("emergency", "defibrillator"))
+        ):
             tags = dict(node.tags)
             indoor = tags.get("indoor")
-            outdoor = indoor == "no" or tags.get("amenity") == "telephone" or "phone box" in tags.get("location", "").lower()
-            rows.append({
-                "defib_id": f"osm-n{node.id}", "source": "osm", "lat": node.location.lat, "lon": node.location.lon,
-                "postcode": None, "access": _access(tags.get("access")), "hours": tags.get("opening_hours"),
-                "outdoor": bool(outdoor), "location_note": tags.get("defibrillator:location") or tags.get("location"),
-                "guardian": tags.get("operator"), "registered_on_circuit": None, "pads_expiry": None,
-                "battery_expiry": None, "last_checked": None,
-            })
+            outdoor = (
+                indoor == "no"
+                or tags.get("amenity") == "telephone"
+                or "phone box" in tags.get("location", "").lower()
+            )
+            rows.append(
+                {
+                    "defib_id": f"osm-n{node.id}",
+                    "source": "osm",
+                    "lat": node.location.lat,
+                    "lon": node.location.lon,
+                    "postcode": None,
+                    "access": _access(tags.get("access")),
+                    "hours": tags.get("opening_hours"),
+                    "outdoor": bool(outdoor),
+                    "location_note": tags.get("defibrillator:location") or tags.get("location"),
+                    "guardian": tags.get("operator"),
+                    "registered_on_circuit": None,
+                    "pads_expiry": None,
+                    "battery_expiry": None,
+                    "last_checked": None,
+                }
+            )
     except RuntimeError as exc:
         raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
-    columns = ["defib_id", "source", "lat", "lon", "postcode", "access", "hours", "outdoor", "location_note", "guardian",
-               "registered_on_circuit", "pads_expiry", "battery_expiry", "last_checked"]
+    columns = [
+        "defib_id",
+        "source",
+        "lat",
+        "lon",
+        "postcode",
+        "access",
+        "hours",
+        "outdoor",
+        "location_note",
+        "guardian",
+        "registered_on_circuit",
+        "pads_expiry",
+        "battery_expiry",
+        "last_checked",
+    ]
     return _defib_frame(rows) if rows else pd.DataFrame(columns=[*columns, "easting", "northing", "status"])
 
 
@@ -193,31 +240,54 @@ def parse_defibrillator_csv(path: Path, store: Store) -> pd.DataFrame:
     """A defibrillator list in the documented CSV layout (see the module notes)."""
     from nearcare.sources._read import Field, read_validated
 
-    frame = read_validated(path, [
-        Field("defib_id", "id"),
-        Field("lat", "lat", "number", required=False),
-        Field("lon", "lon", "number", required=False),
-        Field("postcode", "postcode", "postcode", required=False),
-        Field("access", "access", "code", pattern="(?i)public|restricted"),
-        Field("hours", "hours", required=False),
-        Field("guardian", "guardian", required=False),
-        Field("registered", "registered", required=False),
-        Field("pads_expiry", "pads_expiry", "date", required=False, date_format="%Y-%m-%d"),
-        Field("battery_expiry", "battery_expiry", "date", required=False, date_format="%Y-%m-%d"),
-        Field("last_checked", "last_checked", "date", required=False, date_format="%Y-%m-%d"),
-    ], key=["defib_id"])
+    frame = read_validated(
+        path,
+        [
+            Field("defib_id", "id"),
+            Field("lat", "lat", "number", required=False),
+            Field("lon", "lon", "number", required=False),
+            Field("postcode", "postcode", "postcode", required=False),
+            Field("access", "access", "code", pattern="(?i)public|restricted"),
+            Field("hours", "hours", required=False),
+            Field("guardian", "guardian", required=False),
+            Field("registered", "registered", required=False),
+            Field("pads_expiry", "pads_expiry", "date", required=False, date_format="%Y-%m-%d"),
+            Field("battery_expiry", "battery_expiry", "date", required=False, date_format="%Y-%m-%d"),
+            Field("last_checked", "last_checked", "date", required=False, date_format="%Y-%m-%d"),
+        ],
+        key=["defib_id"],
+    )
     rows = []
     for _, row in frame.iterrows():
-        lat, lon = _place(store, row["lat"], row["lon"], _text(row["postcode"]), path=path, line=int(row["_line"]))
+        lat, lon = _place(
+            store, row["lat"], row["lon"], _text(row["postcode"]), path=path, line=int(row["_line"])
+        )
         if _text(row["hours"]) is not None and (problem := hours_problem(row["hours"])) is not None:
-            raise InputError(f"not OpenStreetMap opening_hours: {problem}", path=path, line=int(row["_line"]),
-                             field="hours", value=row["hours"])
-        rows.append({
-            "defib_id": f"csv-{row['defib_id']}", "source": "csv", "lat": lat, "lon": lon, "postcode": _text(row["postcode"]),
-            "access": row["access"].lower(), "hours": _text(row["hours"]), "outdoor": None, "location_note": None,
-            "guardian": _text(row["guardian"]), "registered_on_circuit": _yes_no(row["registered"], path, int(row["_line"]), "registered"),
-            "pads_expiry": row["pads_expiry"], "battery_expiry": row["battery_expiry"], "last_checked": row["last_checked"],
-        })
+            raise InputError(
+                f"not OpenStreetMap opening_hours: {problem}",
+                path=path,
+                line=int(row["_line"]),
+                field="hours",
+                value=row["hours"],
+            )
+        rows.append(
+            {
+                "defib_id": f"csv-{row['defib_id']}",
+                "source": "csv",
+                "lat": lat,
+                "lon": lon,
+                "postcode": _text(row["postcode"]),
+                "access": row["access"].lower(),
+                "hours": _text(row["hours"]),
+                "outdoor": None,
+                "location_note": None,
+                "guardian": _text(row["guardian"]),
+                "registered_on_circuit": _yes_no(row["registered"], path, int(row["_line"]), "registered"),
+                "pads_expiry": row["pads_expiry"],
+                "battery_expiry": row["battery_expiry"],
+                "last_checked": row["last_checked"],
+            }
+        )
     return _defib_frame(rows)
 
 
@@ -225,14 +295,21 @@ def _place(store: Store, lat, lon, postcode, *, path=None, line=None) -> tuple[f
     """Latitude and longitude from coordinates or a postcode; refuses places outside England."""
     if lat is not None and lon is not None and np.isfinite(lat) and np.isfinite(lon):
         if not in_england_box(np.array([lon]), np.array([lat]))[0]:
-            raise InputError("coordinates are not in England", path=path, line=line, field="lat/lon", value=f"{lat}, {lon}")
+            raise InputError(
+                "coordinates are not in England", path=path, line=line, field="lat/lon", value=f"{lat}, {lon}"
+            )
         return float(lat), float(lon)
     if postcode:
         code = normalise_postcode(str(postcode))
         found = store.df("SELECT lat, lon FROM postcodes WHERE postcode = ?", [code])
         if found.empty:
-            raise InputError("unknown postcode (not in the imported postcode file)", path=path, line=line,
-                             field="postcode", value=code)
+            raise InputError(
+                "unknown postcode (not in the imported postcode file)",
+                path=path,
+                line=line,
+                field="postcode",
+                value=code,
+            )
         return float(found["lat"].iloc[0]), float(found["lon"].iloc[0])
     raise InputError("a location is needed: lat and lon, or a postcode", path=path, line=line)
 
@@ -257,36 +334,79 @@ class Report:
     note: str | None = None
 
 
-def add_report(store: Store, report: Report, *, match_distance_m: float = MATCH_DISTANCE_M) -> tuple[str, bool]:
+def add_report(
+    store: Store, report: Report, *, match_distance_m: float = MATCH_DISTANCE_M
+) -> tuple[str, bool]:
     """Validate a public report, match it to a known defibrillator or add one; return (id, matched)."""
     if report.access not in ("public", "restricted"):
         raise InputError("access must be public or restricted", field="access", value=report.access)
     if not report.hours or not report.hours.strip():
-        raise InputError("hours are required ('24/7' or opening hours such as 'Mo-Fr 08:00-18:00')", field="hours")
+        raise InputError(
+            "hours are required ('24/7' or opening hours such as 'Mo-Fr 08:00-18:00')", field="hours"
+        )
     if (problem := hours_problem(report.hours)) is not None:
-        raise InputError(f"hours must be OpenStreetMap opening_hours such as '24/7' or 'Mo-Fr 08:00-18:00': {problem}",
-                         field="hours", value=report.hours)
+        raise InputError(
+            f"hours must be OpenStreetMap opening_hours such as '24/7' or 'Mo-Fr 08:00-18:00': {problem}",
+            field="hours",
+            value=report.hours,
+        )
     lat, lon = _place(store, report.lat, report.lon, report.postcode)
     easting, northing = to_bng(np.array([lon]), np.array([lat]))
     known = store.df("SELECT defib_id, easting, northing FROM defibrillators")
-    distance = np.hypot(known["easting"] - easting[0], known["northing"] - northing[0]) if len(known) else pd.Series(dtype=float)
+    distance = (
+        np.hypot(known["easting"] - easting[0], known["northing"] - northing[0])
+        if len(known)
+        else pd.Series(dtype=float)
+    )
     matched = len(known) > 0 and float(distance.min()) <= match_distance_m
     with store.transaction():
         if matched:
             defib_id = str(known["defib_id"].iloc[int(np.argmin(distance.to_numpy()))])
         else:
             defib_id = f"report-{int(store.scalar('SELECT count(*) FROM defib_reports')) + 1}"
-            store.insert("defibrillators", _defib_frame([{
-                "defib_id": defib_id, "source": "report", "lat": lat, "lon": lon, "postcode": report.postcode,
-                "access": report.access, "hours": report.hours, "outdoor": None, "location_note": report.note,
-                "guardian": None, "registered_on_circuit": None, "pads_expiry": None, "battery_expiry": None,
-                "last_checked": None}]))
+            store.insert(
+                "defibrillators",
+                _defib_frame(
+                    [
+                        {
+                            "defib_id": defib_id,
+                            "source": "report",
+                            "lat": lat,
+                            "lon": lon,
+                            "postcode": report.postcode,
+                            "access": report.access,
+                            "hours": report.hours,
+                            "outdoor": None,
+                            "location_note": report.note,
+                            "guardian": None,
+                            "registered_on_circuit": None,
+                            "pads_expiry": None,
+                            "battery_expiry": None,
+                            "last_checked": None,
+                        }
+                    ]
+                ),
+            )
         report_id = int(store.scalar("SELECT coalesce(max(report_id), 0) + 1 FROM defib_reports"))
-        store.insert("defib_reports", pd.DataFrame([{
-            "report_id": report_id, "defib_id": defib_id, "reported_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-            "lat": lat, "lon": lon, "access": report.access, "hours": report.hours,
-            "looks_registered": report.looks_registered, "note": report.note,
-            "match_distance_m": float(distance.min()) if matched else None}]))
+        store.insert(
+            "defib_reports",
+            pd.DataFrame(
+                [
+                    {
+                        "report_id": report_id,
+                        "defib_id": defib_id,
+                        "reported_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        "lat": lat,
+                        "lon": lon,
+                        "access": report.access,
+                        "hours": report.hours,
+                        "looks_registered": report.looks_registered,
+                        "note": report.note,
+                        "match_distance_m": float(distance.min()) if matched else None,
+                    }
+                ]
+            ),
+        )
     return defib_id, bool(matched)
 
 
@@ -303,7 +423,8 @@ def register(store: Store, *, today: dt.date | None = None) -> pd.DataFrame:
         "CASE WHEN d.hours IS NOT NULL THEN 'recorded' WHEN latest.hours IS NOT NULL THEN 'report' END AS hours_from, "
         "(SELECT count(*) FROM defib_reports r WHERE r.defib_id = d.defib_id) AS reports "
         "FROM defibrillators d LEFT JOIN (SELECT defib_id, arg_max(hours, report_id) AS hours FROM defib_reports "
-        "GROUP BY defib_id) latest USING (defib_id) ORDER BY defib_id")
+        "GROUP BY defib_id) latest USING (defib_id) ORDER BY defib_id"
+    )
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column]) or pd.api.types.is_object_dtype(frame[column]):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
@@ -322,6 +443,7 @@ def unregistered(store: Store) -> pd.DataFrame:
 
 # --- coverage -------------------------------------------------------------------------------------
 
+
 def residents(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
     """Postcode points in the area's LSOAs, each with an equal share of its LSOA's population.
 
@@ -334,39 +456,67 @@ def residents(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
 
     from nearcare.geo import from_wkb
 
-    areas = store.df("SELECT lsoa21_code, population, imd_decile, centroid_easting, centroid_northing, boundary "
-                     "FROM small_areas")
+    areas = store.df(
+        "SELECT lsoa21_code, population, imd_decile, centroid_easting, centroid_northing, boundary "
+        "FROM small_areas"
+    )
     if lsoas is not None:
         areas = areas[areas["lsoa21_code"].isin(lsoas)]
     bounded = areas[areas["boundary"].notna()]
     found = [pd.DataFrame(columns=["postcode", "easting", "northing", "lsoa21_code"])]
     if len(bounded):
-        polygons = gpd.GeoDataFrame(bounded[["lsoa21_code"]], geometry=from_wkb(bounded["boundary"]), crs="EPSG:4326")
+        polygons = gpd.GeoDataFrame(
+            bounded[["lsoa21_code"]], geometry=from_wkb(bounded["boundary"]), crs="EPSG:4326"
+        )
         box = polygons.total_bounds
-        points = store.df("SELECT postcode, lon, lat, easting, northing FROM postcodes WHERE lon BETWEEN ? AND ? "
-                          "AND lat BETWEEN ? AND ?", [float(box[0]), float(box[2]), float(box[1]), float(box[3])])
-        located = gpd.sjoin(gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(points["lon"], points["lat"]),
-                                             crs="EPSG:4326"), polygons, predicate="within")
+        points = store.df(
+            "SELECT postcode, lon, lat, easting, northing FROM postcodes WHERE lon BETWEEN ? AND ? "
+            "AND lat BETWEEN ? AND ?",
+            [float(box[0]), float(box[2]), float(box[1]), float(box[3])],
+        )
+        located = gpd.sjoin(
+            gpd.GeoDataFrame(
+                points, geometry=gpd.points_from_xy(points["lon"], points["lat"]), crs="EPSG:4326"
+            ),
+            polygons,
+            predicate="within",
+        )
         found.append(pd.DataFrame(located.drop(columns=["geometry", "index_right"])))
     unbounded = areas.loc[areas["boundary"].isna(), "lsoa21_code"].tolist()
     if unbounded:
-        found.append(store.df("SELECT postcode, easting, northing, lsoa21_code FROM postcodes "
-                              "WHERE lsoa21_code IN (SELECT unnest(?))", [unbounded]))
-    located = pd.concat([f[["postcode", "easting", "northing", "lsoa21_code"]] for f in found], ignore_index=True)
+        found.append(
+            store.df(
+                "SELECT postcode, easting, northing, lsoa21_code FROM postcodes "
+                "WHERE lsoa21_code IN (SELECT unnest(?))",
+                [unbounded],
+            )
+        )
+    located = pd.concat(
+        [f[["postcode", "easting", "northing", "lsoa21_code"]] for f in found], ignore_index=True
+    )
     missing = areas[~areas["lsoa21_code"].isin(located["lsoa21_code"])]
-    centroids = pd.DataFrame({"postcode": "centroid " + missing["lsoa21_code"], "easting": missing["centroid_easting"],
-                              "northing": missing["centroid_northing"], "lsoa21_code": missing["lsoa21_code"]})
+    centroids = pd.DataFrame(
+        {
+            "postcode": "centroid " + missing["lsoa21_code"],
+            "easting": missing["centroid_easting"],
+            "northing": missing["centroid_northing"],
+            "lsoa21_code": missing["lsoa21_code"],
+        }
+    )
     points = pd.concat([located, centroids], ignore_index=True)
     points[["easting", "northing"]] = points[["easting", "northing"]].astype(float)
     counts = points.groupby("lsoa21_code")["postcode"].transform("count")
     share = areas.set_index("lsoa21_code")
-    points["people"] = share["population"].reindex(points["lsoa21_code"]).to_numpy(dtype=float) / counts.to_numpy()
+    points["people"] = (
+        share["population"].reindex(points["lsoa21_code"]).to_numpy(dtype=float) / counts.to_numpy()
+    )
     points["imd_decile"] = share["imd_decile"].reindex(points["lsoa21_code"]).to_numpy()
     return points
 
 
-def walking_reach(store: Store, sites: pd.DataFrame, people: pd.DataFrame, distance_m: float, *,
-                  network=None, origins=None) -> pd.DataFrame:
+def walking_reach(
+    store: Store, sites: pd.DataFrame, people: pd.DataFrame, distance_m: float, *, network=None, origins=None
+) -> pd.DataFrame:
     """(site_id, postcode) pairs within ``distance_m`` along the walking network, door to door.
 
     ``network`` and ``origins`` (the people already snapped) save loading and snapping again."""
@@ -375,8 +525,16 @@ def walking_reach(store: Store, sites: pd.DataFrame, people: pd.DataFrame, dista
     network = network if network is not None else _walk_network(store)
     origins = origins if origins is not None else _snap_people(network, people)
     minutes = distance_m / (network.walk_speed_kph * 1000 / 60)
-    targets = snap(network, Points(sites["site_id"].astype(str).to_numpy(), sites["easting"].to_numpy(float),
-                                   sites["northing"].to_numpy(float)), side="destination", max_snap_m=MAX_SNAP_M)
+    targets = snap(
+        network,
+        Points(
+            sites["site_id"].astype(str).to_numpy(),
+            sites["easting"].to_numpy(float),
+            sites["northing"].to_numpy(float),
+        ),
+        side="destination",
+        max_snap_m=MAX_SNAP_M,
+    )
     pairs = pairs_within(network, origins, targets, minutes)
     return pairs.rename(columns={"origin_id": "postcode", "destination_id": "site_id"})
 
@@ -390,9 +548,19 @@ def _walk_network(store: Store):
 def _snap_people(network, people: pd.DataFrame):
     from nearcare.travel import Points, snap
 
-    placed = people[np.isfinite(people["easting"].to_numpy(float)) & np.isfinite(people["northing"].to_numpy(float))]
-    return snap(network, Points(placed["postcode"].to_numpy(), placed["easting"].to_numpy(float),
-                                placed["northing"].to_numpy(float)), side="origin", max_snap_m=MAX_SNAP_M)
+    placed = people[
+        np.isfinite(people["easting"].to_numpy(float)) & np.isfinite(people["northing"].to_numpy(float))
+    ]
+    return snap(
+        network,
+        Points(
+            placed["postcode"].to_numpy(),
+            placed["easting"].to_numpy(float),
+            placed["northing"].to_numpy(float),
+        ),
+        side="origin",
+        max_snap_m=MAX_SNAP_M,
+    )
 
 
 @dataclass
@@ -405,7 +573,9 @@ class Coverage:
     """
 
     people: pd.DataFrame  # postcode, lsoa21_code, people, imd_decile, assessed, covered_<time>_<band>
-    by_lsoa: pd.DataFrame  # lsoa21_code, people, people_assessed, people_not_assessed, imd_decile, people_<time>_<band>
+    by_lsoa: (
+        pd.DataFrame
+    )  # lsoa21_code, people, people_assessed, people_not_assessed, imd_decile, people_<time>_<band>
     distance_m: float
     second_band_m: float
 
@@ -433,20 +603,30 @@ class Coverage:
         """'not assessed: N people in M LSOAs with no walking network ...', for every face (CLI, report, web)."""
         partly = self.by_lsoa[self.by_lsoa["people_not_assessed"] > 0]
         wholly = int((self.by_lsoa.loc[partly.index, "people_assessed"] == 0).sum())
-        return (f"not assessed: {self.not_assessed_people:,.0f} people in {len(partly)} LSOAs with no walking network "
-                f"within {MAX_SNAP_M:g} m of their postcode ({wholly} LSOAs wholly)")
+        return (
+            f"not assessed: {self.not_assessed_people:,.0f} people in {len(partly)} LSOAs with no walking network "
+            f"within {MAX_SNAP_M:g} m of their postcode ({wholly} LSOAs wholly)"
+        )
 
     def summary(self, time: str) -> str:
         """One line: the share of assessed residents covered at ``time``, reconciled with everyone."""
         covered = self.covered_people(time)
         share = self.share(time)
-        return (f"{time}: {'no one assessed' if np.isnan(share) else f'{share:.1f}%'} of {self.assessed_people:,.0f} "
-                f"assessed people within {self.distance_m:g} m ({covered:,.0f} covered, "
-                f"{self.assessed_people - covered:,.0f} not); all residents {self.total_people:,.0f}")
+        return (
+            f"{time}: {'no one assessed' if np.isnan(share) else f'{share:.1f}%'} of {self.assessed_people:,.0f} "
+            f"assessed people within {self.distance_m:g} m ({covered:,.0f} covered, "
+            f"{self.assessed_people - covered:,.0f} not); all residents {self.total_people:,.0f}"
+        )
 
 
-def coverage(store: Store, *, lsoas: list[str] | None = None, distance_m: float = DEFAULT_DISTANCE_M,
-             second_band_m: float = SECOND_BAND_M, extra: pd.DataFrame | None = None) -> Coverage:
+def coverage(
+    store: Store,
+    *,
+    lsoas: list[str] | None = None,
+    distance_m: float = DEFAULT_DISTANCE_M,
+    second_band_m: float = SECOND_BAND_M,
+    extra: pd.DataFrame | None = None,
+) -> Coverage:
     """Who lives within ``distance_m`` (and ``second_band_m``) of an available public defibrillator,
     by day, evening and night. ``extra`` adds defibrillators (as for siting and for tests)."""
     if distance_m <= 0 or second_band_m < distance_m:
@@ -456,29 +636,46 @@ def coverage(store: Store, *, lsoas: list[str] | None = None, distance_m: float 
     origins = _snap_people(network, people)
     people["assessed"] = people["postcode"].isin(set(origins.ids))
     defibs = register(store)[["defib_id", "easting", "northing", "access", "hours", "outdoor"]].rename(
-        columns={"defib_id": "site_id"})
+        columns={"defib_id": "site_id"}
+    )
     if extra is not None:
         defibs = pd.concat([defibs, extra], ignore_index=True)
-    reach = walking_reach(store, defibs, people, second_band_m, network=network, origins=origins) if len(defibs) else \
-        pd.DataFrame(columns=["postcode", "site_id", "distance_m", "minutes"])
+    reach = (
+        walking_reach(store, defibs, people, second_band_m, network=network, origins=origins)
+        if len(defibs)
+        else pd.DataFrame(columns=["postcode", "site_id", "distance_m", "minutes"])
+    )
     outdoor = defibs["outdoor"].astype("boolean").fillna(False).to_numpy(bool)
     # Access not recorded: public if outdoors (a cabinet or phone box), restricted otherwise.
-    public = (defibs["access"] == "public").to_numpy() | ((defibs["access"] == "unknown").to_numpy() & outdoor)
+    public = (defibs["access"] == "public").to_numpy() | (
+        (defibs["access"] == "unknown").to_numpy() & outdoor
+    )
     lon, lat = to_wgs84(defibs["easting"].to_numpy(float), defibs["northing"].to_numpy(float))
     for name, (weekday, minute) in TIMES.items():
-        open_now = np.array([open_at(h, weekday, minute, outdoor=o, lat=y, lon=x)
-                             for h, o, y, x in zip(defibs["hours"], outdoor, lat, lon)], dtype=bool)
+        open_now = np.array(
+            [
+                open_at(h, weekday, minute, outdoor=o, lat=y, lon=x)
+                for h, o, y, x in zip(defibs["hours"], outdoor, lat, lon, strict=True)
+            ],
+            dtype=bool,
+        )
         available = defibs.loc[public & open_now, "site_id"]
         usable = reach[reach["site_id"].isin(available)]
         for band, limit in (("first", distance_m), ("second", second_band_m)):
             covered = set(usable.loc[usable["distance_m"] <= limit, "postcode"])
             people[f"covered_{name}_{band}"] = people["postcode"].isin(covered) & people["assessed"]
-    counted = people.assign(people_assessed=people["people"].where(people["assessed"], 0.0),
-                            people_not_assessed=people["people"].where(~people["assessed"], 0.0))
+    counted = people.assign(
+        people_assessed=people["people"].where(people["assessed"], 0.0),
+        people_not_assessed=people["people"].where(~people["assessed"], 0.0),
+    )
     for column in [c for c in people.columns if c.startswith("covered_")]:
         counted[column.replace("covered_", "people_")] = people["people"].where(people[column], 0.0)
     sums = [c for c in counted.columns if c.startswith("people")]
-    by_lsoa = counted.groupby("lsoa21_code").agg({**{c: "sum" for c in sums}, "imd_decile": "first"}).reset_index()
+    by_lsoa = (
+        counted.groupby("lsoa21_code")
+        .agg({**dict.fromkeys(sums, "sum"), "imd_decile": "first"})
+        .reset_index()
+    )
     return Coverage(people, by_lsoa, distance_m, second_band_m)
 
 
@@ -486,23 +683,30 @@ def deserts(cov: Coverage, time: str = "night") -> pd.DataFrame:
     """LSOAs where nobody assessed lives within the first distance of an available defibrillator at
     ``time``, ranked by the assessed population weighted by deprivation (1.9 in the most deprived
     decile, 1 in the least). LSOAs where nobody could be assessed are left out (see ``Coverage``)."""
-    frame = cov.by_lsoa[(cov.by_lsoa[f"people_{time}_first"] == 0) & (cov.by_lsoa["people_assessed"] > 0)].copy()
+    frame = cov.by_lsoa[
+        (cov.by_lsoa[f"people_{time}_first"] == 0) & (cov.by_lsoa["people_assessed"] > 0)
+    ].copy()
     frame["priority"] = frame["people_assessed"] * (1 + 0.1 * (10 - frame["imd_decile"].fillna(5.5)))
     return frame.sort_values("priority", ascending=False).reset_index(drop=True)
 
 
 # --- best new sites -------------------------------------------------------------------------------
 
+
 def candidate_hosts(store: Store, lsoas: list[str] | None = None) -> pd.DataFrame:
     """Pharmacies, GP practices, and OSM phone boxes, halls, post offices, places of worship and pubs."""
-    sites = store.df("SELECT code AS site_id, name, kind AS host, easting, northing, lsoa21_code FROM sites "
-                     "WHERE kind IN ('pharmacy', 'gp') AND easting IS NOT NULL")
+    sites = store.df(
+        "SELECT code AS site_id, name, kind AS host, easting, northing, lsoa21_code FROM sites "
+        "WHERE kind IN ('pharmacy', 'gp') AND easting IS NOT NULL"
+    )
     if lsoas is not None:
         sites = sites[sites["lsoa21_code"].isin(lsoas)]
     extract = store.df("SELECT path FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
     rows = []
     if len(extract) and Path(extract["path"].iloc[0]).exists():
-        processor = osmium.FileProcessor(extract["path"].iloc[0], osmium.osm.NODE | osmium.osm.WAY).with_locations()
+        processor = osmium.FileProcessor(
+            extract["path"].iloc[0], osmium.osm.NODE | osmium.osm.WAY
+        ).with_locations()
         for obj in processor.with_filter(osmium.filter.KeyFilter("amenity")):
             amenity = obj.tags.get("amenity")
             if amenity not in CANDIDATE_AMENITIES:
@@ -514,8 +718,15 @@ def candidate_hosts(store: Store, lsoas: list[str] | None = None) -> pd.DataFram
                 if not coords:
                     continue
                 lon, lat = np.mean(coords, axis=0)
-            rows.append({"site_id": f"osm-{'n' if obj.is_node() else 'w'}{obj.id}", "name": obj.tags.get("name", amenity),
-                         "host": amenity, "lon": lon, "lat": lat})
+            rows.append(
+                {
+                    "site_id": f"osm-{'n' if obj.is_node() else 'w'}{obj.id}",
+                    "name": obj.tags.get("name", amenity),
+                    "host": amenity,
+                    "lon": lon,
+                    "lat": lat,
+                }
+            )
     osm = pd.DataFrame(rows)
     if len(osm):
         osm["easting"], osm["northing"] = to_bng(osm["lon"].to_numpy(), osm["lat"].to_numpy())
@@ -541,8 +752,10 @@ def covering_sets(reach: pd.DataFrame, weights: pd.Series) -> tuple[list[str], l
     position = {p: i for i, p in enumerate(demand)}
     reach = reach[reach["postcode"].isin(position)]
     candidates = sorted(reach["site_id"].unique())
-    covers = [np.array([position[p] for p in group["postcode"]], dtype=int)
-              for _, group in reach.groupby("site_id", sort=True)]
+    covers = [
+        np.array([position[p] for p in group["postcode"]], dtype=int)
+        for _, group in reach.groupby("site_id", sort=True)
+    ]
     return candidates, demand, covers
 
 
@@ -565,7 +778,9 @@ def exact_cover(weights: np.ndarray, covers: list[np.ndarray], k: int, solver=No
 
     model = pulp.LpProblem("mclp", pulp.LpMaximize)
     x = [model.add_variable(f"x{j}", cat="Binary") for j in range(len(covers))]
-    y = [model.add_variable(f"y{i}", lowBound=0, upBound=1) for i in range(len(weights))]  # integral at the optimum
+    y = [
+        model.add_variable(f"y{i}", lowBound=0, upBound=1) for i in range(len(weights))
+    ]  # integral at the optimum
     model += pulp.lpSum(float(w) * y[i] for i, w in enumerate(weights))
     coverers: list[list[int]] = [[] for _ in weights]
     for j, c in enumerate(covers):
@@ -580,8 +795,15 @@ def exact_cover(weights: np.ndarray, covers: list[np.ndarray], k: int, solver=No
     return [j for j, v in enumerate(x) if v.value() is not None and v.value() > 0.5]
 
 
-def best_sites(store: Store, k: int, *, lsoas: list[str] | None = None, distance_m: float = DEFAULT_DISTANCE_M,
-               time: str = "night", solver=None) -> tuple[Siting, Coverage]:
+def best_sites(
+    store: Store,
+    k: int,
+    *,
+    lsoas: list[str] | None = None,
+    distance_m: float = DEFAULT_DISTANCE_M,
+    time: str = "night",
+    solver=None,
+) -> tuple[Siting, Coverage]:
     """Choose k new sites to cover the most assessed people not yet covered at ``time``, exactly and greedily."""
     if k < 1:
         raise InputError("k must be at least 1", value=k)
@@ -604,7 +826,7 @@ def best_sites(store: Store, k: int, *, lsoas: list[str] | None = None, distance
     # Order the exact choice by marginal gain, each site after those before it.
     order, remaining = [], list(exact)
     while remaining:
-        best = max(remaining, key=lambda j: people_covered(order + [j]) - people_covered(order))
+        best = max(remaining, key=lambda j: people_covered([*order, j]) - people_covered(order))
         order.append(best)
         remaining.remove(best)
     info = candidates.set_index("site_id")
@@ -613,7 +835,9 @@ def best_sites(store: Store, k: int, *, lsoas: list[str] | None = None, distance
     chosen["host"] = chosen["site_id"].map(info["host"])
     chosen["easting"] = chosen["site_id"].map(info["easting"])
     chosen["northing"] = chosen["site_id"].map(info["northing"])
-    chosen["marginal_people"] = [people_covered(order[: i + 1]) - people_covered(order[:i]) for i in range(len(order))]
+    chosen["marginal_people"] = [
+        people_covered(order[: i + 1]) - people_covered(order[:i]) for i in range(len(order))
+    ]
     return Siting(chosen, people_covered(exact), people_covered(greedy), [names[j] for j in greedy]), cov
 
 
@@ -624,15 +848,38 @@ def defib_section(store: Store, cov: Coverage, siting: Siting, deserts_frame: pd
 
     areas = maps.small_areas_frame(store, "lsoa21_code").merge(cov.by_lsoa, on="lsoa21_code")
     # Shares of the residents placed on the walking network; areas with none are 'no data' on the map.
-    areas["share"] = 100 * areas["people_night_first"] / areas["people_assessed"].where(areas["people_assessed"] > 0)
-    figure = maps.choropleth(areas, "share", title=f"Residents within {cov.distance_m:g} m of a public defibrillator "
-                             "at night, and proposed sites", legend_label="% of residents", cmap="Greens")
+    areas["share"] = (
+        100 * areas["people_night_first"] / areas["people_assessed"].where(areas["people_assessed"] > 0)
+    )
+    figure = maps.choropleth(
+        areas,
+        "share",
+        title=f"Residents within {cov.distance_m:g} m of a public defibrillator at night, and proposed sites",
+        legend_label="% of residents",
+        cmap="Greens",
+    )
     axes = figure.axes[0]
     known = store.df("SELECT easting, northing FROM defibrillators")
-    axes.scatter(known["easting"], known["northing"], marker="P", s=80, c="#d5281b", edgecolors="#212b32", zorder=4,
-                 label="known defibrillator")
-    axes.scatter(siting.chosen["easting"], siting.chosen["northing"], marker="*", s=140, c="#ffb81c",
-                 edgecolors="#212b32", zorder=4, label="proposed site")
+    axes.scatter(
+        known["easting"],
+        known["northing"],
+        marker="P",
+        s=80,
+        c="#d5281b",
+        edgecolors="#212b32",
+        zorder=4,
+        label="known defibrillator",
+    )
+    axes.scatter(
+        siting.chosen["easting"],
+        siting.chosen["northing"],
+        marker="*",
+        s=140,
+        c="#ffb81c",
+        edgecolors="#212b32",
+        zorder=4,
+        label="proposed site",
+    )
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     bounds = areas.total_bounds
     axes.set_xlim(bounds[0] - 1000, bounds[2] + 1000)
@@ -655,18 +902,47 @@ def defib_section(store: Store, cov: Coverage, siting: Siting, deserts_frame: pd
             "Residents are postcode points sharing their LSOA's population equally; areas whose postcodes are not in "
             "the imported postcode file are represented by their LSOA centre.",
         ],
-        figures=[Figure(maps.png_data_uri(figure), "Map of the share of residents within walking distance of a public "
-                                                   "defibrillator at night, with known and proposed sites")],
+        figures=[
+            Figure(
+                maps.png_data_uri(figure),
+                "Map of the share of residents within walking distance of a public "
+                "defibrillator at night, with known and proposed sites",
+            )
+        ],
         tables=[
-            table_from_frame(siting.chosen, "Proposed sites, in the order they add most",
-                             labels={"site_id": "Candidate", "name": "Name", "host": "Host", "marginal_people": "People added"}),
-            table_from_frame(deserts_frame.head(10), "Deserts at night, by priority (population x deprivation weight)",
-                             labels={"lsoa21_code": "LSOA", "people_assessed": "People assessed",
-                                     "people_not_assessed": "Not assessed", "imd_decile": "IMD decile",
-                                     "priority": "Priority"}),
-            table_from_frame(unregistered_list, "Known defibrillators not registered on The Circuit",
-                             labels={"defib_id": "Defibrillator", "status": "Status", "access": "Access", "hours": "Hours",
-                                     "location_note": "Where", "reports": "Reports"}),
+            table_from_frame(
+                siting.chosen,
+                "Proposed sites, in the order they add most",
+                labels={
+                    "site_id": "Candidate",
+                    "name": "Name",
+                    "host": "Host",
+                    "marginal_people": "People added",
+                },
+            ),
+            table_from_frame(
+                deserts_frame.head(10),
+                "Deserts at night, by priority (population x deprivation weight)",
+                labels={
+                    "lsoa21_code": "LSOA",
+                    "people_assessed": "People assessed",
+                    "people_not_assessed": "Not assessed",
+                    "imd_decile": "IMD decile",
+                    "priority": "Priority",
+                },
+            ),
+            table_from_frame(
+                unregistered_list,
+                "Known defibrillators not registered on The Circuit",
+                labels={
+                    "defib_id": "Defibrillator",
+                    "status": "Status",
+                    "access": "Access",
+                    "hours": "Hours",
+                    "location_note": "Where",
+                    "reports": "Reports",
+                },
+            ),
         ],
     )
 

@@ -10,10 +10,10 @@ from nearcare.access import compute_access
 from nearcare.allocation import allocate_units
 from nearcare.area import BuildResult, build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
-from nearcare.network import build_networks
 from nearcare.neighbourhoods import check as check_neighbourhoods
 from nearcare.neighbourhoods import design as design_neighbourhoods
 from nearcare.neighbourhoods import neighbourhood_section
+from nearcare.network import build_networks
 from nearcare.report import area_report
 from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario, scenario_section
 from nearcare.store import ORGANISATION_KINDS, Store
@@ -45,16 +45,26 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         counts = load_bundle(store)
         log(f"loaded bundled LLR data: {sum(counts.values()):,} rows in {len(counts)} tables")
         result = build(store, BUNDLE_AREA)
-        log(f"built {result.label}: {result.lsoas} LSOAs; sites " +
-            ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items())))
+        log(
+            f"built {result.label}: {result.lsoas} LSOAs; sites "
+            + ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items()))
+        )
         for network in build_networks(store):
-            log(f"{network.mode} network: {network.n_nodes:,} nodes, {len(network.source):,} edges "
-                f"({network.dropped_nodes:,} nodes outside the largest strongly connected part dropped)")
-        rutland = store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = ?", [RUTLAND])["lsoa21_code"].tolist()
+            log(
+                f"{network.mode} network: {network.n_nodes:,} nodes, {len(network.source):,} edges "
+                f"({network.dropped_nodes:,} nodes outside the largest strongly connected part dropped)"
+            )
+        rutland = store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = ?", [RUTLAND])[
+            "lsoa21_code"
+        ].tolist()
         for profile, max_minutes in DEMO_MAX_MINUTES.items():
-            runs = compute_travel_times(store, profile, list(ORGANISATION_KINDS), max_minutes=max_minutes, lsoas=rutland)
-            log(f"{profile} times for {len(rutland)} Rutland LSOAs: {sum(r.pairs for r in runs):,} pairs "
-                f"within {max_minutes:g} minutes")
+            runs = compute_travel_times(
+                store, profile, list(ORGANISATION_KINDS), max_minutes=max_minutes, lsoas=rutland
+            )
+            log(
+                f"{profile} times for {len(rutland)} Rutland LSOAs: {sum(r.pairs for r in runs):,} pairs "
+                f"within {max_minutes:g} minutes"
+            )
         kinds = [k for k in ORGANISATION_KINDS if k != "branch"]
         for profile, max_minutes in DEMO_MAX_MINUTES.items():
             compute_travel_times(store, profile, kinds, max_minutes=max_minutes, crowfly=True)
@@ -72,14 +82,22 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         extract = store.df("SELECT path FROM osm_extracts")["path"].iloc[0]
         defib.import_defibrillators(store, defib.parse_osm_defibrillators(Path(extract)), source="osm")
         siting, cov = defib.best_sites(store, DEMO_NEW_DEFIBRILLATORS, lsoas=rutland)
-        log(f"defibrillators in Rutland: {DEMO_NEW_DEFIBRILLATORS} best new sites cover {siting.exact_people:,.0f} "
-            f"more people at night (greedy {siting.greedy_people:,.0f})")
+        log(
+            f"defibrillators in Rutland: {DEMO_NEW_DEFIBRILLATORS} best new sites cover {siting.exact_people:,.0f} "
+            f"more people at night (greedy {siting.greedy_people:,.0f})"
+        )
         design_neighbourhoods(store)
         designed = check_neighbourhoods(store)
         log(f"neighbourhoods: {designed.summary}")
-        report = area_report(store, result.notes, [scenario_section(store, closure_result, ranked),
-                                                   defib.defib_section(store, cov, siting, defib.deserts(cov)),
-                                                   neighbourhood_section(store, designed)])
+        report = area_report(
+            store,
+            result.notes,
+            [
+                scenario_section(store, closure_result, ranked),
+                defib.defib_section(store, cov, siting, defib.deserts(cov)),
+                neighbourhood_section(store, designed),
+            ],
+        )
         report_path = report.write(out / "report.html")
     building.replace(store_path)
     log(f"wrote {store_path} and {report_path}")

@@ -59,7 +59,9 @@ def fractional_rank(deprivation_order: np.ndarray, weights: np.ndarray) -> np.nd
     return rank
 
 
-def concentration_index(y: np.ndarray, weights: np.ndarray, deprivation_order: np.ndarray) -> tuple[float, float]:
+def concentration_index(
+    y: np.ndarray, weights: np.ndarray, deprivation_order: np.ndarray
+) -> tuple[float, float]:
     """(C, standard error) of ``y`` over areas ranked by deprivation (see the module notes)."""
     y, w = np.asarray(y, float), np.asarray(weights, float)
     order = np.argsort(np.asarray(deprivation_order, float), kind="stable")
@@ -77,7 +79,9 @@ def concentration_index(y: np.ndarray, weights: np.ndarray, deprivation_order: n
     return float(c), float(np.sqrt(max(variance, 0.0)))
 
 
-def slope_index(y: np.ndarray, weights: np.ndarray, rank: np.ndarray, *, level: float = 0.95) -> tuple[float, float, float]:
+def slope_index(
+    y: np.ndarray, weights: np.ndarray, rank: np.ndarray, *, level: float = 0.95
+) -> tuple[float, float, float]:
     """(SII, lower, upper): the slope of y on fractional rank, by weighted least squares."""
     y, w, r = np.asarray(y, float), np.asarray(weights, float), np.asarray(rank, float)
     n = len(y)
@@ -93,8 +97,9 @@ def slope_index(y: np.ndarray, weights: np.ndarray, rank: np.ndarray, *, level: 
     return float(slope), float(slope - t * se), float(slope + t * se)
 
 
-def grouped_slope_index(values: np.ndarray, populations: np.ndarray, standard_errors: np.ndarray, *,
-                        level: float = 0.95) -> tuple[float, float, float]:
+def grouped_slope_index(
+    values: np.ndarray, populations: np.ndarray, standard_errors: np.ndarray, *, level: float = 0.95
+) -> tuple[float, float, float]:
     """(SII, lower, upper) by OHID's method over groups ordered from the most deprived (see the module notes)."""
     y, pop, se = (np.asarray(a, float) for a in (values, populations, standard_errors))
     if len(y) < 2:
@@ -123,8 +128,9 @@ def by_group(y: np.ndarray, weights: np.ndarray, group: np.ndarray) -> pd.DataFr
     spare = len(frame) - len(sums)  # degrees of freedom left within groups
     pooled = within.sum() / w.sum() * len(frame) / spare if spare > 0 else np.nan
     variance = variance.where(n > 1, pooled)
-    return pd.DataFrame({"population": sums["population"], "value": mean, "areas": sums["areas"],
-                         "se": np.sqrt(variance)})
+    return pd.DataFrame(
+        {"population": sums["population"], "value": mean, "areas": sums["areas"], "se": np.sqrt(variance)}
+    )
 
 
 @dataclass
@@ -148,7 +154,11 @@ class EquityFigures:
 
     @property
     def ratio_most_to_least(self) -> float:
-        return self.most_deprived_quintile / self.least_deprived_quintile if self.least_deprived_quintile else np.nan
+        return (
+            self.most_deprived_quintile / self.least_deprived_quintile
+            if self.least_deprived_quintile
+            else np.nan
+        )
 
     @property
     def finding(self) -> str:
@@ -159,26 +169,42 @@ class EquityFigures:
 
     def verdict(self, what: str) -> str:
         """A plain-language sentence with the figures behind it."""
-        ratio = (f"{self.ratio_most_to_least:.2f}" if np.isfinite(self.ratio_most_to_least)
-                 else "n/a (no areas in the most or least deprived national quintile)")
-        figures = (f"slope index of inequality {self.sii:+.3g} (95% CI {self.sii_low:+.3g} to {self.sii_high:+.3g}; "
-                   f"{self.sii_method}) from the most to the least deprived; "
-                   f"concentration index {self.concentration_index:+.3f} "
-                   f"(SE {self.concentration_index_se:.3f}); most/least deprived quintile ratio {ratio}")
+        ratio = (
+            f"{self.ratio_most_to_least:.2f}"
+            if np.isfinite(self.ratio_most_to_least)
+            else "n/a (no areas in the most or least deprived national quintile)"
+        )
+        figures = (
+            f"slope index of inequality {self.sii:+.3g} (95% CI {self.sii_low:+.3g} to {self.sii_high:+.3g}; "
+            f"{self.sii_method}) from the most to the least deprived; "
+            f"concentration index {self.concentration_index:+.3f} "
+            f"(SE {self.concentration_index_se:.3f}); most/least deprived quintile ratio {ratio}"
+        )
         if self.finding == "holds":
             return f"The inverse care law holds for {what}: the less deprived areas have better {what} ({figures})."
         if self.finding == "reversed":
-            return (f"The inverse care law does not hold for {what}: the more deprived areas have better {what}, "
-                    f"as proportionate universalism asks ({figures}).")
+            return (
+                f"The inverse care law does not hold for {what}: the more deprived areas have better {what}, "
+                f"as proportionate universalism asks ({figures})."
+            )
         return f"No clear gradient by deprivation in {what} ({figures})."
 
 
 SII_LEVELS = ("decile", "lsoa")
 
 
-def equity_figures(measure: str, y: np.ndarray, weights: np.ndarray, deprivation_order: np.ndarray,
-                   decile: np.ndarray, *, higher_is_better: bool = True, sii_level: str = "decile",
-                   groups: str = "decile", unit: str = "area") -> EquityFigures:
+def equity_figures(
+    measure: str,
+    y: np.ndarray,
+    weights: np.ndarray,
+    deprivation_order: np.ndarray,
+    decile: np.ndarray,
+    *,
+    higher_is_better: bool = True,
+    sii_level: str = "decile",
+    groups: str = "decile",
+    unit: str = "area",
+) -> EquityFigures:
     """All the figures for one measure over areas with a population and a national IMD decile.
 
     ``sii_level`` "decile" gives OHID's slope index over the ``groups`` (deciles, or quintiles where
@@ -189,8 +215,15 @@ def equity_figures(measure: str, y: np.ndarray, weights: np.ndarray, deprivation
     y, w = np.asarray(y, float), np.asarray(weights, float)
     ok = np.isfinite(y) & np.isfinite(w) & (w > 0) & np.isfinite(np.asarray(decile, float))
     if ok.sum() < 3:
-        raise InputError(f"{measure}: fewer than three areas with a value, a population and a deprivation decile")
-    y, w, order, decile = y[ok], w[ok], np.asarray(deprivation_order, float)[ok], np.asarray(decile)[ok].astype(int)
+        raise InputError(
+            f"{measure}: fewer than three areas with a value, a population and a deprivation decile"
+        )
+    y, w, order, decile = (
+        y[ok],
+        w[ok],
+        np.asarray(deprivation_order, float)[ok],
+        np.asarray(decile)[ok].astype(int),
+    )
     c, se = concentration_index(y, w, order)
     quintile = (decile + 1) // 2
     deciles, quintiles = by_group(y, w, decile), by_group(y, w, quintile)
@@ -201,9 +234,22 @@ def equity_figures(measure: str, y: np.ndarray, weights: np.ndarray, deprivation
         table = deciles if groups == "decile" else quintiles
         sii, low, high = grouped_slope_index(table["value"], table["population"], table["se"])
         method = f"OHID method over {len(table)} IMD {groups}s"
-    return EquityFigures(measure, higher_is_better, int(ok.sum()), float(np.average(y, weights=w)), c, se, sii, low,
-                         high, float(quintiles["value"].get(1, np.nan)), float(quintiles["value"].get(5, np.nan)),
-                         deciles, quintiles, method)
+    return EquityFigures(
+        measure,
+        higher_is_better,
+        int(ok.sum()),
+        float(np.average(y, weights=w)),
+        c,
+        se,
+        sii,
+        low,
+        high,
+        float(quintiles["value"].get(1, np.nan)),
+        float(quintiles["value"].get(5, np.nan)),
+        deciles,
+        quintiles,
+        method,
+    )
 
 
 MEASURES = {  # column of the access table -> (what it is, more is better)
@@ -214,23 +260,43 @@ MEASURES = {  # column of the access table -> (what it is, more is better)
 }
 
 
-def lsoa_equity(store: Store, *, kind: str = "gp", profile: str = "drive", mode: str | None = None,
-                measure: str = "e2sfca_need", sii_level: str = "decile") -> EquityFigures:
+def lsoa_equity(
+    store: Store,
+    *,
+    kind: str = "gp",
+    profile: str = "drive",
+    mode: str | None = None,
+    measure: str = "e2sfca_need",
+    sii_level: str = "decile",
+) -> EquityFigures:
     """Equity of an access measure across the area's LSOAs, ranked by IMD 2025."""
     if measure not in MEASURES:
         raise InputError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
-    modes = store.df("SELECT DISTINCT mode FROM access WHERE kind = ? AND profile = ?", [kind, profile])["mode"]
+    modes = store.df("SELECT DISTINCT mode FROM access WHERE kind = ? AND profile = ?", [kind, profile])[
+        "mode"
+    ]
     if modes.empty:
-        raise StoreError(f"no {profile} access measures for {kind}; run `nearcare access --mode {profile}` first")
+        raise StoreError(
+            f"no {profile} access measures for {kind}; run `nearcare access --mode {profile}` first"
+        )
     mode = mode or (profile if (modes == profile).any() else "crowfly")
     frame = store.df(
         f"SELECT a.{measure} AS y, s.population, s.imd_rank, s.imd_decile FROM access a JOIN small_areas s "
-        "USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ?", [kind, profile, mode])
+        "USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ?",
+        [kind, profile, mode],
+    )
     if frame.empty:
         raise StoreError(f"no {profile} ({mode}) access measures for {kind}")
-    return equity_figures(f"{measure} ({kind}, {profile}, {mode})", frame["y"], frame["population"], frame["imd_rank"],
-                          frame["imd_decile"], higher_is_better=MEASURES[measure][1], sii_level=sii_level,
-                          unit="LSOA")
+    return equity_figures(
+        f"{measure} ({kind}, {profile}, {mode})",
+        frame["y"],
+        frame["population"],
+        frame["imd_rank"],
+        frame["imd_decile"],
+        higher_is_better=MEASURES[measure][1],
+        sii_level=sii_level,
+        unit="LSOA",
+    )
 
 
 def practice_equity(store: Store, *, sii_level: str = "decile") -> EquityFigures:
@@ -244,21 +310,33 @@ def practice_equity(store: Store, *, sii_level: str = "decile") -> EquityFigures
     from nearcare.need import practice_need_weighted_patients
 
     practices = practice_gp_fte(store).merge(
-        store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"), on="practice_code")
+        store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"), on="practice_code"
+    )
     need = practice_need_weighted_patients(store)["need_weighted_patients"]
     practices["need"] = practices["practice_code"].map(need)
     has_figures = practices["imd_score"].notna() & (practices["need"] > 0)
     ok = has_figures & (practices["gp_fte_status"] == "reported")
     if ok.sum() < 3:
-        raise StoreError("too few practices with GP FTE and deprivation figures (import gp-workforce and "
-                         "practice-deprivation)")
+        raise StoreError(
+            "too few practices with GP FTE and deprivation figures (import gp-workforce and "
+            "practice-deprivation)"
+        )
     p = practices[ok]
     per_10k = 1e4 * p["gp_fte"] / p["need"]
-    left_out = practices[has_figures & ~ok][["practice_code", "name", "patients", "reported_gp_fte", "reason"]]
+    left_out = practices[has_figures & ~ok][
+        ["practice_code", "name", "patients", "reported_gp_fte", "reason"]
+    ]
     # Quintile q stands for deciles 2q-1 and 2q; the decile table uses its lower decile.
-    figures = equity_figures("GP FTE per 10,000 need-weighted patients (practices)", per_10k, p["need"],
-                             -p["imd_score"], 2 * p["imd_quintile_england"] - 1, sii_level=sii_level,
-                             groups="quintile", unit="practice")
+    figures = equity_figures(
+        "GP FTE per 10,000 need-weighted patients (practices)",
+        per_10k,
+        p["need"],
+        -p["imd_score"],
+        2 * p["imd_quintile_england"] - 1,
+        sii_level=sii_level,
+        groups="quintile",
+        unit="practice",
+    )
     figures.left_out = left_out.reset_index(drop=True)
     return figures
 
@@ -266,8 +344,13 @@ def practice_equity(store: Store, *, sii_level: str = "decile") -> EquityFigures
 ALLOCATION_TOLERANCE = 1e-9  # units: floors and caps may miss the total by this much (rounding)
 
 
-def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None = None,
-             caps: pd.Series | float | None = None) -> pd.Series:
+def allocate(
+    need: pd.Series,
+    units: float,
+    *,
+    floors: pd.Series | float | None = None,
+    caps: pd.Series | float | None = None,
+) -> pd.Series:
     """Share ``units`` in proportion to ``need``, each share kept within its floor and cap.
 
     Finds the factor k with sum(clip(k * need, floor, cap)) = units by bisection (the sum rises with
@@ -277,13 +360,29 @@ def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None 
     if need.empty:
         raise InputError("nothing to allocate to")
     if (~np.isfinite(need)).any() or (need < 0).any():
-        raise InputError("need must be a finite number of 0 or more for every target", value=need[~(need >= 0)].index[0])
+        raise InputError(
+            "need must be a finite number of 0 or more for every target", value=need[~(need >= 0)].index[0]
+        )
     if not np.isfinite(units) or units < 0:
         raise InputError("units must be a number of 0 or more", value=units)
-    low = pd.Series(0.0, index=need.index) if floors is None else (
-        pd.Series(float(floors), index=need.index) if np.isscalar(floors) else floors.reindex(need.index).fillna(0.0))
-    high = pd.Series(np.inf, index=need.index) if caps is None else (
-        pd.Series(float(caps), index=need.index) if np.isscalar(caps) else caps.reindex(need.index).fillna(np.inf))
+    low = (
+        pd.Series(0.0, index=need.index)
+        if floors is None
+        else (
+            pd.Series(float(floors), index=need.index)
+            if np.isscalar(floors)
+            else floors.reindex(need.index).fillna(0.0)
+        )
+    )
+    high = (
+        pd.Series(np.inf, index=need.index)
+        if caps is None
+        else (
+            pd.Series(float(caps), index=need.index)
+            if np.isscalar(caps)
+            else caps.reindex(need.index).fillna(np.inf)
+        )
+    )
     if (low > high).any():
         raise InputError("a floor is above its cap", value=(low > high).idxmax())
     if low.sum() > units + ALLOCATION_TOLERANCE:
@@ -294,8 +393,10 @@ def allocate(need: pd.Series, units: float, *, floors: pd.Series | float | None 
         # A target with no need gets only its floor, so the capped targets with need must hold the rest.
         most = high[need > 0].sum() + low[need == 0].sum()
         if most < units - ALLOCATION_TOLERANCE:
-            raise InputError(f"in proportion to need at most {most:,.6g} of the {units:,.6g} units can be shared: the "
-                             "targets with need are capped and those with no need get only their floor")
+            raise InputError(
+                f"in proportion to need at most {most:,.6g} of the {units:,.6g} units can be shared: the "
+                "targets with need are capped and those with no need get only their floor"
+            )
     weights = need if need.sum() > 0 else pd.Series(1.0, index=need.index)
     w, lo, hi = weights.to_numpy(), low.to_numpy(), high.to_numpy()
 
@@ -337,90 +438,164 @@ def equity_sections(store: Store) -> list:
     from nearcare.access import PHARMACY_DISTANCE_M, estimated_gp_fte, pharmacies_within_distance
     from nearcare.report import Figure, Section, Table, format_value
 
-    runs = store.df("SELECT DISTINCT profile, mode FROM access WHERE kind = 'gp' ORDER BY mode = 'crowfly' DESC, profile")
+    runs = store.df(
+        "SELECT DISTINCT profile, mode FROM access WHERE kind = 'gp' ORDER BY mode = 'crowfly' DESC, profile"
+    )
     if runs.empty:
         return []
     figures, paragraphs, rows = [], [], []
     for _, run in runs.iterrows():
         profile, mode = run["profile"], run["mode"]
         label = f"{'walking' if profile == 'walk' else 'driving'}, {'crow-fly estimate' if mode == 'crowfly' else 'road network'}"
-        access = store.df("SELECT lsoa21_code, e2sfca_need, threshold_minutes, catchment, supply_measure FROM access "
-                          "WHERE kind = 'gp' AND profile = ? AND mode = ?", [profile, mode])
+        access = store.df(
+            "SELECT lsoa21_code, e2sfca_need, threshold_minutes, catchment, supply_measure FROM access "
+            "WHERE kind = 'gp' AND profile = ? AND mode = ?",
+            [profile, mode],
+        )
         areas = maps.small_areas_frame(store, "lsoa21_code").merge(access, on="lsoa21_code")
-        figure = maps.choropleth(areas, "e2sfca_need", title=f"GP access (E2SFCA, {label})",
-                                 legend_label="GP FTE per 1,000 need-weighted people", cmap="viridis",
-                                 sites=store.df("SELECT * FROM sites WHERE kind = 'gp'"))
+        figure = maps.choropleth(
+            areas,
+            "e2sfca_need",
+            title=f"GP access (E2SFCA, {label})",
+            legend_label="GP FTE per 1,000 need-weighted people",
+            cmap="viridis",
+            sites=store.df("SELECT * FROM sites WHERE kind = 'gp'"),
+        )
         bounds = areas.total_bounds
         figure.axes[0].set_xlim(bounds[0] - 2000, bounds[2] + 2000)
         figure.axes[0].set_ylim(bounds[1] - 2000, bounds[3] + 2000)
-        figures.append(Figure(maps.png_data_uri(figure), f"Map of GP access per LSOA ({label}): E2SFCA per 1,000 "
-                                                         "need-weighted people"))
-        paragraphs.append(f"{label.capitalize()}: {len(access)} LSOAs; {access['catchment'].iloc[0]}; GP supply is "
-                          f"{access['supply_measure'].iloc[0]}.")
-        for kind, measure in (("gp", "e2sfca_need"), ("gp", "nearest_minutes"), ("pharmacy", "nearest_minutes"),
-                              ("pharmacy", "services_within")):
+        figures.append(
+            Figure(
+                maps.png_data_uri(figure),
+                f"Map of GP access per LSOA ({label}): E2SFCA per 1,000 need-weighted people",
+            )
+        )
+        paragraphs.append(
+            f"{label.capitalize()}: {len(access)} LSOAs; {access['catchment'].iloc[0]}; GP supply is "
+            f"{access['supply_measure'].iloc[0]}."
+        )
+        for kind, measure in (
+            ("gp", "e2sfca_need"),
+            ("gp", "nearest_minutes"),
+            ("pharmacy", "nearest_minutes"),
+            ("pharmacy", "services_within"),
+        ):
             try:
                 figures_for = lsoa_equity(store, kind=kind, profile=profile, mode=mode, measure=measure)
             except (InputError, StoreError):
                 continue
             what = f"{MEASURES[measure][0]} ({kind}, {label})"
-            rows.append([what, format_value(figures_for.mean, 3), format_value(figures_for.concentration_index, 3),
-                         format_value(figures_for.concentration_index_se, 3), format_value(figures_for.sii, 3),
-                         f"{figures_for.sii_low:.3g} to {figures_for.sii_high:.3g}", figures_for.sii_method,
-                         format_value(figures_for.ratio_most_to_least, 2), figures_for.finding])
+            rows.append(
+                [
+                    what,
+                    format_value(figures_for.mean, 3),
+                    format_value(figures_for.concentration_index, 3),
+                    format_value(figures_for.concentration_index_se, 3),
+                    format_value(figures_for.sii, 3),
+                    f"{figures_for.sii_low:.3g} to {figures_for.sii_high:.3g}",
+                    figures_for.sii_method,
+                    format_value(figures_for.ratio_most_to_least, 2),
+                    figures_for.finding,
+                ]
+            )
             if kind == "gp" and measure == "e2sfca_need":
                 paragraphs.append(figures_for.verdict(f"GP access per need ({label})"))
                 deciles = figures_for.deciles
-                chart = maps.bar_chart(deciles.index.tolist(), deciles["value"].tolist(),
-                                       title=f"GP access by IMD decile ({label})",
-                                       xlabel="IMD 2025 decile (1 = most deprived)",
-                                       ylabel="E2SFCA per 1,000 need-weighted")
-                figures.append(Figure(maps.png_data_uri(chart), f"Bar chart of GP access by IMD decile ({label})"))
+                chart = maps.bar_chart(
+                    deciles.index.tolist(),
+                    deciles["value"].tolist(),
+                    title=f"GP access by IMD decile ({label})",
+                    xlabel="IMD 2025 decile (1 = most deprived)",
+                    ylabel="E2SFCA per 1,000 need-weighted",
+                )
+                figures.append(
+                    Figure(maps.png_data_uri(chart), f"Bar chart of GP access by IMD decile ({label})")
+                )
     within = pharmacies_within_distance(store)
-    population = store.df("SELECT lsoa21_code, population, imd_decile FROM small_areas").set_index("lsoa21_code")
+    population = store.df("SELECT lsoa21_code, population, imd_decile FROM small_areas").set_index(
+        "lsoa21_code"
+    )
     none_near = population.loc[within[within == 0].index, "population"].sum()
-    paragraphs.append(f"{none_near:,.0f} people ({100 * none_near / population['population'].sum():.1f}%) live in LSOAs "
-                      f"whose population-weighted centre is more than {PHARMACY_DISTANCE_M / 1000:g} km in a straight "
-                      "line from any pharmacy.")
+    paragraphs.append(
+        f"{none_near:,.0f} people ({100 * none_near / population['population'].sum():.1f}%) live in LSOAs "
+        f"whose population-weighted centre is more than {PHARMACY_DISTANCE_M / 1000:g} km in a straight "
+        "line from any pharmacy."
+    )
     try:
         practices = practice_equity(store)
         paragraphs.append(practices.verdict("GP FTE per need-weighted patient across practices"))
-        chart = maps.bar_chart(practices.quintiles.index.tolist(), practices.quintiles["value"].tolist(),
-                               title="GP FTE per 10,000 need-weighted patients, by practice deprivation",
-                               xlabel="Practice population's IMD quintile in England (1 = most deprived)",
-                               ylabel="GP FTE per 10,000")
-        figures.append(Figure(maps.png_data_uri(chart), "Bar chart of GP FTE per 10,000 need-weighted patients by "
-                                                        "practice deprivation quintile"))
-        rows.append([practices.measure, format_value(practices.mean, 3), format_value(practices.concentration_index, 3),
-                     format_value(practices.concentration_index_se, 3), format_value(practices.sii, 3),
-                     f"{practices.sii_low:.3g} to {practices.sii_high:.3g}", practices.sii_method,
-                     format_value(practices.ratio_most_to_least, 2), practices.finding])
+        chart = maps.bar_chart(
+            practices.quintiles.index.tolist(),
+            practices.quintiles["value"].tolist(),
+            title="GP FTE per 10,000 need-weighted patients, by practice deprivation",
+            xlabel="Practice population's IMD quintile in England (1 = most deprived)",
+            ylabel="GP FTE per 10,000",
+        )
+        figures.append(
+            Figure(
+                maps.png_data_uri(chart),
+                "Bar chart of GP FTE per 10,000 need-weighted patients by practice deprivation quintile",
+            )
+        )
+        rows.append(
+            [
+                practices.measure,
+                format_value(practices.mean, 3),
+                format_value(practices.concentration_index, 3),
+                format_value(practices.concentration_index_se, 3),
+                format_value(practices.sii, 3),
+                f"{practices.sii_low:.3g} to {practices.sii_high:.3g}",
+                practices.sii_method,
+                format_value(practices.ratio_most_to_least, 2),
+                practices.finding,
+            ]
+        )
         if practices.left_out is not None and len(practices.left_out):
-            paragraphs.append(f"{len(practices.left_out)} practices are left out of the practice-level comparison "
-                              "because their GP FTE is not reported or not plausible (listed below).")
+            paragraphs.append(
+                f"{len(practices.left_out)} practices are left out of the practice-level comparison "
+                "because their GP FTE is not reported or not plausible (listed below)."
+            )
     except StoreError as exc:
         paragraphs.append(f"Practice-level equity not shown: {exc}.")
-    tables = [Table("Inequality by deprivation (areas ranked from most to least deprived)",
-                    ["Measure", "Mean", "Concentration index", "SE", "Slope index", "95% CI", "Slope index method",
-                     "Most/least deprived quintile", "Inverse care law"], rows,
-                    note="Concentration index above 0 and slope index above 0: more for the less deprived "
-                         "(for minutes, the reverse is worse for the more deprived). The slope index is OHID's "
-                         "(Fingertips) method: a weighted regression of the decile (or, for practices, "
-                         "quintile) values on their mid-point population rank.")]
+    tables = [
+        Table(
+            "Inequality by deprivation (areas ranked from most to least deprived)",
+            [
+                "Measure",
+                "Mean",
+                "Concentration index",
+                "SE",
+                "Slope index",
+                "95% CI",
+                "Slope index method",
+                "Most/least deprived quintile",
+                "Inverse care law",
+            ],
+            rows,
+            note="Concentration index above 0 and slope index above 0: more for the less deprived "
+            "(for minutes, the reverse is worse for the more deprived). The slope index is OHID's "
+            "(Fingertips) method: a weighted regression of the decile (or, for practices, "
+            "quintile) values on their mid-point population rank.",
+        )
+    ]
     estimated = estimated_gp_fte(store)
     if len(estimated):
         tables.append(gp_fte_table(estimated))
-    sections = [Section(
-        "Access and equity: does supply follow need?",
-        paragraphs=[*paragraphs,
-                    "Need-weighted people: population weighted by age (65+ counts 2.2 times) and deprivation (IMD "
-                    "decile), an approximation in the spirit of the Carr-Hill formula, not the formula itself; the "
-                    "share aged 65+ of each LSOA is modelled from its nearest practice's list. Crow-fly figures "
-                    "are straight-line estimates, not road travel times. Near the edge of the area, access looks "
-                    "better than it is: people beyond the edge who use the same practices are not counted."],
-        figures=figures,
-        tables=tables,
-    )]
+    sections = [
+        Section(
+            "Access and equity: does supply follow need?",
+            paragraphs=[
+                *paragraphs,
+                "Need-weighted people: population weighted by age (65+ counts 2.2 times) and deprivation (IMD "
+                "decile), an approximation in the spirit of the Carr-Hill formula, not the formula itself; the "
+                "share aged 65+ of each LSOA is modelled from its nearest practice's list. Crow-fly figures "
+                "are straight-line estimates, not road travel times. Near the edge of the area, access looks "
+                "better than it is: people beyond the edge who use the same practices are not counted.",
+            ],
+            figures=figures,
+            tables=tables,
+        )
+    ]
     allocations = store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
     if len(allocations):
         sections.append(_allocation_section(store, allocations))
@@ -433,32 +608,51 @@ def gp_fte_table(estimated: pd.DataFrame):
     from nearcare.report import Table, format_value
 
     low, high = PLAUSIBLE_PATIENTS_PER_GP_FTE
-    rows = [[r.practice_code, r.name, format_value(r.patients), format_value(r.reported_gp_fte, 2),
-             format_value(r.estimated_gp_fte, 2), r.reason] for r in estimated.itertuples()]
-    return Table("GP practices whose FTE was estimated from list size", ["Practice", "Name", "Patients",
-                 "Reported GP FTE", "Estimated GP FTE", "Reason"], rows,
-                 note=f"A reported GP FTE of 0, or one giving fewer than {low:,.0f} or more than {high:,.0f} patients "
-                      "per FTE (the 0.5th and 99.5th percentiles across English practices in the 2024 national "
-                      "workforce file), is treated as missing. Missing FTE is estimated at the patients per FTE of "
-                      "the area's practices with plausible figures; E2SFCA and allocation use the estimate, the "
-                      "practice-level comparison leaves these practices out.")
+    rows = [
+        [
+            r.practice_code,
+            r.name,
+            format_value(r.patients),
+            format_value(r.reported_gp_fte, 2),
+            format_value(r.estimated_gp_fte, 2),
+            r.reason,
+        ]
+        for r in estimated.itertuples()
+    ]
+    return Table(
+        "GP practices whose FTE was estimated from list size",
+        ["Practice", "Name", "Patients", "Reported GP FTE", "Estimated GP FTE", "Reason"],
+        rows,
+        note=f"A reported GP FTE of 0, or one giving fewer than {low:,.0f} or more than {high:,.0f} patients "
+        "per FTE (the 0.5th and 99.5th percentiles across English practices in the 2024 national "
+        "workforce file), is treated as missing. Missing FTE is estimated at the patients per FTE of "
+        "the area's practices with plausible figures; E2SFCA and allocation use the estimate, the "
+        "practice-level comparison leaves these practices out.",
+    )
 
 
 def _allocation_section(store: Store, allocations: pd.DataFrame):
     from nearcare import maps
+    from nearcare.access import practice_gp_fte
     from nearcare.report import Figure, Section
 
-    from nearcare.access import practice_gp_fte
-
-    practices = practice_gp_fte(store)[["practice_code", "gp_fte", "gp_fte_status"]].merge(
-        store.df("SELECT practice_code, imd_quintile_england FROM practices"), on="practice_code").merge(
-        allocations.rename(columns={"target_code": "practice_code"}), on="practice_code")
+    practices = (
+        practice_gp_fte(store)[["practice_code", "gp_fte", "gp_fte_status"]]
+        .merge(store.df("SELECT practice_code, imd_quintile_england FROM practices"), on="practice_code")
+        .merge(allocations.rename(columns={"target_code": "practice_code"}), on="practice_code")
+    )
     practices["before"] = 1e4 * practices["gp_fte"] / practices["need"]
     practices["after"] = 1e4 * (practices["gp_fte"] + practices["units"]) / practices["need"]
     grouped = practices.groupby("imd_quintile_england").apply(
-        lambda g: pd.Series({"before": 1e4 * g["gp_fte"].sum() / g["need"].sum(),
-                             "after": 1e4 * (g["gp_fte"] + g["units"]).sum() / g["need"].sum(),
-                             "units": g["units"].sum()}), include_groups=False)
+        lambda g: pd.Series(
+            {
+                "before": 1e4 * g["gp_fte"].sum() / g["need"].sum(),
+                "after": 1e4 * (g["gp_fte"] + g["units"]).sum() / g["need"].sum(),
+                "units": g["units"].sum(),
+            }
+        ),
+        include_groups=False,
+    )
     figure, axes = maps.plt.subplots(figsize=(7, 3.6))
     x = np.arange(len(grouped))
     axes.bar(x - 0.2, grouped["before"], 0.4, label="before", color="#aeb7bd")
@@ -472,12 +666,19 @@ def _allocation_section(store: Store, allocations: pd.DataFrame):
     units = allocations["units"].sum()
     return Section(
         "Proportionate allocation",
-        paragraphs=[f"{units:,.4g} GP FTE shared among {len(allocations)} practices in proportion to their "
-                    "need-weighted patients (floors and caps as given). Quintile 1 receives "
-                    f"{grouped['units'].get(1, 0):,.3g} FTE and quintile 5 {grouped['units'].get(5, 0):,.3g}. "
-                    f"{int((practices['gp_fte_status'] != 'reported').sum())} of these practices' GP FTE before the "
-                    "allocation is estimated from list size (not reported, or not plausible; listed in the "
-                    "section above)."],
-        figures=[Figure(maps.png_data_uri(figure), "Bar chart of GP FTE per 10,000 need-weighted patients by practice "
-                                                   "deprivation quintile, before and after the allocation")],
+        paragraphs=[
+            f"{units:,.4g} GP FTE shared among {len(allocations)} practices in proportion to their "
+            "need-weighted patients (floors and caps as given). Quintile 1 receives "
+            f"{grouped['units'].get(1, 0):,.3g} FTE and quintile 5 {grouped['units'].get(5, 0):,.3g}. "
+            f"{int((practices['gp_fte_status'] != 'reported').sum())} of these practices' GP FTE before the "
+            "allocation is estimated from list size (not reported, or not plausible; listed in the "
+            "section above)."
+        ],
+        figures=[
+            Figure(
+                maps.png_data_uri(figure),
+                "Bar chart of GP FTE per 10,000 need-weighted patients by practice "
+                "deprivation quintile, before and after the allocation",
+            )
+        ],
     )

@@ -26,7 +26,9 @@ def _geo(frame: pd.DataFrame) -> gpd.GeoDataFrame | None:
     for lat, lon in (("lat", "lon"), ("centroid_lat", "centroid_lon")):
         if lat in frame.columns and lon in frame.columns:
             points = gpd.points_from_xy(frame[lon], frame[lat])
-            geometry = [None if pd.isna(y) else p for p, y in zip(points, frame[lat])]  # unlocated: null
+            geometry = [
+                None if pd.isna(y) else p for p, y in zip(points, frame[lat], strict=True)
+            ]  # unlocated: null
             return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84)
     return None
 

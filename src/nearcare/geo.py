@@ -6,7 +6,7 @@ and catchments, and said in the README.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import shapely
@@ -20,7 +20,7 @@ ENGLAND_LON = (-6.5, 2.0)
 ENGLAND_LAT = (49.8, 55.9)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
@@ -39,7 +39,9 @@ def in_england_box(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """True where a point lies in a box around England (a sanity check, not a boundary test)."""
     lon = np.asarray(lon, float)
     lat = np.asarray(lat, float)
-    return (lon >= ENGLAND_LON[0]) & (lon <= ENGLAND_LON[1]) & (lat >= ENGLAND_LAT[0]) & (lat <= ENGLAND_LAT[1])
+    return (
+        (lon >= ENGLAND_LON[0]) & (lon <= ENGLAND_LON[1]) & (lat >= ENGLAND_LAT[0]) & (lat <= ENGLAND_LAT[1])
+    )
 
 
 def normalise_postcode(raw: str) -> str:

@@ -12,11 +12,11 @@ import geopandas as gpd
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from nearcare.geo import BNG, from_wkb  # noqa: E402
-from nearcare.store import Store  # noqa: E402
+from nearcare.geo import BNG, from_wkb
+from nearcare.store import Store
 
 # IMD deciles: 1 (most deprived) dark to 10 (least) light, a sequential scheme readable in grey too.
 DECILE_COLOURS = "viridis"
@@ -56,8 +56,16 @@ def choropleth(
     """A map of ``areas`` coloured by ``column``, with services as markers when ``sites`` is given."""
     figure, axes = plt.subplots(figsize=(9, 9))
     kwargs = {"categorical": True} if categorical else {"legend_kwds": {"label": legend_label, "shrink": 0.6}}
-    areas.plot(column=column, ax=axes, cmap=cmap, legend=True, edgecolor="#ffffff", linewidth=0.15,
-               missing_kwds={"color": "#d8dde0", "label": "no data"}, **kwargs)
+    areas.plot(
+        column=column,
+        ax=axes,
+        cmap=cmap,
+        legend=True,
+        edgecolor="#ffffff",
+        linewidth=0.15,
+        missing_kwds={"color": "#d8dde0", "label": "no data"},
+        **kwargs,
+    )
     if categorical and axes.get_legend() is not None:
         axes.get_legend().set_title(legend_label)
         axes.get_legend().set_bbox_to_anchor((1.0, 0.0, 0.3, 0.5))
@@ -66,11 +74,24 @@ def choropleth(
         for kind, (label, marker, colour) in SERVICE_MARKERS.items():
             subset = sites[(sites["kind"] == kind) & sites["easting"].notna()]
             if len(subset):
-                handles.append(axes.scatter(subset["easting"], subset["northing"], s=14, marker=marker,
-                                            c=colour, edgecolors="#212b32", linewidths=0.5, label=label, zorder=3))
+                handles.append(
+                    axes.scatter(
+                        subset["easting"],
+                        subset["northing"],
+                        s=14,
+                        marker=marker,
+                        c=colour,
+                        edgecolors="#212b32",
+                        linewidths=0.5,
+                        label=label,
+                        zorder=3,
+                    )
+                )
         if handles:
             first = axes.get_legend()
-            axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, framealpha=0.9)
+            axes.legend(
+                handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, framealpha=0.9
+            )
             if first is not None:
                 axes.add_artist(first)
     axes.set_title(title)

@@ -50,15 +50,17 @@ def lsoa_share_65_plus(store: Store) -> tuple[pd.Series, str]:
     areas = store.df("SELECT lsoa21_code, centroid_easting AS x, centroid_northing AS y FROM small_areas")
     practices = store.df(
         "SELECT s.easting AS x, s.northing AS y, p.pct_65_plus FROM practices p JOIN sites s "
-        "ON s.code = p.practice_code WHERE p.pct_65_plus IS NOT NULL AND s.easting IS NOT NULL")
+        "ON s.code = p.practice_code WHERE p.pct_65_plus IS NOT NULL AND s.easting IS NOT NULL"
+    )
     if practices.empty:
         return pd.Series(np.nan, index=areas["lsoa21_code"]), "no age mix imported: age not weighted"
     located = areas["x"].notna().to_numpy()
     share = np.full(len(areas), np.nan)
     _, nearest = cKDTree(practices[["x", "y"]].to_numpy()).query(areas.loc[located, ["x", "y"]].to_numpy())
     share[located] = practices["pct_65_plus"].to_numpy()[nearest] / 100
-    return pd.Series(share, index=areas["lsoa21_code"].to_numpy()), \
-        "share aged 65+ modelled from the nearest GP practice's registered list"
+    return pd.Series(
+        share, index=areas["lsoa21_code"].to_numpy()
+    ), "share aged 65+ modelled from the nearest GP practice's registered list"
 
 
 def need_weighted_population(store: Store) -> pd.DataFrame:

@@ -65,20 +65,32 @@ def _areas(store: Store):
     from nearcare.maps import small_areas_frame
 
     store.require("small_areas", "run `nearcare build --area CODE` first")
-    frame = small_areas_frame(store, "lsoa21_code, sub_icb_code, lad_code, population, imd_decile, "
-                                     "centroid_easting AS x, centroid_northing AS y")
+    frame = small_areas_frame(
+        store,
+        "lsoa21_code, sub_icb_code, lad_code, population, imd_decile, "
+        "centroid_easting AS x, centroid_northing AS y",
+    )
     return frame.sort_values("lsoa21_code").reset_index(drop=True)
 
 
-def design(store: Store, *, min_population: float = DEFAULT_MIN_POPULATION, max_population: float = DEFAULT_MAX_POPULATION,
-           boundary: str = "sub-icb", seed: int = 0) -> pd.DataFrame:
+def design(
+    store: Store,
+    *,
+    min_population: float = DEFAULT_MIN_POPULATION,
+    max_population: float = DEFAULT_MAX_POPULATION,
+    boundary: str = "sub-icb",
+    seed: int = 0,
+) -> pd.DataFrame:
     """Design neighbourhoods; returns lsoa21_code -> neighbourhood, and stores them."""
     from spopt.region import MaxPHeuristic
 
     if boundary not in BOUNDARIES:
         raise InputError(f"boundary must be one of {', '.join(BOUNDARIES)}", value=boundary)
     if not 0 < min_population <= max_population:
-        raise InputError("population bounds must satisfy 0 < minimum <= maximum", value=f"{min_population}-{max_population}")
+        raise InputError(
+            "population bounds must satisfy 0 < minimum <= maximum",
+            value=f"{min_population}-{max_population}",
+        )
     areas = _areas(store)
     column = BOUNDARIES[boundary]
     groups = areas.groupby(areas[column].fillna("unknown") if column else pd.Series("all", index=areas.index))
@@ -90,23 +102,44 @@ def design(store: Store, *, min_population: float = DEFAULT_MIN_POPULATION, max_
             labels[part["index"]] = f"{unit}-01"
             continue
         weights = _contiguity(part)
-        np.random.seed(seed)  # the heuristic draws from NumPy's global generator
+        # The heuristic draws from NumPy's global generator: seed it, then give the caller's state back.
+        caller_state = np.random.get_state()  # noqa: NPY002
+        np.random.seed(seed)  # noqa: NPY002
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = MaxPHeuristic(part, weights, ["x", "y"], "population", min_population, top_n=2,
-                                  max_iterations_construction=99, max_iterations_sa=2)
-            model.solve()
+            model = MaxPHeuristic(
+                part,
+                weights,
+                ["x", "y"],
+                "population",
+                min_population,
+                top_n=2,
+                max_iterations_construction=99,
+                max_iterations_sa=2,
+            )
+            try:
+                model.solve()
+            finally:
+                np.random.set_state(caller_state)  # noqa: NPY002
         found = np.asarray(model.labels_)
         names = {label: i + 1 for i, label in enumerate(sorted(set(found) - {0, -1}))}
         if not names:  # no region reaches the minimum (e.g. islands): one neighbourhood, reported
-            names = {label: 1 for label in set(found)}
+            names = dict.fromkeys(set(found), 1)
         numbered = [names.get(label, 0) for label in found]
         # Enclaves max-p left unassigned join the neighbouring region with the smallest population.
         for i, number in enumerate(numbered):
             if number == 0:
                 neighbours = [numbered[j] for j in weights.neighbors[i] if numbered[j]]
-                numbered[i] = min(neighbours, key=lambda n: sum(p for p, k in zip(part["population"], numbered) if k == n)) \
-                    if neighbours else max(numbered) + 1
+                numbered[i] = (
+                    min(
+                        neighbours,
+                        key=lambda n: sum(
+                            p for p, k in zip(part["population"], numbered, strict=True) if k == n
+                        ),
+                    )
+                    if neighbours
+                    else max(numbered) + 1
+                )
         labels[part["index"]] = [f"{unit}-{n:02d}" for n in numbered]
     result = pd.DataFrame({"lsoa21_code": areas["lsoa21_code"], "neighbourhood": labels.to_numpy()})
     _save(store, result, f"max-p, {min_population:,.0f}+ people, within {boundary}")
@@ -126,41 +159,73 @@ def load(store: Store, path: str | Path) -> pd.DataFrame:
     path = Path(path)
     names, rows, lines = read_rows(path, header=True)
     if "neighbourhood" not in names or not ({"lsoa21_code", "practice_code"} & set(names)):
-        raise InputError("expected columns lsoa21_code,neighbourhood or practice_code,neighbourhood", path=path, line=1)
+        raise InputError(
+            "expected columns lsoa21_code,neighbourhood or practice_code,neighbourhood", path=path, line=1
+        )
     key = "lsoa21_code" if "lsoa21_code" in names else "practice_code"
     k, n = names.index(key), names.index("neighbourhood")
-    frame = pd.DataFrame({key: [r[k].strip() for r in rows], "neighbourhood": [r[n].strip() for r in rows], "_line": lines})
+    frame = pd.DataFrame(
+        {key: [r[k].strip() for r in rows], "neighbourhood": [r[n].strip() for r in rows], "_line": lines}
+    )
     empty = frame["neighbourhood"] == ""
     if empty.any():
-        raise InputError("required value is missing", path=path, line=int(frame.loc[empty, "_line"].iloc[0]), field="neighbourhood")
+        raise InputError(
+            "required value is missing",
+            path=path,
+            line=int(frame.loc[empty, "_line"].iloc[0]),
+            field="neighbourhood",
+        )
     twice = frame[frame.duplicated(key, keep=False)].drop_duplicates([key, "neighbourhood"])
     clash = twice[twice.duplicated(key, keep=False)]
     if len(clash):
         first = clash.iloc[0]
-        raise InputError(f"{first[key]} is in two neighbourhoods ({', '.join(sorted(clash.loc[clash[key] == first[key], 'neighbourhood']))})",
-                         path=path, line=int(clash[clash[key] == first[key]]["_line"].max()), field=key)
+        raise InputError(
+            f"{first[key]} is in two neighbourhoods ({', '.join(sorted(clash.loc[clash[key] == first[key], 'neighbourhood']))})",
+            path=path,
+            line=int(clash[clash[key] == first[key]]["_line"].max()),
+            field=key,
+        )
     frame = frame.drop_duplicates(key)
     areas = store.df("SELECT lsoa21_code FROM small_areas")["lsoa21_code"]
     if key == "lsoa21_code":
         bad = frame[~frame[key].str.fullmatch(r"E01\d{6}")]
         if len(bad):
-            raise InputError("not an LSOA code", path=path, line=int(bad["_line"].iloc[0]), field=key, value=bad[key].iloc[0])
+            raise InputError(
+                "not an LSOA code",
+                path=path,
+                line=int(bad["_line"].iloc[0]),
+                field=key,
+                value=bad[key].iloc[0],
+            )
         unknown = frame[~frame[key].isin(areas)]
         if len(unknown):
-            raise InputError("LSOA not in the built area", path=path, line=int(unknown["_line"].iloc[0]), field=key,
-                             value=unknown[key].iloc[0])
+            raise InputError(
+                "LSOA not in the built area",
+                path=path,
+                line=int(unknown["_line"].iloc[0]),
+                field=key,
+                value=unknown[key].iloc[0],
+            )
         assignment = frame[["lsoa21_code", "neighbourhood"]]
     else:
         known = set(store.df("SELECT practice_code FROM practices")["practice_code"])
         unknown = frame[~frame[key].isin(known)]
         if len(unknown):
-            raise InputError("practice not in the built area", path=path, line=int(unknown["_line"].iloc[0]), field=key,
-                             value=unknown[key].iloc[0])
+            raise InputError(
+                "practice not in the built area",
+                path=path,
+                line=int(unknown["_line"].iloc[0]),
+                field=key,
+                value=unknown[key].iloc[0],
+            )
         assignment = _lsoas_from_practices(store, frame.set_index("practice_code")["neighbourhood"])
     missing = sorted(set(areas) - set(assignment["lsoa21_code"]))
     if missing:
-        raise InputError(f"{len(missing)} LSOAs of the area are in no neighbourhood (every LSOA needs one)", path=path,
-                         value=missing[0])
+        raise InputError(
+            f"{len(missing)} LSOAs of the area are in no neighbourhood (every LSOA needs one)",
+            path=path,
+            value=missing[0],
+        )
     _save(store, assignment.reset_index(drop=True), f"loaded from {path.name}")
     return assignment
 
@@ -170,17 +235,30 @@ def _lsoas_from_practices(store: Store, grouping: pd.Series) -> pd.DataFrame:
     flows = _patient_flows(store)
     if flows is not None:
         flows = flows[flows["destination_id"].isin(grouping.index)].assign(
-            neighbourhood=lambda f: f["destination_id"].map(grouping))
-        best = flows.groupby(["origin_id", "neighbourhood"])["patients"].sum().reset_index() \
-            .sort_values("patients", ascending=False).drop_duplicates("origin_id")
+            neighbourhood=lambda f: f["destination_id"].map(grouping)
+        )
+        best = (
+            flows.groupby(["origin_id", "neighbourhood"])["patients"]
+            .sum()
+            .reset_index()
+            .sort_values("patients", ascending=False)
+            .drop_duplicates("origin_id")
+        )
         return best.rename(columns={"origin_id": "lsoa21_code"})[["lsoa21_code", "neighbourhood"]]
     from scipy.spatial import cKDTree
 
     areas = store.df("SELECT lsoa21_code, centroid_easting AS x, centroid_northing AS y FROM small_areas")
-    sites = store.df("SELECT code, easting AS x, northing AS y FROM sites WHERE kind = 'gp' AND easting IS NOT NULL")
+    sites = store.df(
+        "SELECT code, easting AS x, northing AS y FROM sites WHERE kind = 'gp' AND easting IS NOT NULL"
+    )
     sites = sites[sites["code"].isin(grouping.index)]
     _, nearest = cKDTree(sites[["x", "y"]].to_numpy()).query(areas[["x", "y"]].to_numpy())
-    return pd.DataFrame({"lsoa21_code": areas["lsoa21_code"], "neighbourhood": grouping.reindex(sites["code"].to_numpy()[nearest]).to_numpy()})
+    return pd.DataFrame(
+        {
+            "lsoa21_code": areas["lsoa21_code"],
+            "neighbourhood": grouping.reindex(sites["code"].to_numpy()[nearest]).to_numpy(),
+        }
+    )
 
 
 def _patient_flows(store: Store) -> pd.DataFrame | None:
@@ -195,7 +273,9 @@ def _patient_flows(store: Store) -> pd.DataFrame | None:
 
 @dataclass
 class DesignCheck:
-    neighbourhoods: pd.DataFrame  # neighbourhood -> lsoas, population, within_bounds, contiguous, boundary_units, compactness
+    neighbourhoods: (
+        pd.DataFrame
+    )  # neighbourhood -> lsoas, population, within_bounds, contiguous, boundary_units, compactness
     practice_cohesion: pd.DataFrame | None  # practice -> share of its patients in its main neighbourhood
     min_population: float
     max_population: float
@@ -203,18 +283,27 @@ class DesignCheck:
     @property
     def summary(self) -> str:
         n = self.neighbourhoods
-        text = (f"{len(n)} neighbourhoods; {int(n['within_bounds'].sum())} within {self.min_population:,.0f}-"
-                f"{self.max_population:,.0f} people; {int(n['contiguous'].sum())} contiguous; "
-                f"{int((n['boundary_units'] == 1).sum())} inside one boundary unit")
+        text = (
+            f"{len(n)} neighbourhoods; {int(n['within_bounds'].sum())} within {self.min_population:,.0f}-"
+            f"{self.max_population:,.0f} people; {int(n['contiguous'].sum())} contiguous; "
+            f"{int((n['boundary_units'] == 1).sum())} inside one boundary unit"
+        )
         if self.practice_cohesion is not None and len(self.practice_cohesion):
             share = self.practice_cohesion["share_in_main"]
-            text += (f"; practices' registered patients in their main neighbourhood: median {100 * share.median():.0f}%, "
-                     f"{int((share >= 0.5).sum())} of {len(share)} practices at least half (modelled)")
+            text += (
+                f"; practices' registered patients in their main neighbourhood: median {100 * share.median():.0f}%, "
+                f"{int((share >= 0.5).sum())} of {len(share)} practices at least half (modelled)"
+            )
         return text
 
 
-def check(store: Store, *, min_population: float = DEFAULT_MIN_POPULATION, max_population: float = DEFAULT_MAX_POPULATION,
-          boundary: str = "sub-icb") -> DesignCheck:
+def check(
+    store: Store,
+    *,
+    min_population: float = DEFAULT_MIN_POPULATION,
+    max_population: float = DEFAULT_MAX_POPULATION,
+    boundary: str = "sub-icb",
+) -> DesignCheck:
     """How well the stored neighbourhoods meet each constraint."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
@@ -230,12 +319,21 @@ def check(store: Store, *, min_population: float = DEFAULT_MIN_POPULATION, max_p
         index = part.index.to_numpy()
         position = {v: i for i, v in enumerate(index)}
         edges = [(position[i], position[j]) for i in index for j in weights.neighbors[i] if j in position]
-        graph = csr_matrix((np.ones(len(edges)), ([a for a, _ in edges], [b for _, b in edges])), shape=(len(index),) * 2)
+        graph = csr_matrix(
+            (np.ones(len(edges)), ([a for a, _ in edges], [b for _, b in edges])), shape=(len(index),) * 2
+        )
         pieces = connected_components(graph, directed=False)[0] if len(index) > 1 else 1
         shape = part.dissolve().geometry.iloc[0]
-        rows.append({"neighbourhood": name, "lsoas": len(part), "population": part["population"].sum(),
-                     "contiguous": pieces == 1, "boundary_units": part[column].nunique() if column else 1,
-                     "compactness": 4 * np.pi * shape.area / shape.length**2})  # Polsby-Popper, 1 = a circle
+        rows.append(
+            {
+                "neighbourhood": name,
+                "lsoas": len(part),
+                "population": part["population"].sum(),
+                "contiguous": pieces == 1,
+                "boundary_units": part[column].nunique() if column else 1,
+                "compactness": 4 * np.pi * shape.area / shape.length**2,
+            }
+        )  # Polsby-Popper, 1 = a circle
     frame = pd.DataFrame(rows)
     frame["within_bounds"] = frame["population"].between(min_population, max_population)
     flows = _patient_flows(store)
@@ -244,8 +342,12 @@ def check(store: Store, *, min_population: float = DEFAULT_MIN_POPULATION, max_p
         flows = flows.merge(assignment, left_on="origin_id", right_on="lsoa21_code")
         by = flows.groupby(["destination_id", "neighbourhood"])["patients"].sum()
         totals = by.groupby(level=0).sum()
-        cohesion = (by.groupby(level=0).max() / totals).rename("share_in_main").reset_index().rename(
-            columns={"destination_id": "practice_code"})
+        cohesion = (
+            (by.groupby(level=0).max() / totals)
+            .rename("share_in_main")
+            .reset_index()
+            .rename(columns={"destination_id": "practice_code"})
+        )
     return DesignCheck(frame, cohesion, min_population, max_population)
 
 
@@ -261,16 +363,32 @@ def profiles(store: Store, ratios: dict[str, float] | None = None) -> tuple[pd.D
     need = need_weighted_population(store).reset_index()
     areas = need.merge(assignment, on="lsoa21_code")
     areas["quintile"] = (areas["imd_decile"] + 1) // 2
-    profile = areas.groupby("neighbourhood").apply(lambda g: pd.Series({
-        "lsoas": len(g), "population": g["population"].sum(), "need_weighted_population": g["need_weighted_population"].sum(),
-        "pct_65_plus_modelled": 100 * np.average(g["share_65_plus"].fillna(0), weights=g["population"]),
-        **{f"pct_imd_quintile_{q}": 100 * g.loc[g["quintile"] == q, "population"].sum() / g["population"].sum()
-           for q in (1, 5)},
-    }), include_groups=False)
+    profile = areas.groupby("neighbourhood").apply(
+        lambda g: pd.Series(
+            {
+                "lsoas": len(g),
+                "population": g["population"].sum(),
+                "need_weighted_population": g["need_weighted_population"].sum(),
+                "pct_65_plus_modelled": 100
+                * np.average(g["share_65_plus"].fillna(0), weights=g["population"]),
+                **{
+                    f"pct_imd_quintile_{q}": 100
+                    * g.loc[g["quintile"] == q, "population"].sum()
+                    / g["population"].sum()
+                    for q in (1, 5)
+                },
+            }
+        ),
+        include_groups=False,
+    )
     sites = store.df("SELECT s.kind, n.neighbourhood FROM sites s JOIN neighbourhoods n USING (lsoa21_code)")
     counts = sites.groupby(["neighbourhood", "kind"]).size().unstack(fill_value=0)
-    for kind, label in (("gp", "gp_practices"), ("pharmacy", "pharmacies"), ("dentist", "dental_practices"),
-                        ("optometrist", "opticians_2014")):
+    for kind, label in (
+        ("gp", "gp_practices"),
+        ("pharmacy", "pharmacies"),
+        ("dentist", "dental_practices"),
+        ("optometrist", "opticians_2014"),
+    ):
         profile[label] = counts[kind].reindex(profile.index, fill_value=0) if kind in counts else 0
     defibs = store.df("SELECT easting, northing FROM defibrillators")
     if len(defibs):
@@ -279,29 +397,42 @@ def profiles(store: Store, ratios: dict[str, float] | None = None) -> tuple[pd.D
         from nearcare.maps import small_areas_frame
 
         polygons = small_areas_frame(store, "lsoa21_code").merge(assignment, on="lsoa21_code")
-        points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(defibs["easting"], defibs["northing"]), crs=polygons.crs)
+        points = gpd.GeoDataFrame(
+            geometry=gpd.points_from_xy(defibs["easting"], defibs["northing"]), crs=polygons.crs
+        )
         inside = gpd.sjoin(points, polygons, predicate="within").groupby("neighbourhood").size()
         profile["defibrillators"] = inside.reindex(profile.index, fill_value=0)
-    access = store.df("SELECT a.lsoa21_code, a.kind, a.nearest_minutes, a.e2sfca_need, s.population FROM access a "
-                      "JOIN small_areas s USING (lsoa21_code) WHERE a.profile = 'drive' AND a.mode = 'crowfly'")
+    access = store.df(
+        "SELECT a.lsoa21_code, a.kind, a.nearest_minutes, a.e2sfca_need, s.population FROM access a "
+        "JOIN small_areas s USING (lsoa21_code) WHERE a.profile = 'drive' AND a.mode = 'crowfly'"
+    )
     if len(access):
         access = access.merge(assignment, on="lsoa21_code")
         for kind in ("gp", "pharmacy"):
             part = access[access["kind"] == kind]
             weighted = part.groupby("neighbourhood").apply(
-                lambda g: np.average(g["nearest_minutes"], weights=g["population"]), include_groups=False)
+                lambda g: np.average(g["nearest_minutes"], weights=g["population"]), include_groups=False
+            )
             profile[f"drive_minutes_to_{kind}_crowfly"] = weighted.reindex(profile.index)
         gp = access[access["kind"] == "gp"]
-        profile["gp_access_per_1000_need"] = gp.groupby("neighbourhood").apply(
-            lambda g: np.average(g["e2sfca_need"], weights=g["population"]), include_groups=False).reindex(profile.index)
-    qof = store.df("SELECT q.practice_code, q.condition, q.prevalence_pct, p.patients, n.neighbourhood FROM qof_prevalence q "
-                   "JOIN practices p USING (practice_code) JOIN sites s ON s.code = p.practice_code "
-                   "JOIN neighbourhoods n ON n.lsoa21_code = s.lsoa21_code WHERE q.prevalence_pct IS NOT NULL")
+        profile["gp_access_per_1000_need"] = (
+            gp.groupby("neighbourhood")
+            .apply(lambda g: np.average(g["e2sfca_need"], weights=g["population"]), include_groups=False)
+            .reindex(profile.index)
+        )
+    qof = store.df(
+        "SELECT q.practice_code, q.condition, q.prevalence_pct, p.patients, n.neighbourhood FROM qof_prevalence q "
+        "JOIN practices p USING (practice_code) JOIN sites s ON s.code = p.practice_code "
+        "JOIN neighbourhoods n ON n.lsoa21_code = s.lsoa21_code WHERE q.prevalence_pct IS NOT NULL"
+    )
     for condition in ("HYP", "CHD", "AF", "HF"):
         part = qof[(qof["condition"] == condition) & qof["patients"].notna()]
         if len(part):
-            profile[f"qof_{condition.lower()}_pct"] = part.groupby("neighbourhood").apply(
-                lambda g: np.average(g["prevalence_pct"], weights=g["patients"]), include_groups=False).reindex(profile.index)
+            profile[f"qof_{condition.lower()}_pct"] = (
+                part.groupby("neighbourhood")
+                .apply(lambda g: np.average(g["prevalence_pct"], weights=g["patients"]), include_groups=False)
+                .reindex(profile.index)
+            )
     team = pd.DataFrame(index=profile.index)
     total_need = profile["need_weighted_population"].sum()
     for role, per_10k in ratios.items():
@@ -332,7 +463,8 @@ def neighbourhood_section(store: Store, result: DesignCheck):
     from nearcare.report import Figure, Section, table_from_frame
 
     areas = maps.small_areas_frame(store, "lsoa21_code").merge(
-        store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods"), on="lsoa21_code")
+        store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods"), on="lsoa21_code"
+    )
     shapes = areas.dissolve("neighbourhood").reset_index()
     figure, axes = maps.plt.subplots(figsize=(9, 9))
     shapes.plot(ax=axes, column="neighbourhood", cmap="tab20", edgecolor="#ffffff", linewidth=0.8)
@@ -343,25 +475,51 @@ def neighbourhood_section(store: Store, result: DesignCheck):
     axes.set_axis_off()
     profile, team = profiles(store)
     checks = result.neighbourhoods.merge(profile, on=["neighbourhood", "lsoas", "population"])
-    columns = {"neighbourhood": "Neighbourhood", "population": "Population", "within_bounds": "In bounds",
-               "contiguous": "Contiguous", "pct_65_plus_modelled": "% 65+ (modelled)",
-               "pct_imd_quintile_1": "% most deprived fifth", "gp_practices": "GP practices", "pharmacies": "Pharmacies"}
-    for optional, label in (("drive_minutes_to_gp_crowfly", "Drive to GP (min, crow-fly)"),
-                            ("gp_access_per_1000_need", "GP FTE per 1,000 need"), ("qof_hyp_pct", "Hypertension %"),
-                            ("defibrillators", "Defibrillators")):
+    columns = {
+        "neighbourhood": "Neighbourhood",
+        "population": "Population",
+        "within_bounds": "In bounds",
+        "contiguous": "Contiguous",
+        "pct_65_plus_modelled": "% 65+ (modelled)",
+        "pct_imd_quintile_1": "% most deprived fifth",
+        "gp_practices": "GP practices",
+        "pharmacies": "Pharmacies",
+    }
+    for optional, label in (
+        ("drive_minutes_to_gp_crowfly", "Drive to GP (min, crow-fly)"),
+        ("gp_access_per_1000_need", "GP FTE per 1,000 need"),
+        ("qof_hyp_pct", "Hypertension %"),
+        ("defibrillators", "Defibrillators"),
+    ):
         if optional in checks:
             columns[optional] = label
     return Section(
         "Neighbourhoods and their teams",
-        paragraphs=[result.summary + ".",
-                    "Designed with the max-p heuristic (PySAL spopt) over LSOAs that share a boundary, within each "
-                    "sub-ICB location; suggested teams use nearcare's planning ratios per 10,000 need-weighted people "
-                    "(change them with --ratios), shared in proportion to need."],
+        paragraphs=[
+            result.summary + ".",
+            "Designed with the max-p heuristic (PySAL spopt) over LSOAs that share a boundary, within each "
+            "sub-ICB location; suggested teams use nearcare's planning ratios per 10,000 need-weighted people "
+            "(change them with --ratios), shared in proportion to need.",
+        ],
         figures=[Figure(maps.png_data_uri(figure), "Map of the neighbourhoods, each labelled")],
-        tables=[table_from_frame(checks, "Neighbourhood profiles", labels=columns,
-                                 digits={"pct_65_plus_modelled": 1, "pct_imd_quintile_1": 1,
-                                         "drive_minutes_to_gp_crowfly": 1, "gp_access_per_1000_need": 2, "qof_hyp_pct": 1}),
-                table_from_frame(team, "Suggested team (staff, in proportion to need)",
-                                 labels={"neighbourhood": "Neighbourhood", **{r: r for r in TEAM_PER_10K_NEED}},
-                                 digits={r: 1 for r in TEAM_PER_10K_NEED})],
+        tables=[
+            table_from_frame(
+                checks,
+                "Neighbourhood profiles",
+                labels=columns,
+                digits={
+                    "pct_65_plus_modelled": 1,
+                    "pct_imd_quintile_1": 1,
+                    "drive_minutes_to_gp_crowfly": 1,
+                    "gp_access_per_1000_need": 2,
+                    "qof_hyp_pct": 1,
+                },
+            ),
+            table_from_frame(
+                team,
+                "Suggested team (staff, in proportion to need)",
+                labels={"neighbourhood": "Neighbourhood", **{r: r for r in TEAM_PER_10K_NEED}},
+                digits=dict.fromkeys(TEAM_PER_10K_NEED, 1),
+            ),
+        ],
     )

@@ -65,21 +65,59 @@ ACCESS_SPEED_KPH = 15.0  # access ways and the off-network leg in drive mode (se
 DETOUR_FACTOR = 1.3
 ACCESS_MODE = "drive-access"  # how access ways are kept in network_nodes/network_edges
 
-WALK_HIGHWAYS = frozenset({
-    "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link", "tertiary",
-    "tertiary_link", "unclassified", "residential", "living_street", "service", "road", "pedestrian",
-    "footway", "path", "steps", "track", "bridleway", "cycleway", "crossing", "corridor",
-})
+WALK_HIGHWAYS = frozenset(
+    {
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "road",
+        "pedestrian",
+        "footway",
+        "path",
+        "steps",
+        "track",
+        "bridleway",
+        "cycleway",
+        "crossing",
+        "corridor",
+    }
+)
 # Typical speeds by road class (km/h): below the national limits, since traffic rarely runs at them.
 DRIVE_SPEED_KPH = {
-    "motorway": 100.0, "motorway_link": 60.0, "trunk": 80.0, "trunk_link": 50.0,
-    "primary": 65.0, "primary_link": 45.0, "secondary": 55.0, "secondary_link": 40.0,
-    "tertiary": 45.0, "tertiary_link": 35.0, "unclassified": 40.0, "residential": 30.0,
-    "living_street": 10.0, "service": 15.0, "road": 30.0,
+    "motorway": 100.0,
+    "motorway_link": 60.0,
+    "trunk": 80.0,
+    "trunk_link": 50.0,
+    "primary": 65.0,
+    "primary_link": 45.0,
+    "secondary": 55.0,
+    "secondary_link": 40.0,
+    "tertiary": 45.0,
+    "tertiary_link": 35.0,
+    "unclassified": 40.0,
+    "residential": 30.0,
+    "living_street": 10.0,
+    "service": 15.0,
+    "road": 30.0,
 }
 _NATIONAL_LIMITS_KPH = {
-    "gb:nsl_single": 60 * MPH, "gb:nsl_dual": 70 * MPH, "gb:motorway": 70 * MPH, "uk:nsl_single": 60 * MPH,
-    "uk:nsl_dual": 70 * MPH, "uk:motorway": 70 * MPH, "gb:zone20": 20 * MPH, "gb:zone30": 30 * MPH,
+    "gb:nsl_single": 60 * MPH,
+    "gb:nsl_dual": 70 * MPH,
+    "gb:motorway": 70 * MPH,
+    "uk:nsl_single": 60 * MPH,
+    "uk:nsl_dual": 70 * MPH,
+    "uk:motorway": 70 * MPH,
+    "gb:zone20": 20 * MPH,
+    "gb:zone30": 30 * MPH,
 }
 _CLOSED = {"no", "private"}
 _OPEN = {"yes", "designated", "permissive", "destination"}
@@ -222,9 +260,12 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
     n_access = 0
     allowed = walk_allowed if mode == "walk" else drive_allowed
     try:
-        processor = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-                     .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-                     .with_filter(osmium.filter.KeyFilter("highway")))
+        processor = (
+            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+            .with_locations()
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+            .with_filter(osmium.filter.KeyFilter("highway"))
+        )
         for way in processor:
             tags = dict(way.tags)
             if not allowed(tags):
@@ -261,12 +302,25 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
         raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
     if not forward:
         raise InputError(f"the extract has no ways usable for {mode}", path=path)
-    network = _assemble(mode, np.asarray(refs, np.int64), np.asarray(lons), np.asarray(lats),
-                        np.asarray(way_of_ref), np.asarray(forward), np.asarray(backward), np.asarray(speeds),
-                        walk_speed_kph)
+    network = _assemble(
+        mode,
+        np.asarray(refs, np.int64),
+        np.asarray(lons),
+        np.asarray(lats),
+        np.asarray(way_of_ref),
+        np.asarray(forward),
+        np.asarray(backward),
+        np.asarray(speeds),
+        walk_speed_kph,
+    )
     if access_refs:
-        network.access = _access_ways(network, np.asarray(access_refs, np.int64), np.asarray(access_lons),
-                                      np.asarray(access_lats), np.asarray(access_way_of_ref))
+        network.access = _access_ways(
+            network,
+            np.asarray(access_refs, np.int64),
+            np.asarray(access_lons),
+            np.asarray(access_lats),
+            np.asarray(access_way_of_ref),
+        )
     return network
 
 
@@ -282,9 +336,15 @@ def _access_ways(network: Network, refs, lons, lats, way_of_ref) -> AccessWays |
         return None
     easting, northing = to_bng(lons[present][first], lats[present][first])
     a, b = a[keep], b[keep]
-    return AccessWays(ids, easting, northing, a.astype(np.int32), b.astype(np.int32),
-                      np.maximum(np.hypot(easting[b] - easting[a], northing[b] - northing[a]), 1e-3),
-                      _gates(network.osm_id, ids))
+    return AccessWays(
+        ids,
+        easting,
+        northing,
+        a.astype(np.int32),
+        b.astype(np.int32),
+        np.maximum(np.hypot(easting[b] - easting[a], northing[b] - northing[a]), 1e-3),
+        _gates(network.osm_id, ids),
+    )
 
 
 def _gates(drive_osm_id: np.ndarray, access_osm_id: np.ndarray) -> np.ndarray:
@@ -340,67 +400,141 @@ def _assemble(mode, refs, lons, lats, way_of_ref, forward, backward, speeds, wal
     keep_edge = keep_node[source] & keep_node[target]
     dropped_nodes = int((used & ~keep_node).sum())
     return Network(
-        mode=mode, osm_id=ids[keep_node], easting=easting[keep_node], northing=northing[keep_node],
-        source=new_index[source[keep_edge]].astype(np.int32), target=new_index[target[keep_edge]].astype(np.int32),
-        length_m=length[keep_edge], minutes=minutes[keep_edge],
-        dropped_nodes=dropped_nodes, dropped_edges=int((~keep_edge).sum()), walk_speed_kph=walk_speed_kph,
+        mode=mode,
+        osm_id=ids[keep_node],
+        easting=easting[keep_node],
+        northing=northing[keep_node],
+        source=new_index[source[keep_edge]].astype(np.int32),
+        target=new_index[target[keep_edge]].astype(np.int32),
+        length_m=length[keep_edge],
+        minutes=minutes[keep_edge],
+        dropped_nodes=dropped_nodes,
+        dropped_edges=int((~keep_edge).sum()),
+        walk_speed_kph=walk_speed_kph,
     )
 
 
 def save_network(store: Store, network: Network, *, osm_source_id: int) -> None:
     """Store a network, replacing any earlier one of the same mode (one transaction)."""
-    nodes = pd.DataFrame({"mode": network.mode, "node": np.arange(network.n_nodes, dtype=np.int32),
-                          "osm_id": network.osm_id, "easting": network.easting, "northing": network.northing})
-    edges = pd.DataFrame({"mode": network.mode, "source": network.source, "target": network.target,
-                          "length_m": network.length_m, "minutes": network.minutes})
+    nodes = pd.DataFrame(
+        {
+            "mode": network.mode,
+            "node": np.arange(network.n_nodes, dtype=np.int32),
+            "osm_id": network.osm_id,
+            "easting": network.easting,
+            "northing": network.northing,
+        }
+    )
+    edges = pd.DataFrame(
+        {
+            "mode": network.mode,
+            "source": network.source,
+            "target": network.target,
+            "length_m": network.length_m,
+            "minutes": network.minutes,
+        }
+    )
     with store.transaction() as con:
         for table in ("networks", "network_nodes", "network_edges"):
-            con.execute(f"DELETE FROM {table} WHERE mode IN (?, ?)",
-                        [network.mode, ACCESS_MODE if network.mode == "drive" else network.mode])
-        store.insert("networks", pd.DataFrame([{
-            "mode": network.mode, "osm_source_id": osm_source_id, "nodes": network.n_nodes,
-            "edges": len(network.source), "dropped_nodes": network.dropped_nodes,
-            "dropped_edges": network.dropped_edges, "walk_speed_kph": network.walk_speed_kph,
-            "built_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-        }]))
+            con.execute(
+                f"DELETE FROM {table} WHERE mode IN (?, ?)",
+                [network.mode, ACCESS_MODE if network.mode == "drive" else network.mode],
+            )
+        store.insert(
+            "networks",
+            pd.DataFrame(
+                [
+                    {
+                        "mode": network.mode,
+                        "osm_source_id": osm_source_id,
+                        "nodes": network.n_nodes,
+                        "edges": len(network.source),
+                        "dropped_nodes": network.dropped_nodes,
+                        "dropped_edges": network.dropped_edges,
+                        "walk_speed_kph": network.walk_speed_kph,
+                        "built_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    }
+                ]
+            ),
+        )
         store.insert("network_nodes", nodes)
         store.insert("network_edges", edges)
         if network.access is not None:
             access = network.access
-            store.insert("network_nodes", pd.DataFrame({
-                "mode": ACCESS_MODE, "node": np.arange(access.n_nodes, dtype=np.int32), "osm_id": access.osm_id,
-                "easting": access.easting, "northing": access.northing}))
-            store.insert("network_edges", pd.DataFrame({
-                "mode": ACCESS_MODE, "source": access.source, "target": access.target,
-                "length_m": access.length_m, "minutes": access.minutes()}))
+            store.insert(
+                "network_nodes",
+                pd.DataFrame(
+                    {
+                        "mode": ACCESS_MODE,
+                        "node": np.arange(access.n_nodes, dtype=np.int32),
+                        "osm_id": access.osm_id,
+                        "easting": access.easting,
+                        "northing": access.northing,
+                    }
+                ),
+            )
+            store.insert(
+                "network_edges",
+                pd.DataFrame(
+                    {
+                        "mode": ACCESS_MODE,
+                        "source": access.source,
+                        "target": access.target,
+                        "length_m": access.length_m,
+                        "minutes": access.minutes(),
+                    }
+                ),
+            )
 
 
 def load_network(store: Store, mode: str) -> Network:
     """The stored ``mode`` network (build it with ``nearcare network`` first)."""
     meta = store.df("SELECT * FROM networks WHERE mode = ?", [mode])
     if meta.empty:
-        raise StoreError(f"{store.path}: no {mode} network; run `nearcare network --store {store.path}` "
-                         "after importing an OSM extract")
-    nodes = store.df("SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node", [mode])
+        raise StoreError(
+            f"{store.path}: no {mode} network; run `nearcare network --store {store.path}` "
+            "after importing an OSM extract"
+        )
+    nodes = store.df(
+        "SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node", [mode]
+    )
     edges = store.df("SELECT source, target, length_m, minutes FROM network_edges WHERE mode = ?", [mode])
     row = meta.iloc[0]
-    network = Network(mode, nodes["osm_id"].to_numpy(), nodes["easting"].to_numpy(), nodes["northing"].to_numpy(),
-                      edges["source"].to_numpy(np.int32), edges["target"].to_numpy(np.int32),
-                      edges["length_m"].to_numpy(), edges["minutes"].to_numpy(),
-                      int(row["dropped_nodes"]), int(row["dropped_edges"]), float(row["walk_speed_kph"]))
+    network = Network(
+        mode,
+        nodes["osm_id"].to_numpy(),
+        nodes["easting"].to_numpy(),
+        nodes["northing"].to_numpy(),
+        edges["source"].to_numpy(np.int32),
+        edges["target"].to_numpy(np.int32),
+        edges["length_m"].to_numpy(),
+        edges["minutes"].to_numpy(),
+        int(row["dropped_nodes"]),
+        int(row["dropped_edges"]),
+        float(row["walk_speed_kph"]),
+    )
     if mode == "drive":
-        a_nodes = store.df("SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node",
-                           [ACCESS_MODE])
+        a_nodes = store.df(
+            "SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node", [ACCESS_MODE]
+        )
         a_edges = store.df("SELECT source, target, length_m FROM network_edges WHERE mode = ?", [ACCESS_MODE])
         if len(a_edges):
             osm_id = a_nodes["osm_id"].to_numpy()
-            network.access = AccessWays(osm_id, a_nodes["easting"].to_numpy(), a_nodes["northing"].to_numpy(),
-                                        a_edges["source"].to_numpy(np.int32), a_edges["target"].to_numpy(np.int32),
-                                        a_edges["length_m"].to_numpy(), _gates(network.osm_id, osm_id))
+            network.access = AccessWays(
+                osm_id,
+                a_nodes["easting"].to_numpy(),
+                a_nodes["northing"].to_numpy(),
+                a_edges["source"].to_numpy(np.int32),
+                a_edges["target"].to_numpy(np.int32),
+                a_edges["length_m"].to_numpy(),
+                _gates(network.osm_id, osm_id),
+            )
     return network
 
 
-def build_networks(store: Store, modes: tuple[str, ...] = MODES, *, walk_speed_kph: float = WALK_SPEED_KPH) -> list[Network]:
+def build_networks(
+    store: Store, modes: tuple[str, ...] = MODES, *, walk_speed_kph: float = WALK_SPEED_KPH
+) -> list[Network]:
     """Build and store networks from the most recently imported OSM extract."""
     extract = store.df("SELECT source_id, path, sha256 FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
     if extract.empty:

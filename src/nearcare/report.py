@@ -53,8 +53,14 @@ def format_value(value: object, digits: int = 0) -> str:
     return str(value)
 
 
-def table_from_frame(frame: pd.DataFrame, caption: str, *, labels: dict[str, str],
-                     digits: dict[str, int] | None = None, note: str | None = None) -> Table:
+def table_from_frame(
+    frame: pd.DataFrame,
+    caption: str,
+    *,
+    labels: dict[str, str],
+    digits: dict[str, int] | None = None,
+    note: str | None = None,
+) -> Table:
     """A report table from the columns named in ``labels`` (column -> heading)."""
     digits = digits or {}
     rows = [[format_value(row[c], digits.get(c, 0)) for c in labels] for _, row in frame.iterrows()]
@@ -96,7 +102,12 @@ def area_report(store, notes: list[str] | None = None, extra: list[Section] | No
     from nearcare.travel import travel_sections
 
     report = Report(f"nearcare: {area_label(store)}", "Atlas of primary care and neighbourhood services")
-    for section in [*atlas_sections(store, notes), *travel_sections(store), *equity_sections(store), *(extra or [])]:
+    for section in [
+        *atlas_sections(store, notes),
+        *travel_sections(store),
+        *equity_sections(store),
+        *(extra or []),
+    ]:
         report.add(section)
     report.add(sources_section(store))
     return report

@@ -124,15 +124,26 @@ def load_scenario(path: str | Path, store: Store) -> Scenario:
     merges = []
     for i, m in enumerate(data.get("merge", [])):
         where = f"{path} [[merge]] {i + 1}"
-        keep_site = _need(m, "keep_site", where, bool) if "keep_site" in m else True  # a TOML true/false, not a string
+        keep_site = (
+            _need(m, "keep_site", where, bool) if "keep_site" in m else True
+        )  # a TOML true/false, not a string
         merges.append(Merge(_need(m, "from", where, str), _need(m, "into", where, str), keep_site))
     opened = []
     for i, o in enumerate(data.get("open", [])):
         where = f"{path} [[open]] {i + 1}"
         code = _need(o, "code", where, str)
         easting, northing = _locate(store, o, where)
-        opened.append(NewSite(code, str(o.get("name", code)), _need(o, "kind", where, str),
-                              easting, northing, _optional_number(o, "gp_fte", where), _optional_number(o, "list_size", where)))
+        opened.append(
+            NewSite(
+                code,
+                str(o.get("name", code)),
+                _need(o, "kind", where, str),
+                easting,
+                northing,
+                _optional_number(o, "gp_fte", where),
+                _optional_number(o, "list_size", where),
+            )
+        )
     scenario = Scenario(str(data.get("name", path.stem)), list(close), merges, opened)
     check_scenario(store, scenario, where=str(path))
     return scenario
@@ -168,7 +179,9 @@ def check_scenario(store: Store, scenario: Scenario, *, where: str = "scenario")
     sites = store.df("SELECT code, kind FROM sites").set_index("code")["kind"]
     for code in scenario.close:
         if code not in sites.index:
-            raise InputError("unknown site code (not an active site of the built area)", path=where, value=code)
+            raise InputError(
+                "unknown site code (not an active site of the built area)", path=where, value=code
+            )
     for merge in scenario.merges:
         for code in (merge.from_code, merge.into_code):
             if sites.get(code) != "gp":
@@ -176,7 +189,9 @@ def check_scenario(store: Store, scenario: Scenario, *, where: str = "scenario")
     for i, site in enumerate(scenario.open, start=1):
         entry = f"{where} [[open]] {i}"
         if site.kind not in ORGANISATION_KINDS:
-            raise InputError(f"kind must be one of {', '.join(ORGANISATION_KINDS)}", path=entry, value=site.kind)
+            raise InputError(
+                f"kind must be one of {', '.join(ORGANISATION_KINDS)}", path=entry, value=site.kind
+            )
         if site.code in sites.index:
             raise InputError("a new site needs a code of its own", path=entry, value=site.code)
     check_openings(scenario, where=where)
@@ -191,8 +206,11 @@ def check_openings(scenario: Scenario, *, where: str = "scenario") -> None:
     first_entry: dict[str, int] = {}
     for i, site in enumerate(scenario.open, start=1):
         if site.code in first_entry:
-            raise InputError(f"{site.code} is already opened by [[open]] {first_entry[site.code]}; a site opens once",
-                             path=f"{where} [[open]] {i}", value=site.code)
+            raise InputError(
+                f"{site.code} is already opened by [[open]] {first_entry[site.code]}; a site opens once",
+                path=f"{where} [[open]] {i}",
+                value=site.code,
+            )
         first_entry[site.code] = i
 
 
@@ -210,11 +228,17 @@ def merge_targets(scenario: Scenario, *, where: str = "scenario") -> dict[str, s
         if merge.from_code == merge.into_code:
             raise InputError("a practice cannot merge into itself", path=entry, value=merge.from_code)
         if merge.from_code in into:
-            raise InputError(f"{merge.from_code} already merges into {into[merge.from_code]}; a practice merges once",
-                             path=entry, value=merge.from_code)
+            raise InputError(
+                f"{merge.from_code} already merges into {into[merge.from_code]}; a practice merges once",
+                path=entry,
+                value=merge.from_code,
+            )
         if merge.from_code in closing:
-            raise InputError(f"{merge.from_code} also closes in this scenario; a practice either closes or merges",
-                             path=entry, value=merge.from_code)
+            raise InputError(
+                f"{merge.from_code} also closes in this scenario; a practice either closes or merges",
+                path=entry,
+                value=merge.from_code,
+            )
         into[merge.from_code] = merge.into_code
     targets = {}
     for i, merge in enumerate(scenario.merges):
@@ -223,18 +247,25 @@ def merge_targets(scenario: Scenario, *, where: str = "scenario") -> dict[str, s
         while chain[-1] in into:
             following = into[chain[-1]]
             if following in chain:
-                raise InputError(f"the mergers form a cycle ({' -> '.join([*chain, following])})", path=entry,
-                                 value=merge.from_code)
+                raise InputError(
+                    f"the mergers form a cycle ({' -> '.join([*chain, following])})",
+                    path=entry,
+                    value=merge.from_code,
+                )
             chain.append(following)
         if chain[-1] in closing:
-            raise InputError(f"{chain[-1]} closes in this scenario, so {merge.from_code}'s patients would have no "
-                             f"practice to join ({' -> '.join(chain)}); merge into a practice that stays open",
-                             path=entry, value=merge.into_code)
+            raise InputError(
+                f"{chain[-1]} closes in this scenario, so {merge.from_code}'s patients would have no "
+                f"practice to join ({' -> '.join(chain)}); merge into a practice that stays open",
+                path=entry,
+                value=merge.into_code,
+            )
         targets[merge.from_code] = chain[-1]
     return targets
 
 
 # --- the choice model ----------------------------------------------------------------------------
+
 
 @dataclass
 class ChoiceModel:
@@ -245,21 +276,29 @@ class ChoiceModel:
     modelled: bool
 
     def describe(self) -> str:
-        huff = (f"Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes "
-                f"with the decay held to plausible values: R^2 {self.r_squared:.2f}, mean absolute error "
-                f"{self.mean_abs_pct_error:.0f}% per practice")
+        huff = (
+            f"Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes "
+            f"with the decay held to plausible values: R^2 {self.r_squared:.2f}, mean absolute error "
+            f"{self.mean_abs_pct_error:.0f}% per practice"
+        )
         if not self.modelled:
-            return ("real registrations by LSOA (NHS file); where an LSOA has none at the practices left in its reach, "
-                    f"modelled ({huff})")
+            return (
+                "real registrations by LSOA (NHS file); where an LSOA has none at the practices left in its reach, "
+                f"modelled ({huff})"
+            )
         return f"modelled ({huff})"
 
 
 def _choice(pairs: pd.DataFrame, size: pd.Series, alpha: float, beta: float) -> pd.Series:
     """P(LSOA i registers with practice j) over the pairs given."""
-    utility = size.reindex(pairs["destination_id"]).to_numpy() ** alpha * np.exp(-beta * pairs["minutes"].to_numpy())
+    utility = size.reindex(pairs["destination_id"]).to_numpy() ** alpha * np.exp(
+        -beta * pairs["minutes"].to_numpy()
+    )
     utility = np.where(np.isfinite(utility), utility, 0.0)
     totals = pd.Series(utility).groupby(pairs["origin_id"].to_numpy()).transform("sum").to_numpy()
-    return pd.Series(np.divide(utility, totals, out=np.zeros_like(utility), where=totals > 0), index=pairs.index)
+    return pd.Series(
+        np.divide(utility, totals, out=np.zeros_like(utility), where=totals > 0), index=pairs.index
+    )
 
 
 def calibrate(pairs: pd.DataFrame, registered: pd.Series, lists: pd.Series) -> tuple[ChoiceModel, pd.Series]:
@@ -269,7 +308,12 @@ def calibrate(pairs: pd.DataFrame, registered: pd.Series, lists: pd.Series) -> t
         for beta in BETAS:
             p = _choice(pairs, lists, alpha, beta)
             flows = registered.reindex(pairs["origin_id"]).to_numpy() * p.to_numpy()
-            modelled = pd.Series(flows).groupby(pairs["destination_id"].to_numpy()).sum().reindex(lists.index, fill_value=0)
+            modelled = (
+                pd.Series(flows)
+                .groupby(pairs["destination_id"].to_numpy())
+                .sum()
+                .reindex(lists.index, fill_value=0)
+            )
             error = float(((modelled - lists) ** 2).sum())
             if best is None or error < best[0]:
                 best = (error, alpha, beta, modelled, flows)
@@ -280,6 +324,7 @@ def calibrate(pairs: pd.DataFrame, registered: pd.Series, lists: pd.Series) -> t
 
 
 # --- evaluation -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Context:
@@ -310,28 +355,42 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
         mode = "crowfly" if (runs["mode"] == "crowfly").any() else "drive"
     chosen = runs[(runs["mode"] == mode) | ((mode != "crowfly") & (runs["mode"] != "crowfly"))]
     if chosen[(chosen["profile"] == "drive") & (chosen["destination_kind"] == "gp")].empty:
-        raise StoreError(f"no drive travel times to GP practices ({mode}); run `nearcare travel-times --mode drive`")
+        raise StoreError(
+            f"no drive travel times to GP practices ({mode}); run `nearcare travel-times --mode drive`"
+        )
     pairs, nearest, nearest_site, cutoff = {}, {}, {}, {}
     for _, run in chosen.iterrows():
         key = (run["profile"], run["destination_kind"])
-        pairs[key] = store.df("SELECT origin_id, destination_id, minutes, distance_m FROM travel_times WHERE profile = ? "
-                              "AND destination_kind = ? AND mode = ?", [*key, run["mode"]])
-        near = store.df("SELECT origin_id, destination_id, minutes FROM nearest_services WHERE profile = ? AND "
-                        "destination_kind = ? AND mode = ?", [*key, run["mode"]]).set_index("origin_id")
+        pairs[key] = store.df(
+            "SELECT origin_id, destination_id, minutes, distance_m FROM travel_times WHERE profile = ? "
+            "AND destination_kind = ? AND mode = ?",
+            [*key, run["mode"]],
+        )
+        near = store.df(
+            "SELECT origin_id, destination_id, minutes FROM nearest_services WHERE profile = ? AND "
+            "destination_kind = ? AND mode = ?",
+            [*key, run["mode"]],
+        ).set_index("origin_id")
         nearest[key], nearest_site[key] = near["minutes"], near["destination_id"]
         cutoff[key] = float(run["max_minutes"])
     origins = nearest[("drive", "gp")].index
-    areas = store.df("SELECT lsoa21_code, population, imd_decile, imd_rank, centroid_easting, centroid_northing "
-                     "FROM small_areas").set_index("lsoa21_code")
+    areas = store.df(
+        "SELECT lsoa21_code, population, imd_decile, imd_rank, centroid_easting, centroid_northing "
+        "FROM small_areas"
+    ).set_index("lsoa21_code")
     areas = areas.loc[areas.index.intersection(origins)]
-    practices = store.df("SELECT p.practice_code, p.patients, coalesce(s.easting IS NOT NULL, false) AS located "
-                         "FROM practices p LEFT JOIN sites s ON s.code = p.practice_code").set_index("practice_code")
+    practices = store.df(
+        "SELECT p.practice_code, p.patients, coalesce(s.easting IS NOT NULL, false) AS located "
+        "FROM practices p LEFT JOIN sites s ON s.code = p.practice_code"
+    ).set_index("practice_code")
     # GP FTE by the project's one plausibility rule: implausible or missing figures estimated from the list.
     practices = practices.join(practice_gp_fte(store).set_index("practice_code")[["gp_fte", "gp_fte_status"]])
     drive = pairs[("drive", "gp")]
-    registrations = store.df("SELECT practice_code AS destination_id, lsoa_code AS origin_id, sum(patients) AS patients "
-                             "FROM gp_registrations_lsoa WHERE extract_date = (SELECT max(extract_date) FROM "
-                             "gp_registrations_lsoa) GROUP BY ALL")
+    registrations = store.df(
+        "SELECT practice_code AS destination_id, lsoa_code AS origin_id, sum(patients) AS patients "
+        "FROM gp_registrations_lsoa WHERE extract_date = (SELECT max(extract_date) FROM "
+        "gp_registrations_lsoa) GROUP BY ALL"
+    )
     lists = practices["patients"].dropna().astype(float)
     lists = lists[lists.index.isin(drive["destination_id"])]
     population = areas["population"]
@@ -341,33 +400,57 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
     # at the practices left in its reach (see _where_patients_go).
     model, flow = calibrate(drive, registered, lists)
     if len(registrations):
-        flows = drive.merge(registrations, on=["origin_id", "destination_id"], how="left").fillna({"patients": 0.0})
-        model = ChoiceModel(model.alpha, model.beta, model.r_squared, model.mean_abs_pct_error, modelled=False)
+        flows = drive.merge(registrations, on=["origin_id", "destination_id"], how="left").fillna(
+            {"patients": 0.0}
+        )
+        model = ChoiceModel(
+            model.alpha, model.beta, model.r_squared, model.mean_abs_pct_error, modelled=False
+        )
     else:
         flows = drive.assign(patients=flow.to_numpy())
     # Each practice's real list, spread over its LSOAs as the flows spread it.
     totals = flows.groupby("destination_id")["patients"].transform("sum").to_numpy()
     lists = practices["patients"].reindex(flows["destination_id"]).fillna(0).to_numpy(float)
-    flows["listed"] = np.divide(flows["patients"].to_numpy() * lists, totals, out=np.zeros(len(flows)), where=totals > 0)
-    return Context(mode, areas, pairs, nearest, nearest_site, cutoff, practices, flows, model,
-                   _pharmacies_near(store, areas),
-                   store.df("SELECT code, kind, easting, northing FROM sites WHERE easting IS NOT NULL"))
+    flows["listed"] = np.divide(
+        flows["patients"].to_numpy() * lists, totals, out=np.zeros(len(flows)), where=totals > 0
+    )
+    return Context(
+        mode,
+        areas,
+        pairs,
+        nearest,
+        nearest_site,
+        cutoff,
+        practices,
+        flows,
+        model,
+        _pharmacies_near(store, areas),
+        store.df("SELECT code, kind, easting, northing FROM sites WHERE easting IS NOT NULL"),
+    )
 
 
 def _pharmacies_near(store: Store, areas: pd.DataFrame) -> pd.DataFrame:
     """Pairs (LSOA, pharmacy) within PHARMACY_DISTANCE_M of the LSOA's centroid, in a straight line."""
     from scipy.spatial import cKDTree
 
-    sites = store.df("SELECT code, easting, northing FROM sites WHERE kind = 'pharmacy' AND easting IS NOT NULL")
+    sites = store.df(
+        "SELECT code, easting, northing FROM sites WHERE kind = 'pharmacy' AND easting IS NOT NULL"
+    )
     located = areas[areas["centroid_easting"].notna()]
     if sites.empty or located.empty:
         return pd.DataFrame({"origin_id": pd.Series(dtype=str), "destination_id": pd.Series(dtype=str)})
     hits = cKDTree(sites[["easting", "northing"]].to_numpy()).query_ball_point(
-        located[["centroid_easting", "centroid_northing"]].to_numpy(), PHARMACY_DISTANCE_M)
+        located[["centroid_easting", "centroid_northing"]].to_numpy(), PHARMACY_DISTANCE_M
+    )
     lengths = np.array([len(h) for h in hits], dtype=int)
-    return pd.DataFrame({"origin_id": np.repeat(located.index.to_numpy(), lengths),
-                         "destination_id": sites["code"].to_numpy()[np.concatenate(hits).astype(int)] if lengths.sum()
-                         else np.array([], dtype=str)})
+    return pd.DataFrame(
+        {
+            "origin_id": np.repeat(located.index.to_numpy(), lengths),
+            "destination_id": sites["code"].to_numpy()[np.concatenate(hits).astype(int)]
+            if lengths.sum()
+            else np.array([], dtype=str),
+        }
+    )
 
 
 @dataclass
@@ -380,7 +463,9 @@ class ScenarioResult:
     practices: pd.DataFrame
     pharmacy: pd.DataFrame  # per LSOA and profile: minutes to the nearest pharmacy before/after
     pharmacy_distance: pd.DataFrame  # per LSOA: pharmacies within 1.6 km in a straight line before/after
-    newly_beyond: pd.DataFrame  # people newly beyond each threshold, by IMD decile ("walk or drive": each person once)
+    newly_beyond: (
+        pd.DataFrame
+    )  # people newly beyond each threshold, by IMD decile ("walk or drive": each person once)
     unplaced: pd.DataFrame  # practice_code, reason, patients: patients of closed practices with nowhere to go
     model: ChoiceModel
     mode: str
@@ -408,23 +493,36 @@ class ScenarioResult:
     def people_newly_beyond(self, service: str = "GP practice") -> dict[str, float]:
         """People newly beyond each threshold of ``service``, by profile; 'walk or drive' counts each person once."""
         rows = self.newly_beyond[self.newly_beyond["service"] == service]
-        return {str(k): float(v) for k, v in rows.groupby("profile", sort=False)["people_newly_beyond"].sum().items()}
+        return {
+            str(k): float(v)
+            for k, v in rows.groupby("profile", sort=False)["people_newly_beyond"].sum().items()
+        }
 
     def headline(self) -> str:
         gp = self.people_newly_beyond("GP practice")
         parts = [f"{whole(self.moved_patients)} patients move to another practice"]
         if self.displaced_patients:
-            parts.append(f"{whole(self.displaced_patients)} lose their practice, of whom {whole(self.unplaced_patients)} "
-                         "have no practice they can move to")
+            parts.append(
+                f"{whole(self.displaced_patients)} lose their practice, of whom {whole(self.unplaced_patients)} "
+                "have no practice they can move to"
+            )
         if self.merged_patients:
             parts.append(f"{whole(self.merged_patients)} follow their practice into a merger")
-        beyond = (f"{whole(gp.get('walk or drive', 0))} people newly beyond a GP threshold ("
-                  + ", ".join(f"{whole(gp[p])} by {DEFAULT_THRESHOLD_MINUTES[p]:g} minutes' {p}" for p in
-                              DEFAULT_THRESHOLD_MINUTES if p in gp) + "; each person counted once)")
+        beyond = (
+            f"{whole(gp.get('walk or drive', 0))} people newly beyond a GP threshold ("
+            + ", ".join(
+                f"{whole(gp[p])} by {DEFAULT_THRESHOLD_MINUTES[p]:g} minutes' {p}"
+                for p in DEFAULT_THRESHOLD_MINUTES
+                if p in gp
+            )
+            + "; each person counted once)"
+        )
         return "; ".join(parts) + "; " + beyond
 
 
-def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: pd.DataFrame | None) -> pd.Series:
+def _nearest_after(
+    ctx: Context, key: tuple[str, str], closed: set[str], extra: pd.DataFrame | None
+) -> pd.Series:
     """Minutes to the nearest site of ``key`` once ``closed`` have closed and ``extra`` sites opened.
 
     Infinity stands for "beyond the stored cutoff" (on a network; crow-fly, the nearest site left is
@@ -436,12 +534,15 @@ def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: 
     hit = pairs["destination_id"].isin(closed)
     # Affected: a closed site within the cutoff, or a closed nearest site beyond it.
     affected = pd.Index(pairs.loc[hit, "origin_id"].unique()).union(
-        ctx.nearest_site[key].index[ctx.nearest_site[key].isin(closed).to_numpy()])
+        ctx.nearest_site[key].index[ctx.nearest_site[key].isin(closed).to_numpy()]
+    )
     if len(affected):
         remaining = pairs[~hit & pairs["origin_id"].isin(affected)].groupby("origin_id")["minutes"].min()
         remaining = remaining.reindex(affected)
         beyond = remaining.isna().to_numpy()
-        if ctx.mode == "crowfly" and beyond.any():  # beyond the stored pairs the straight line still finds the nearest
+        if (
+            ctx.mode == "crowfly" and beyond.any()
+        ):  # beyond the stored pairs the straight line still finds the nearest
             remaining[beyond] = _crowfly_nearest_left(ctx, key, affected[beyond], closed)
         after.loc[affected] = np.maximum(before.loc[affected].to_numpy(), remaining.fillna(np.inf).to_numpy())
     if extra is not None and len(extra):
@@ -452,7 +553,9 @@ def _nearest_after(ctx: Context, key: tuple[str, str], closed: set[str], extra: 
     return after
 
 
-def _crowfly_nearest_left(ctx: Context, key: tuple[str, str], lsoas: pd.Index, closed: set[str]) -> np.ndarray:
+def _crowfly_nearest_left(
+    ctx: Context, key: tuple[str, str], lsoas: pd.Index, closed: set[str]
+) -> np.ndarray:
     """Crow-fly minutes from ``lsoas`` to the nearest site of ``key`` left open (infinity where none or unlocated)."""
     from nearcare.travel import Points, crowfly_nearest
 
@@ -461,10 +564,17 @@ def _crowfly_nearest_left(ctx: Context, key: tuple[str, str], lsoas: pd.Index, c
     located = areas["centroid_easting"].notna().to_numpy()
     minutes = np.full(len(lsoas), np.inf)
     if len(sites) and located.any():
-        found = crowfly_nearest(Points(lsoas.to_numpy()[located], areas["centroid_easting"].to_numpy(float)[located],
-                                       areas["centroid_northing"].to_numpy(float)[located]),
-                                Points(sites["code"].to_numpy(), sites["easting"].to_numpy(float),
-                                       sites["northing"].to_numpy(float)), key[0])
+        found = crowfly_nearest(
+            Points(
+                lsoas.to_numpy()[located],
+                areas["centroid_easting"].to_numpy(float)[located],
+                areas["centroid_northing"].to_numpy(float)[located],
+            ),
+            Points(
+                sites["code"].to_numpy(), sites["easting"].to_numpy(float), sites["northing"].to_numpy(float)
+            ),
+            key[0],
+        )
         minutes[located] = found["minutes"].to_numpy()
     return minutes
 
@@ -474,8 +584,9 @@ def _practice_of(sites: pd.Series, targets: dict[str, str]) -> np.ndarray:
     return (sites.replace(targets) if targets else sites).to_numpy()
 
 
-def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | None,
-                       closed_sites: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _where_patients_go(
+    ctx: Context, scenario: Scenario, extra: pd.DataFrame | None, closed_sites: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per practice: patients before, merged in (+) or out (-), lost, gained, after; and the unplaced, by reason.
 
     A merging practice's patients stay with the practice it finally merges into (chains followed).
@@ -503,16 +614,26 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
     displaced = flows[flows["destination_id"].isin(closing) & (flows["listed"] > 0)]
     for code in sorted(set(closing) - set(displaced["destination_id"])):
         if before[code] > 0:
-            reason = ("not geocoded, so where its patients live is unknown" if not ctx.practices.at[code, "located"]
-                      else f"no {ctx.mode} travel times from any LSOA to it (off the network, or beyond reach)")
+            reason = (
+                "not geocoded, so where its patients live is unknown"
+                if not ctx.practices.at[code, "located"]
+                else f"no {ctx.mode} travel times from any LSOA to it (off the network, or beyond reach)"
+            )
             unplaced.append((code, reason, float(before[code])))
     new_pairs = pd.DataFrame(columns=["origin_id", "destination_id", "minutes"])
-    if new_gp and extra is not None and ctx.model.modelled:  # real registrations say nothing of a new site's draw
-        new_pairs = extra.loc[(extra["profile"] == "drive") & (extra["kind"] == "gp"), ["origin_id", "destination_id", "minutes"]]
+    if (
+        new_gp and extra is not None and ctx.model.modelled
+    ):  # real registrations say nothing of a new site's draw
+        new_pairs = extra.loc[
+            (extra["profile"] == "drive") & (extra["kind"] == "gp"),
+            ["origin_id", "destination_id", "minutes"],
+        ]
     origins = pd.Index(displaced["origin_id"].unique()).union(pd.Index(new_pairs["origin_id"].unique()))
     if len(origins):
-        choice = flows.loc[flows["origin_id"].isin(origins) & ~flows["destination_id"].isin(closed_sites),
-                           ["origin_id", "destination_id", "minutes", "patients"]]
+        choice = flows.loc[
+            flows["origin_id"].isin(origins) & ~flows["destination_id"].isin(closed_sites),
+            ["origin_id", "destination_id", "minutes", "patients"],
+        ]
         if len(new_pairs):
             choice = pd.concat([choice, new_pairs.assign(patients=0.0)], ignore_index=True)
         origin_of = choice["origin_id"].to_numpy()
@@ -521,7 +642,9 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
             fte = ctx.practices["gp_fte"]
             per_fte = before[fte.notna()].sum() / fte.sum()
             for site in new_gp:
-                size[site.code] = site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
+                size[site.code] = (
+                    site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
+                )
             p = _choice(choice, size, ctx.model.alpha, ctx.model.beta).to_numpy()
         else:
             weights = choice["patients"].to_numpy(float)
@@ -530,19 +653,27 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
             # An LSOA with no registrations at the practices left in its reach: the calibrated model.
             unregistered = totals <= 0
             if unregistered.any():
-                p[unregistered] = _choice(choice[unregistered], before.where(before > 0), ctx.model.alpha,
-                                          ctx.model.beta).to_numpy()
+                p[unregistered] = _choice(
+                    choice[unregistered], before.where(before > 0), ctx.model.alpha, ctx.model.beta
+                ).to_numpy()
         practice_of = _practice_of(choice["destination_id"], targets)
         leaving = displaced.groupby("origin_id")["listed"].sum()
-        gained = gained.add(pd.Series(leaving.reindex(origin_of).fillna(0).to_numpy() * p).groupby(practice_of).sum(),
-                            fill_value=0)
+        gained = gained.add(
+            pd.Series(leaving.reindex(origin_of).fillna(0).to_numpy() * p).groupby(practice_of).sum(),
+            fill_value=0,
+        )
         placed_share = pd.Series(p).groupby(origin_of).sum()  # 1, or 0 where no site is left in reach
-        stranded = displaced["listed"].to_numpy() * (1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy())
+        stranded = displaced["listed"].to_numpy() * (
+            1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy()
+        )
         # Nowhere left in reach, or sites left that draw nobody (no list size and no capacity given).
         in_reach = displaced["origin_id"].isin(origin_of).to_numpy()
-        reasons = np.where(in_reach, "the practices left within reach have no list size or capacity to draw patients",
-                           f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of where they live "
-                           "(the stored reach)")
+        reasons = np.where(
+            in_reach,
+            "the practices left within reach have no list size or capacity to draw patients",
+            f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of where they live "
+            "(the stored reach)",
+        )
         stranded_by = pd.Series(stranded).groupby([displaced["destination_id"].to_numpy(), reasons]).sum()
         for (code, reason), patients in stranded_by.items():
             if patients > 1e-9:
@@ -550,21 +681,38 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
         if len(new_pairs):
             to_new = choice["destination_id"].isin([s.code for s in new_gp]).to_numpy()
             share_new = pd.Series(p[to_new]).groupby(origin_of[to_new]).sum()
-            stay = flows[flows["origin_id"].isin(share_new.index) & ~flows["destination_id"].isin(closing)
-                         & (flows["listed"] > 0)]
+            stay = flows[
+                flows["origin_id"].isin(share_new.index)
+                & ~flows["destination_id"].isin(closing)
+                & (flows["listed"] > 0)
+            ]
             drawn = stay["listed"].to_numpy() * share_new.reindex(stay["origin_id"]).to_numpy()
             stay_practice = _practice_of(stay["destination_id"], targets)
             lost = lost.add(pd.Series(drawn).groupby(stay_practice).sum(), fill_value=0)
             staying = stay.groupby("origin_id")["listed"].sum()
-            gained = gained.add(pd.Series(staying.reindex(origin_of[to_new]).fillna(0).to_numpy() * p[to_new])
-                                .groupby(choice["destination_id"].to_numpy()[to_new]).sum(), fill_value=0)
+            gained = gained.add(
+                pd.Series(staying.reindex(origin_of[to_new]).fillna(0).to_numpy() * p[to_new])
+                .groupby(choice["destination_id"].to_numpy()[to_new])
+                .sum(),
+                fill_value=0,
+            )
     unplaced = pd.DataFrame(unplaced, columns=["practice_code", "reason", "patients"])
     codes = codes.union(gained.index).union(lost.index)
-    table = pd.DataFrame({"patients_before": before.reindex(codes).fillna(0), "merged_patients": merged.reindex(codes).fillna(0),
-                          "patients_lost": lost.reindex(codes).fillna(0), "patients_gained": gained.reindex(codes).fillna(0)})
+    table = pd.DataFrame(
+        {
+            "patients_before": before.reindex(codes).fillna(0),
+            "merged_patients": merged.reindex(codes).fillna(0),
+            "patients_lost": lost.reindex(codes).fillna(0),
+            "patients_gained": gained.reindex(codes).fillna(0),
+        }
+    )
     table["patients_unplaced"] = unplaced.groupby("practice_code")["patients"].sum().reindex(codes).fillna(0)
-    table["patients_after"] = (table["patients_before"] + table["merged_patients"] - table["patients_lost"]
-                               + table["patients_gained"])
+    table["patients_after"] = (
+        table["patients_before"]
+        + table["merged_patients"]
+        - table["patients_lost"]
+        + table["patients_gained"]
+    )
     table["added_patients"] = table["patients_after"] - table["patients_before"]
     fte_before = ctx.practices["gp_fte"].reindex(codes)
     estimated = (ctx.practices["gp_fte_status"] == "estimated").reindex(codes, fill_value=False)
@@ -585,7 +733,9 @@ def _where_patients_go(ctx: Context, scenario: Scenario, extra: pd.DataFrame | N
     return table.rename_axis("practice_code").reset_index(), unplaced
 
 
-def _within(frame: pd.DataFrame, profile: str, threshold: float, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+def _within(
+    frame: pd.DataFrame, profile: str, threshold: float, index: pd.Index
+) -> tuple[np.ndarray, np.ndarray]:
     """Whether each LSOA of ``index`` is within ``threshold`` minutes before and after (False where not listed)."""
     part = frame[frame["profile"] == profile]
     at = index.get_indexer(part["lsoa21_code"])
@@ -596,7 +746,9 @@ def _within(frame: pd.DataFrame, profile: str, threshold: float, index: pd.Index
     return before, after
 
 
-def _newly_beyond(ctx: Context, lsoas: pd.DataFrame, pharmacy: pd.DataFrame, distance: pd.DataFrame) -> pd.DataFrame:
+def _newly_beyond(
+    ctx: Context, lsoas: pd.DataFrame, pharmacy: pd.DataFrame, distance: pd.DataFrame
+) -> pd.DataFrame:
     """People newly beyond (and newly within) each threshold by IMD decile; 'walk or drive' counts each person once."""
     index = ctx.areas.index
     people = ctx.areas["population"].fillna(0).to_numpy(float)
@@ -608,9 +760,18 @@ def _newly_beyond(ctx: Context, lsoas: pd.DataFrame, pharmacy: pd.DataFrame, dis
     def add(service, profile, threshold_minutes, threshold, newly: np.ndarray, regained: np.ndarray):
         beyond = np.bincount(slot, weights=people * newly, minlength=11)
         within = np.bincount(slot, weights=people * regained, minlength=11)
-        rows.extend({"service": service, "profile": profile, "threshold": threshold, "threshold_minutes": threshold_minutes,
-                     "imd_decile": decile if decile else np.nan, "people_newly_beyond": float(beyond[decile]),
-                     "people_newly_within": float(within[decile])} for decile in shown)
+        rows.extend(
+            {
+                "service": service,
+                "profile": profile,
+                "threshold": threshold,
+                "threshold_minutes": threshold_minutes,
+                "imd_decile": decile if decile else np.nan,
+                "people_newly_beyond": float(beyond[decile]),
+                "people_newly_within": float(within[decile]),
+            }
+            for decile in shown
+        )
 
     for service, frame in (("GP practice", lsoas), ("pharmacy", pharmacy)):
         any_newly, any_regained, texts = np.zeros(len(index), bool), np.zeros(len(index), bool), []
@@ -624,26 +785,50 @@ def _newly_beyond(ctx: Context, lsoas: pd.DataFrame, pharmacy: pd.DataFrame, dis
             any_newly, any_regained = any_newly | newly, any_regained | regained
         if texts:  # newly beyond at least one of the thresholds: each person once
             add(service, "walk or drive", np.nan, " or ".join(texts), any_newly, any_regained)
-    before = distance.set_index("lsoa21_code")["within_1600m_before"].reindex(index, fill_value=0).to_numpy() > 0
-    after = distance.set_index("lsoa21_code")["within_1600m_after"].reindex(index, fill_value=0).to_numpy() > 0
-    add("pharmacy", "straight line", np.nan, f"{PHARMACY_DISTANCE_M / 1000:g} km in a straight line",
-        before & ~after, ~before & after)
+    before = (
+        distance.set_index("lsoa21_code")["within_1600m_before"].reindex(index, fill_value=0).to_numpy() > 0
+    )
+    after = (
+        distance.set_index("lsoa21_code")["within_1600m_after"].reindex(index, fill_value=0).to_numpy() > 0
+    )
+    add(
+        "pharmacy",
+        "straight line",
+        np.nan,
+        f"{PHARMACY_DISTANCE_M / 1000:g} km in a straight line",
+        before & ~after,
+        ~before & after,
+    )
     return pd.DataFrame(rows)
 
 
 def _pharmacy_distance(ctx: Context, closed: set[str], scenario: Scenario) -> pd.DataFrame:
     near = ctx.pharmacies_near
     before = near.groupby("origin_id").size().reindex(ctx.areas.index, fill_value=0)
-    after = near[~near["destination_id"].isin(closed)].groupby("origin_id").size().reindex(ctx.areas.index, fill_value=0)
+    after = (
+        near[~near["destination_id"].isin(closed)]
+        .groupby("origin_id")
+        .size()
+        .reindex(ctx.areas.index, fill_value=0)
+    )
     for site in scenario.open:
         if site.kind == "pharmacy":
-            metres = np.hypot(ctx.areas["centroid_easting"] - site.easting, ctx.areas["centroid_northing"] - site.northing)
+            metres = np.hypot(
+                ctx.areas["centroid_easting"] - site.easting, ctx.areas["centroid_northing"] - site.northing
+            )
             after = after + (metres <= PHARMACY_DISTANCE_M).astype(int)
-    return pd.DataFrame({"lsoa21_code": ctx.areas.index, "within_1600m_before": before.to_numpy(),
-                         "within_1600m_after": after.to_numpy()})
+    return pd.DataFrame(
+        {
+            "lsoa21_code": ctx.areas.index,
+            "within_1600m_before": before.to_numpy(),
+            "within_1600m_after": after.to_numpy(),
+        }
+    )
 
 
-def evaluate(ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame | None = None) -> ScenarioResult:
+def evaluate(
+    ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame | None = None
+) -> ScenarioResult:
     """Before and after for one scenario, from the context (no store access)."""
     closed = scenario.closed_sites
     profiles = sorted({p for p, k in ctx.nearest if k == "gp"})
@@ -651,10 +836,19 @@ def evaluate(ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame |
     for profile in profiles:
         before = ctx.nearest[(profile, "gp")]
         after = _nearest_after(ctx, (profile, "gp"), closed, new_site_pairs)
-        rows.append(pd.DataFrame({"lsoa21_code": before.index, "profile": profile, "before_minutes": before.to_numpy(),
-                                  "after_minutes": after.reindex(before.index).to_numpy()}))
-    lsoas = pd.concat(rows, ignore_index=True).merge(ctx.areas[["population", "imd_decile"]], left_on="lsoa21_code",
-                                                    right_index=True)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "lsoa21_code": before.index,
+                    "profile": profile,
+                    "before_minutes": before.to_numpy(),
+                    "after_minutes": after.reindex(before.index).to_numpy(),
+                }
+            )
+        )
+    lsoas = pd.concat(rows, ignore_index=True).merge(
+        ctx.areas[["population", "imd_decile"]], left_on="lsoa21_code", right_index=True
+    )
     lsoas["change_minutes"] = lsoas["after_minutes"] - lsoas["before_minutes"]
     lsoas.loc[lsoas["change_minutes"].abs() < 1e-9, "change_minutes"] = 0.0  # rounding, not a change
 
@@ -665,14 +859,36 @@ def evaluate(ctx: Context, scenario: Scenario, *, new_site_pairs: pd.DataFrame |
     for key in [k for k in ctx.nearest if k[1] == "pharmacy"]:
         before = ctx.nearest[key]
         after = _nearest_after(ctx, key, closed, new_site_pairs)
-        pharmacy_rows.append(pd.DataFrame({"lsoa21_code": before.index, "profile": key[0],
-                                           "before_minutes": before.to_numpy(), "after_minutes": after.to_numpy()}))
-    pharmacy = pd.concat(pharmacy_rows, ignore_index=True) if pharmacy_rows else pd.DataFrame(
-        columns=["lsoa21_code", "profile", "before_minutes", "after_minutes"])
-    pharmacy = pharmacy.merge(ctx.areas[["population", "imd_decile"]], left_on="lsoa21_code", right_index=True)
+        pharmacy_rows.append(
+            pd.DataFrame(
+                {
+                    "lsoa21_code": before.index,
+                    "profile": key[0],
+                    "before_minutes": before.to_numpy(),
+                    "after_minutes": after.to_numpy(),
+                }
+            )
+        )
+    pharmacy = (
+        pd.concat(pharmacy_rows, ignore_index=True)
+        if pharmacy_rows
+        else pd.DataFrame(columns=["lsoa21_code", "profile", "before_minutes", "after_minutes"])
+    )
+    pharmacy = pharmacy.merge(
+        ctx.areas[["population", "imd_decile"]], left_on="lsoa21_code", right_index=True
+    )
     distance = _pharmacy_distance(ctx, closed, scenario)
-    return ScenarioResult(scenario, lsoas, practices, pharmacy, distance, _newly_beyond(ctx, lsoas, pharmacy, distance),
-                          unplaced, ctx.model, ctx.mode)
+    return ScenarioResult(
+        scenario,
+        lsoas,
+        practices,
+        pharmacy,
+        distance,
+        _newly_beyond(ctx, lsoas, pharmacy, distance),
+        unplaced,
+        ctx.model,
+        ctx.mode,
+    )
 
 
 def new_site_pairs(store: Store, ctx: Context, scenario: Scenario) -> pd.DataFrame | None:
@@ -682,7 +898,9 @@ def new_site_pairs(store: Store, ctx: Context, scenario: Scenario) -> pd.DataFra
 
     if not scenario.open:
         return None
-    origins = store.df("SELECT lsoa21_code, centroid_easting AS easting, centroid_northing AS northing FROM small_areas")
+    origins = store.df(
+        "SELECT lsoa21_code, centroid_easting AS easting, centroid_northing AS northing FROM small_areas"
+    )
     origins = Points.from_frame(origins[origins["lsoa21_code"].isin(ctx.areas.index)], "lsoa21_code")
     frames = []
     for profile in sorted({p for p, _ in ctx.nearest}):
@@ -695,7 +913,9 @@ def new_site_pairs(store: Store, ctx: Context, scenario: Scenario) -> pd.DataFra
                 network = load_network(store, profile)
                 snapped = snap(network, point, side="destination")
                 if len(snapped.ids) == 0:
-                    raise InputError("the new site is too far from the road network to reach", value=site.code)
+                    raise InputError(
+                        "the new site is too far from the road network to reach", value=site.code
+                    )
                 pairs = pairs_within(network, snap(network, origins, side="origin"), snapped, cutoff)
             frames.append(pairs.assign(profile=profile, kind=site.kind))
     return pd.concat(frames, ignore_index=True)
@@ -727,24 +947,35 @@ def _score(code: str) -> dict:
         newly = newly[newly["service"] == "GP practice"]
     part = frame[frame["profile"] == profile]
     worse = part[part["after_minutes"] - part["before_minutes"] > 1e-9]
-    extra = np.minimum(worse["after_minutes"] - worse["before_minutes"], 60)  # cap "beyond the cutoff" for the weighting
-    scores = {"code": code, "people_further": float(worse["population"].sum()),
-              "deprivation_weighted_person_minutes": float((worse["population"] * extra
-                                                            * _deprivation_weight(worse["imd_decile"])).sum())}
+    extra = np.minimum(
+        worse["after_minutes"] - worse["before_minutes"], 60
+    )  # cap "beyond the cutoff" for the weighting
+    scores = {
+        "code": code,
+        "people_further": float(worse["population"].sum()),
+        "deprivation_weighted_person_minutes": float(
+            (worse["population"] * extra * _deprivation_weight(worse["imd_decile"])).sum()
+        ),
+    }
     by_profile = newly.groupby("profile")["people_newly_beyond"].sum()
     if kind == "pharmacy":
         distinct = _newly_beyond_lsoas(result, ctx.areas.index)
         people = ctx.areas["population"].fillna(0)[distinct]
         deciles = ctx.areas["imd_decile"][distinct]
-        scores |= {"people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
-                   "people_newly_beyond_1600m": float(by_profile.get("straight line", 0.0)),
-                   "people_newly_beyond_either": float(people.sum()),
-                   "deprivation_weighted_people_newly_beyond": float((people * _deprivation_weight(deciles)).sum()),
-                   "most_deprived_fifth_newly_beyond": float(people[(deciles <= 2).to_numpy()].sum()),
-                   # Had one within the stored walking reach (the run's cutoff), and none after.
-                   "lsoas_newly_with_no_pharmacy_in_walking_reach": int((
-                       (part["before_minutes"] <= ctx.cutoff[("walk", "pharmacy")])
-                       & (part["after_minutes"] > ctx.cutoff[("walk", "pharmacy")])).sum())}
+        scores |= {
+            "people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
+            "people_newly_beyond_1600m": float(by_profile.get("straight line", 0.0)),
+            "people_newly_beyond_either": float(people.sum()),
+            "deprivation_weighted_people_newly_beyond": float((people * _deprivation_weight(deciles)).sum()),
+            "most_deprived_fifth_newly_beyond": float(people[(deciles <= 2).to_numpy()].sum()),
+            # Had one within the stored walking reach (the run's cutoff), and none after.
+            "lsoas_newly_with_no_pharmacy_in_walking_reach": int(
+                (
+                    (part["before_minutes"] <= ctx.cutoff[("walk", "pharmacy")])
+                    & (part["after_minutes"] > ctx.cutoff[("walk", "pharmacy")])
+                ).sum()
+            ),
+        }
         return scores
     receivers = result.practices[result.practices["patients_gained"] > 0]
     rise = (receivers["per_gp_fte_after"] - receivers["per_gp_fte_before"]).dropna()
@@ -754,22 +985,35 @@ def _score(code: str) -> dict:
         "people_newly_beyond_threshold": float(distinct["people_newly_beyond"].sum()),
         "people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
         "people_newly_beyond_drive_threshold": float(by_profile.get("drive", 0.0)),
-        "most_deprived_fifth_newly_beyond": float(distinct.loc[distinct["imd_decile"] <= 2, "people_newly_beyond"].sum()),
+        "most_deprived_fifth_newly_beyond": float(
+            distinct.loc[distinct["imd_decile"] <= 2, "people_newly_beyond"].sum()
+        ),
         # No practice takes patients: no rise; some do but none has a GP FTE: unknown.
-        "largest_rise_in_patients_per_gp_fte": float(rise.max()) if len(rise) else 0.0 if receivers.empty else np.nan,
+        "largest_rise_in_patients_per_gp_fte": float(rise.max())
+        if len(rise)
+        else 0.0
+        if receivers.empty
+        else np.nan,
         "largest_rise_at": strained["practice_code"] if strained is not None else "",
-        "largest_rise_gp_fte_estimated": bool(strained["gp_fte_estimated"]) if strained is not None else False,
-        "unplaced_patients": result.unplaced_patients}
+        "largest_rise_gp_fte_estimated": bool(strained["gp_fte_estimated"])
+        if strained is not None
+        else False,
+        "unplaced_patients": result.unplaced_patients,
+    }
 
 
 def _newly_beyond_lsoas(result: ScenarioResult, index: pd.Index) -> np.ndarray:
     """LSOAs newly beyond 20 minutes' walk or 1.6 km in a straight line of a pharmacy (each once)."""
     before, after = _within(result.pharmacy, "walk", DEFAULT_THRESHOLD_MINUTES["walk"], index)
     distance = result.pharmacy_distance.set_index("lsoa21_code").reindex(index, fill_value=0)
-    return (before & ~after) | ((distance["within_1600m_before"] > 0) & (distance["within_1600m_after"] == 0)).to_numpy()
+    return (before & ~after) | (
+        (distance["within_1600m_before"] > 0) & (distance["within_1600m_after"] == 0)
+    ).to_numpy()
 
 
-def rank_closures(store: Store, kind: str = "gp", *, mode: str | None = None, workers: int | None = None) -> pd.DataFrame:
+def rank_closures(
+    store: Store, kind: str = "gp", *, mode: str | None = None, workers: int | None = None
+) -> pd.DataFrame:
     """Score closing each site of ``kind`` alone, on all cores; worst first.
 
     GP practices: people whose drive to the nearest practice gets longer; deprivation-weighted
@@ -794,13 +1038,17 @@ def rank_closures(store: Store, kind: str = "gp", *, mode: str | None = None, wo
     if not codes:
         raise StoreError(f"no {kind} sites to rank")
     if kind == "pharmacy" and ("walk", "pharmacy") not in ctx.nearest:
-        raise StoreError(f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`")
+        raise StoreError(
+            f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`"
+        )
     _RANK_CONTEXT.update(ctx=ctx, kind=kind)
     workers = workers or os.cpu_count() or 1
     try:
         if workers > 1 and len(codes) > 8:
             with mp.get_context("fork").Pool(workers) as pool:
-                scores = list(steps(pool.imap(_score, codes, chunksize=4), f"closing each {kind}", total=len(codes)))
+                scores = list(
+                    steps(pool.imap(_score, codes, chunksize=4), f"closing each {kind}", total=len(codes))
+                )
         else:
             scores = [_score(c) for c in steps(codes, f"closing each {kind}", total=len(codes))]
     finally:
@@ -809,19 +1057,23 @@ def rank_closures(store: Store, kind: str = "gp", *, mode: str | None = None, wo
     table = pd.DataFrame(scores)
     table.insert(1, "name", table["code"].map(names))
     second = "people_newly_beyond_either" if kind == "pharmacy" else "people_further"
-    return table.sort_values(["deprivation_weighted_person_minutes", second, "code"], ascending=[False, False, True]
-                             ).reset_index(drop=True)
+    return table.sort_values(
+        ["deprivation_weighted_person_minutes", second, "code"], ascending=[False, False, True]
+    ).reset_index(drop=True)
 
 
 def write_outputs(result: ScenarioResult, out: Path) -> list[Path]:
     """Write the scenario's tables as CSV into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, frame in (("lsoa_minutes_to_gp", result.lsoas), ("practices", result.practices),
-                        ("unplaced_patients", result.unplaced),
-                        ("lsoa_minutes_to_pharmacy", result.pharmacy),
-                        ("lsoa_pharmacies_within_1600m", result.pharmacy_distance),
-                        ("people_newly_beyond_thresholds", result.newly_beyond)):
+    for name, frame in (
+        ("lsoa_minutes_to_gp", result.lsoas),
+        ("practices", result.practices),
+        ("unplaced_patients", result.unplaced),
+        ("lsoa_minutes_to_pharmacy", result.pharmacy),
+        ("lsoa_pharmacies_within_1600m", result.pharmacy_distance),
+        ("people_newly_beyond_thresholds", result.newly_beyond),
+    ):
         path = out / f"{name}.csv"
         frame.to_csv(path, index=False)
         written.append(path)
@@ -838,52 +1090,92 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
     areas = maps.small_areas_frame(store, "lsoa21_code").merge(drive, on="lsoa21_code")
     areas["shown"] = areas["change_minutes"].clip(upper=30)
     closed = store.df("SELECT * FROM sites WHERE kind = 'gp'")
-    figure = maps.choropleth(areas, "shown", title=f"{result.scenario.name}: change in minutes' drive to the nearest GP",
-                             legend_label="extra minutes (30 = 30 or more, or beyond the stored cutoff)", cmap="Reds",
-                             sites=closed[~closed["code"].isin(result.scenario.closed_sites)])
+    figure = maps.choropleth(
+        areas,
+        "shown",
+        title=f"{result.scenario.name}: change in minutes' drive to the nearest GP",
+        legend_label="extra minutes (30 = 30 or more, or beyond the stored cutoff)",
+        cmap="Reds",
+        sites=closed[~closed["code"].isin(result.scenario.closed_sites)],
+    )
     bounds = areas.total_bounds
     figure.axes[0].set_xlim(bounds[0] - 2000, bounds[2] + 2000)
     figure.axes[0].set_ylim(bounds[1] - 2000, bounds[3] + 2000)
     newly = result.newly_beyond
-    gp = newly[(newly["service"] == "GP practice") & (newly["profile"] == "walk or drive")].dropna(subset=["imd_decile"])
-    chart = maps.bar_chart(gp["imd_decile"].astype(int).tolist(), gp["people_newly_beyond"].tolist(),
-                           title=f"People newly beyond {gp['threshold'].iloc[0]} of a GP practice (each person once)",
-                           xlabel="IMD 2025 decile (1 = most deprived)", ylabel="People")
-    receivers = result.practices[result.practices["added_patients"].abs() > 0.5].sort_values("added_patients", ascending=False)
+    gp = newly[(newly["service"] == "GP practice") & (newly["profile"] == "walk or drive")].dropna(
+        subset=["imd_decile"]
+    )
+    chart = maps.bar_chart(
+        gp["imd_decile"].astype(int).tolist(),
+        gp["people_newly_beyond"].tolist(),
+        title=f"People newly beyond {gp['threshold'].iloc[0]} of a GP practice (each person once)",
+        xlabel="IMD 2025 decile (1 = most deprived)",
+        ylabel="People",
+    )
+    receivers = result.practices[result.practices["added_patients"].abs() > 0.5].sort_values(
+        "added_patients", ascending=False
+    )
     names = store.df("SELECT code AS practice_code, name FROM sites").set_index("practice_code")["name"]
     receivers = receivers.assign(name=receivers["practice_code"].map(names).fillna("(new site)"))
     label = "crow-fly estimates" if result.mode == "crowfly" else "the road network"
     further = drive[drive["change_minutes"] > 0]
-    tables = [table_from_frame(receivers.head(15), "Where the patients go (modelled)" if result.model.modelled else
-                               "Where the patients go", labels={
-        "practice_code": "Practice", "name": "Name", "patients_before": "Patients before", "added_patients": "Change",
-        "per_gp_fte_before": "Patients per GP FTE before", "per_gp_fte_after": "after",
-        "gp_fte_estimated": "GP FTE estimated from list size"},
-        note="GP FTE as reported where plausible; a reported 0, a missing or an implausible figure is estimated from "
-             "the list size (the area's patients per FTE).")]
+    tables = [
+        table_from_frame(
+            receivers.head(15),
+            "Where the patients go (modelled)" if result.model.modelled else "Where the patients go",
+            labels={
+                "practice_code": "Practice",
+                "name": "Name",
+                "patients_before": "Patients before",
+                "added_patients": "Change",
+                "per_gp_fte_before": "Patients per GP FTE before",
+                "per_gp_fte_after": "after",
+                "gp_fte_estimated": "GP FTE estimated from list size",
+            },
+            note="GP FTE as reported where plausible; a reported 0, a missing or an implausible figure is estimated from "
+            "the list size (the area's patients per FTE).",
+        )
+    ]
     if ranked is not None:
-        tables.append(table_from_frame(ranked.head(15), "Every single practice closure, ranked (worst first)", labels={
-            "code": "Practice", "name": "Name", "people_further": "People further",
-            "deprivation_weighted_person_minutes": "Deprivation-weighted person-minutes",
-            "people_newly_beyond_threshold": "Newly beyond a threshold (each person once)",
-            "people_newly_beyond_walk_threshold": "Beyond 20 min walk",
-            "people_newly_beyond_drive_threshold": "Beyond 15 min drive",
-            "largest_rise_in_patients_per_gp_fte": "Largest rise in patients per GP FTE",
-            "largest_rise_at": "at", "largest_rise_gp_fte_estimated": "its GP FTE estimated",
-            "unplaced_patients": "Patients with no practice in reach"},
-            note="Crow-fly estimates over the whole area; patient flows modelled; GP FTE estimated from the list size "
-                 "where the reported figure is 0, missing or implausible. Deprivation weight: 1.9 in the most "
-                 "deprived decile to 1 in the least."))
+        tables.append(
+            table_from_frame(
+                ranked.head(15),
+                "Every single practice closure, ranked (worst first)",
+                labels={
+                    "code": "Practice",
+                    "name": "Name",
+                    "people_further": "People further",
+                    "deprivation_weighted_person_minutes": "Deprivation-weighted person-minutes",
+                    "people_newly_beyond_threshold": "Newly beyond a threshold (each person once)",
+                    "people_newly_beyond_walk_threshold": "Beyond 20 min walk",
+                    "people_newly_beyond_drive_threshold": "Beyond 15 min drive",
+                    "largest_rise_in_patients_per_gp_fte": "Largest rise in patients per GP FTE",
+                    "largest_rise_at": "at",
+                    "largest_rise_gp_fte_estimated": "its GP FTE estimated",
+                    "unplaced_patients": "Patients with no practice in reach",
+                },
+                note="Crow-fly estimates over the whole area; patient flows modelled; GP FTE estimated from the list size "
+                "where the reported figure is 0, missing or implausible. Deprivation weight: 1.9 in the most "
+                "deprived decile to 1 in the least.",
+            )
+        )
     return Section(
         f"Scenario: {result.scenario.name}",
         paragraphs=[
             f"Travel times from {label}. {len(further)} LSOAs ({further['population'].sum():,.0f} people) have a longer "
             f"drive to their nearest GP practice. Registered patients: {result.headline()}.",
-            *[f"Unplaced: {row.patients:,.0f} patients of {row.practice_code}: {row.reason} (practices just outside "
-              "the area are not in the data, so some may in fact have one)." for row in result.unplaced.itertuples()],
+            *[
+                f"Unplaced: {row.patients:,.0f} patients of {row.practice_code}: {row.reason} (practices just outside "
+                "the area are not in the data, so some may in fact have one)."
+                for row in result.unplaced.itertuples()
+            ],
             f"Where patients go: {result.model.describe()}.",
         ],
-        figures=[Figure(maps.png_data_uri(figure), "Map of the change in minutes' drive to the nearest GP practice"),
-                 Figure(maps.png_data_uri(chart), "Bar chart of people newly beyond the thresholds by IMD decile")],
+        figures=[
+            Figure(
+                maps.png_data_uri(figure), "Map of the change in minutes' drive to the nearest GP practice"
+            ),
+            Figure(maps.png_data_uri(chart), "Bar chart of people newly beyond the thresholds by IMD decile"),
+        ],
         tables=tables,
     )

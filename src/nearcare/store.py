@@ -402,9 +402,7 @@ CREATE TABLE IF NOT EXISTS allocations (
 SOURCE_TABLES = tuple(
     line.split()[5] for line in SOURCE_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
 )
-AREA_TABLES = tuple(
-    line.split()[5] for line in AREA_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
-)
+AREA_TABLES = tuple(line.split()[5] for line in AREA_SCHEMA.splitlines() if line.startswith("CREATE TABLE"))
 ANALYSIS_TABLES = tuple(
     line.split()[5] for line in ANALYSIS_SCHEMA.splitlines() if line.startswith("CREATE TABLE")
 )
@@ -428,8 +426,10 @@ def _open_problem(path: Path, exc: duckdb.Error) -> str:
     if "Could not set lock" in text:
         pid = re.search(r"\(PID (\d+)\)", text)
         holder = f"process {pid.group(1)}" if pid else "another process"
-        return (f"{path}: the store is in use by {holder} (for example `nearcare serve` or another nearcare "
-                "command); stop it and try again, or work on a copy of the store")
+        return (
+            f"{path}: the store is in use by {holder} (for example `nearcare serve` or another nearcare "
+            "command); stop it and try again, or work on a copy of the store"
+        )
     if "not a valid DuckDB database" in text:
         return f"{path}: not a nearcare store (not a DuckDB database file)"
     return f"{path}: cannot open the store: {' '.join(text.split())}"
@@ -453,8 +453,10 @@ class Store:
                 self.con.execute(NETWORK_SCHEMA)
                 self.con.execute(ANALYSIS_SCHEMA)
                 # Columns added since a store was first made (CREATE TABLE IF NOT EXISTS leaves old tables be).
-                self.con.execute("ALTER TABLE postcodes ADD COLUMN IF NOT EXISTS lad_code VARCHAR; "
-                                 "ALTER TABLE sites ADD COLUMN IF NOT EXISTS lsoa_placed_by VARCHAR")
+                self.con.execute(
+                    "ALTER TABLE postcodes ADD COLUMN IF NOT EXISTS lad_code VARCHAR; "
+                    "ALTER TABLE sites ADD COLUMN IF NOT EXISTS lsoa_placed_by VARCHAR"
+                )
         except duckdb.Error as exc:
             if hasattr(self, "con"):
                 self.con.close()
@@ -498,7 +500,9 @@ class Store:
         return self.con.execute(sql, params or []).df()
 
     def scalar(self, sql: str, params: list | tuple | None = None) -> object:
-        rows = self.con.execute(sql, params or []).fetchall()  # fetch all: DuckDB holds a half-read result open
+        rows = self.con.execute(
+            sql, params or []
+        ).fetchall()  # fetch all: DuckDB holds a half-read result open
         return rows[0][0] if rows else None
 
     def count(self, table: str) -> int:
@@ -540,8 +544,17 @@ class Store:
         source_id = int(self.scalar("SELECT coalesce(max(source_id), 0) + 1 FROM provenance"))
         self.con.execute(
             "INSERT INTO provenance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source_id, kind, str(path), sha256, rows, data_date, publisher, licence,
-             dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)],
+            [
+                source_id,
+                kind,
+                str(path),
+                sha256,
+                rows,
+                data_date,
+                publisher,
+                licence,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            ],
         )
         return source_id
 
@@ -549,4 +562,3 @@ class Store:
         """Raise StoreError unless ``table`` has rows; ``hint`` says which step fills it."""
         if self.count(table) == 0:
             raise StoreError(f"{self.path}: table {table!r} is empty; {hint}")
-

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
-import shapely
 from scipy.spatial import cKDTree
 
 from nearcare._errors import InputError, StoreError
@@ -57,9 +57,13 @@ class Points:
     northing: np.ndarray
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, id_column: str, x: str = "easting", y: str = "northing") -> Points:
+    def from_frame(
+        cls, frame: pd.DataFrame, id_column: str, x: str = "easting", y: str = "northing"
+    ) -> Points:
         located = frame[np.isfinite(frame[x].to_numpy(float)) & np.isfinite(frame[y].to_numpy(float))]
-        return cls(located[id_column].astype(str).to_numpy(), located[x].to_numpy(float), located[y].to_numpy(float))
+        return cls(
+            located[id_column].astype(str).to_numpy(), located[x].to_numpy(float), located[y].to_numpy(float)
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -105,11 +109,19 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
     hi = np.maximum(network.source, network.target).astype(np.int64)
     pairs = np.unique(lo * n + hi)
     u, v = pairs // n, pairs % n
-    lines = shapely.linestrings(np.stack([np.column_stack([network.easting[u], network.northing[u]]),
-                                          np.column_stack([network.easting[v], network.northing[v]])], axis=1))
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([network.easting[u], network.northing[u]]),
+                np.column_stack([network.easting[v], network.northing[v]]),
+            ],
+            axis=1,
+        )
+    )
     where = shapely.points(points.easting, points.northing)
     (point_index, edge_index), distance = shapely.STRtree(lines).query_nearest(
-        where, return_distance=True, all_matches=False)
+        where, return_distance=True, all_matches=False
+    )
     order = np.argsort(point_index)
     point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
     direct_m = np.full(len(points), np.inf)
@@ -139,12 +151,19 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
         ways = ((uv, u, fraction), (vu, v, 1 - fraction))
     for edge, node, share in ways:
         ok = edge >= 0
-        parts.append((slot[ok], node[ok], share[ok] * network.minutes[edge[ok]], share[ok] * network.length_m[edge[ok]]))
+        parts.append(
+            (
+                slot[ok],
+                node[ok],
+                share[ok] * network.minutes[edge[ok]],
+                share[ok] * network.length_m[edge[ok]],
+            )
+        )
     # A point at an end node joins that node directly, whatever the edge's direction.
     for node, share in ((u, fraction), (v, 1 - fraction)):
         at_end = share * network.length_m[np.maximum(uv, vu)] < 1e-6
         parts.append((slot[at_end], node[at_end], np.zeros(at_end.sum()), np.zeros(at_end.sum())))
-    slot_of, node, extra_minutes, extra_m = (np.concatenate(x) for x in zip(*parts))
+    slot_of, node, extra_minutes, extra_m = (np.concatenate(x) for x in zip(*parts, strict=True))
     off_minutes, off_m = _off_network(network, direct_m)
     extra_minutes = extra_minutes + off_minutes[slot_of]
     extra_m = extra_m + off_m[slot_of]
@@ -158,19 +177,28 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
         if found is not None:
             a_slot, a_node, a_minutes, a_m, a_straight = found
             slot_of, node = np.concatenate([slot_of, a_slot]), np.concatenate([node, a_node])
-            extra_minutes, extra_m = np.concatenate([extra_minutes, a_minutes]), np.concatenate([extra_m, a_m])
+            extra_minutes, extra_m = (
+                np.concatenate([extra_minutes, a_minutes]),
+                np.concatenate([extra_m, a_m]),
+            )
             np.minimum.at(snap_m, a_slot, a_straight)
     joined = np.unique(slot_of)
     far_points = np.setdiff1d(np.arange(len(points)), joined)
     far = pd.DataFrame({"point_id": points.ids[far_points], "snap_m": direct_m[far_points]})
     return Snapped(
-        ids=points.ids[joined], snap_m=snap_m[joined], point=np.searchsorted(joined, slot_of),
-        node=node.astype(np.int64), extra_minutes=extra_minutes, extra_m=extra_m, unsnapped=far,
+        ids=points.ids[joined],
+        snap_m=snap_m[joined],
+        point=np.searchsorted(joined, slot_of),
+        node=node.astype(np.int64),
+        extra_minutes=extra_minutes,
+        extra_m=extra_m,
+        unsnapped=far,
     )
 
 
-def _through_access_ways(network: Network, where: np.ndarray, direct_m: np.ndarray, budget_minutes: np.ndarray,
-                         max_snap_m: float):
+def _through_access_ways(
+    network: Network, where: np.ndarray, direct_m: np.ndarray, budget_minutes: np.ndarray, max_snap_m: float
+):
     """Ways in through the nearest access way: (point, drive node, minutes, metres, straight metres) arrays.
 
     A point nearer an access way than any drive edge (by ``direct_m``) goes straight to it (within
@@ -179,15 +207,25 @@ def _through_access_ways(network: Network, where: np.ndarray, direct_m: np.ndarr
     so they are never through routes.
     """
     access = network.access
-    lines = shapely.linestrings(np.stack([np.column_stack([access.easting[access.source], access.northing[access.source]]),
-                                          np.column_stack([access.easting[access.target], access.northing[access.target]])],
-                                         axis=1))
-    (point, edge), straight = shapely.STRtree(lines).query_nearest(where, return_distance=True, all_matches=False)
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([access.easting[access.source], access.northing[access.source]]),
+                np.column_stack([access.easting[access.target], access.northing[access.target]]),
+            ],
+            axis=1,
+        )
+    )
+    (point, edge), straight = shapely.STRtree(lines).query_nearest(
+        where, return_distance=True, all_matches=False
+    )
     first = np.unique(point, return_index=True)[1]  # one edge per point
     point, edge, straight = point[first], edge[first], straight[first]
     off_minutes, off_m = _off_network(network, straight)
     useful = (straight <= max_snap_m) & (straight < direct_m[point]) & (off_minutes < budget_minutes[point])
-    point, edge, straight, off_minutes, off_m = (x[useful] for x in (point, edge, straight, off_minutes, off_m))
+    point, edge, straight, off_minutes, off_m = (
+        x[useful] for x in (point, edge, straight, off_minutes, off_m)
+    )
     if len(point) == 0:
         return None
     fraction = shapely.line_locate_point(lines[edge], where[point], normalized=True)
@@ -200,18 +238,22 @@ def _through_access_ways(network: Network, where: np.ndarray, direct_m: np.ndarr
     start_minutes = np.tile(off_minutes, 2) + along_m / speed
     start_m = np.tile(off_m, 2) + along_m
     sources, source_of = np.unique(ends, return_inverse=True)
-    graph = csr_matrix((np.concatenate([access.minutes(), access.minutes()]),
-                        (np.concatenate([access.source, access.target]), np.concatenate([access.target, access.source]))),
-                       shape=(access.n_nodes, access.n_nodes))
+    graph = csr_matrix(
+        (
+            np.concatenate([access.minutes(), access.minutes()]),
+            (np.concatenate([access.source, access.target]), np.concatenate([access.target, access.source])),
+        ),
+        shape=(access.n_nodes, access.n_nodes),
+    )
     gates = np.flatnonzero(access.gate >= 0)
     limit = float(budget_minutes[point].max())
     found = []
     batch = max(1, _BATCH_CELLS // max(access.n_nodes, 1))
     for i in range(0, len(sources), batch):
-        minutes = dijkstra(graph, indices=sources[i:i + batch], limit=limit)[:, gates]
+        minutes = dijkstra(graph, indices=sources[i : i + batch], limit=limit)[:, gates]
         row, col = np.nonzero(np.isfinite(minutes))
         found.append((row + i, col, minutes[row, col]))
-    row, col, way_minutes = (np.concatenate(x) for x in zip(*found))
+    row, col, way_minutes = (np.concatenate(x) for x in zip(*found, strict=True))
     # Join each reached (source, gate) to the point-ends starting at that source.
     pair, end = _expand(row, source_of)
     total = start_minutes[end] + way_minutes[pair]
@@ -230,8 +272,9 @@ def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarra
     return keys[order], network.length_m[order]
 
 
-def _path_lengths(pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int,
-                  first_leg: np.ndarray | None = None) -> np.ndarray:
+def _path_lengths(
+    pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int, first_leg: np.ndarray | None = None
+) -> np.ndarray:
     """Length (m) of each node's shortest path, summed over the predecessor tree by pointer doubling.
 
     ``pred`` is (sources, nodes). ``first_leg``, if given, is the length of edges out of a virtual
@@ -293,11 +336,23 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         minutes = dijkstra(graph, indices=chunk, limit=limit)[:, targets]
         metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
     row, col = np.nonzero(np.isfinite(minutes))
-    return row, col, minutes[row, col], (metres[row, col] if metres is not None else np.full(len(row), np.nan))
+    return (
+        row,
+        col,
+        minutes[row, col],
+        (metres[row, col] if metres is not None else np.full(len(row), np.nan)),
+    )
 
 
-def pairs_within(network: Network, origins: Snapped, destinations: Snapped, max_minutes: float,
-                 *, distances: bool = True, workers: int | None = None) -> pd.DataFrame:
+def pairs_within(
+    network: Network,
+    origins: Snapped,
+    destinations: Snapped,
+    max_minutes: float,
+    *,
+    distances: bool = True,
+    workers: int | None = None,
+) -> pd.DataFrame:
     """Every (origin, destination) pair within ``max_minutes``, door to door, with path length.
 
     Searches run from whichever side has fewer distinct nodes, bounded by the cutoff; large jobs
@@ -314,14 +369,26 @@ def pairs_within(network: Network, origins: Snapped, destinations: Snapped, max_
     uniform = _uniform_speed(network)
     traced = uniform is None and distances
     keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
-    _SEARCH.update(graph=network.matrix("minutes", reverse=from_destinations), targets=target_nodes,
-                   limit=max_minutes, traced=traced, keys=keys, lengths=lengths, uniform=uniform)
+    _SEARCH.update(
+        graph=network.matrix("minutes", reverse=from_destinations),
+        targets=target_nodes,
+        limit=max_minutes,
+        traced=traced,
+        keys=keys,
+        lengths=lengths,
+        uniform=uniform,
+    )
     workers = workers or os.cpu_count() or 1
     work = len(search_nodes) * network.n_nodes
     parallel = workers > 1 and work >= _PARALLEL_WORK
-    batch = max(1, min(_BATCH_CELLS // max(network.n_nodes, 1),
-                       -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes)))
-    chunks = [search_nodes[i:i + batch] for i in range(0, len(search_nodes), batch)]
+    batch = max(
+        1,
+        min(
+            _BATCH_CELLS // max(network.n_nodes, 1),
+            -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes),
+        ),
+    )
+    chunks = [search_nodes[i : i + batch] for i in range(0, len(search_nodes), batch)]
     try:
         if parallel:
             with mp.get_context("fork").Pool(workers) as pool:
@@ -331,7 +398,7 @@ def pairs_within(network: Network, origins: Snapped, destinations: Snapped, max_
     finally:
         _SEARCH.clear()
     offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])
-    search = np.concatenate([r[0] + off for r, off in zip(results, offsets)])
+    search = np.concatenate([r[0] + off for r, off in zip(results, offsets, strict=True)])
     target = np.concatenate([r[1] for r in results])
     net_minutes = np.concatenate([r[2] for r in results])
     net_m = np.concatenate([r[3] for r in results])
@@ -354,18 +421,32 @@ def pairs_within(network: Network, origins: Snapped, destinations: Snapped, max_
     first[1:] = (o_point[1:] != o_point[:-1]) | (d_point[1:] != d_point[:-1])
     o_point, d_point, minutes, metres = o_point[first], d_point[first], minutes[first], metres[first]
     order = np.lexsort((d_point, minutes, o_point))  # by origin as given, then quickest first
-    return pd.DataFrame({"origin_id": origins.ids[o_point[order]], "destination_id": destinations.ids[d_point[order]],
-                         "distance_m": metres[order], "minutes": minutes[order]})
+    return pd.DataFrame(
+        {
+            "origin_id": origins.ids[o_point[order]],
+            "destination_id": destinations.ids[d_point[order]],
+            "distance_m": metres[order],
+            "minutes": minutes[order],
+        }
+    )
 
 
 def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.DataFrame:
     """For each origin: the nearest destination by time, door to door, in one search from all sites."""
     if len(destinations.ids) == 0:
-        return pd.DataFrame({"origin_id": origins.ids, "destination_id": None, "distance_m": np.nan, "minutes": np.nan})
+        return pd.DataFrame(
+            {"origin_id": origins.ids, "destination_id": None, "distance_m": np.nan, "minutes": np.nan}
+        )
     n = network.n_nodes
     # Several sites joining at one node: the one with the least extra time is nearest from everywhere.
-    joins = pd.DataFrame({"id": destinations.ids[destinations.point], "node": destinations.node,
-                          "minutes": destinations.extra_minutes, "metres": destinations.extra_m})
+    joins = pd.DataFrame(
+        {
+            "id": destinations.ids[destinations.point],
+            "node": destinations.node,
+            "minutes": destinations.extra_minutes,
+            "metres": destinations.extra_m,
+        }
+    )
     joins = joins.sort_values(["node", "minutes", "id"]).drop_duplicates("node")
     reverse = network.matrix("minutes", reverse=True).tocoo()
     # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish).
@@ -388,12 +469,14 @@ def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.Dat
             break
         up = next_up
     site_at_node = pd.Series(joins["id"].to_numpy(), index=joins["node"].to_numpy())
-    ways = pd.DataFrame({
-        "origin_id": origins.ids[origins.point],
-        "minutes": minutes[origins.node] + origins.extra_minutes,
-        "distance_m": metres[origins.node] + origins.extra_m,
-        "destination_id": site_at_node.reindex(up[origins.node]).to_numpy(),
-    })
+    ways = pd.DataFrame(
+        {
+            "origin_id": origins.ids[origins.point],
+            "minutes": minutes[origins.node] + origins.extra_minutes,
+            "distance_m": metres[origins.node] + origins.extra_m,
+            "destination_id": site_at_node.reindex(up[origins.node]).to_numpy(),
+        }
+    )
     ways = ways[np.isfinite(ways["minutes"])]
     best = ways.sort_values(["origin_id", "minutes"]).drop_duplicates("origin_id").set_index("origin_id")
     result = pd.DataFrame({"origin_id": origins.ids})
@@ -408,7 +491,8 @@ def crowfly_pairs(origins: Points, destinations: Points, profile: str, max_minut
     reach_m = max_minutes * metres_per_minute / DETOUR_FACTOR
     tree = cKDTree(np.column_stack([destinations.easting, destinations.northing]))
     matrix = tree.sparse_distance_matrix(
-        cKDTree(np.column_stack([origins.easting, origins.northing])), reach_m, output_type="coo_matrix").tocsr()
+        cKDTree(np.column_stack([origins.easting, origins.northing])), reach_m, output_type="coo_matrix"
+    ).tocsr()
     coo = matrix.tocoo()
     # sparse_distance_matrix drops exact zeros; a site at the centroid itself is 0 m away.
     same = tree.query_ball_point(np.column_stack([origins.easting, origins.northing]), 1e-9)
@@ -417,20 +501,33 @@ def crowfly_pairs(origins: Points, destinations: Points, profile: str, max_minut
     d_idx = np.concatenate([coo.row, np.asarray(zero_d, int)])
     o_idx = np.concatenate([coo.col, np.asarray(zero_o, int)])
     straight = np.concatenate([coo.data, np.zeros(len(zero_d))])
-    frame = pd.DataFrame({"origin_id": origins.ids[o_idx], "destination_id": destinations.ids[d_idx],
-                          "distance_m": straight * DETOUR_FACTOR})
+    frame = pd.DataFrame(
+        {
+            "origin_id": origins.ids[o_idx],
+            "destination_id": destinations.ids[d_idx],
+            "distance_m": straight * DETOUR_FACTOR,
+        }
+    )
     frame["minutes"] = frame["distance_m"] / metres_per_minute
-    return frame.drop_duplicates(["origin_id", "destination_id"]).sort_values(
-        ["origin_id", "minutes", "destination_id"]).reset_index(drop=True)
+    return (
+        frame.drop_duplicates(["origin_id", "destination_id"])
+        .sort_values(["origin_id", "minutes", "destination_id"])
+        .reset_index(drop=True)
+    )
 
 
 def crowfly_nearest(origins: Points, destinations: Points, profile: str) -> pd.DataFrame:
     metres_per_minute = CROWFLY_SPEED_KPH[profile] * 1000 / 60
     tree = cKDTree(np.column_stack([destinations.easting, destinations.northing]))
     straight, index = tree.query(np.column_stack([origins.easting, origins.northing]))
-    return pd.DataFrame({"origin_id": origins.ids, "destination_id": destinations.ids[index],
-                         "distance_m": straight * DETOUR_FACTOR,
-                         "minutes": straight * DETOUR_FACTOR / metres_per_minute})
+    return pd.DataFrame(
+        {
+            "origin_id": origins.ids,
+            "destination_id": destinations.ids[index],
+            "distance_m": straight * DETOUR_FACTOR,
+            "minutes": straight * DETOUR_FACTOR / metres_per_minute,
+        }
+    )
 
 
 @dataclass
@@ -447,7 +544,9 @@ class TravelResult:
 def origins_from_store(store: Store, lsoas: list[str] | None = None) -> Points:
     """LSOA population-weighted centroids of the built area (optionally only ``lsoas``)."""
     store.require("small_areas", "run `nearcare build --area CODE` first")
-    frame = store.df("SELECT lsoa21_code, centroid_easting AS easting, centroid_northing AS northing FROM small_areas")
+    frame = store.df(
+        "SELECT lsoa21_code, centroid_easting AS easting, centroid_northing AS northing FROM small_areas"
+    )
     if lsoas is not None:
         unknown = sorted(set(lsoas) - set(frame["lsoa21_code"]))
         if unknown:
@@ -485,16 +584,23 @@ def compute_travel_times(
     use_crowfly = (not has_network) if crowfly is None else crowfly
     network = None if use_crowfly else load_network(store, profile)
     mode = "crowfly" if use_crowfly else profile
-    snapped_origins = None if network is None else snap(network, origins, side="origin", max_snap_m=max_snap_m)
+    snapped_origins = (
+        None if network is None else snap(network, origins, side="origin", max_snap_m=max_snap_m)
+    )
     results, pair_frames, nearest_frames, runs, unsnapped = [], [], [], [], []
     for kind in kinds:
-        sites = Points.from_frame(store.df("SELECT code, easting, northing FROM sites WHERE kind = ?", [kind]), "code")
+        sites = Points.from_frame(
+            store.df("SELECT code, easting, northing FROM sites WHERE kind = ?", [kind]), "code"
+        )
         if len(sites) == 0:
             continue
         if network is None:
             pairs = crowfly_pairs(origins, sites, profile, max_minutes)
             near = crowfly_nearest(origins, sites, profile)
-            lost_o, lost_d = pd.DataFrame(columns=["point_id", "snap_m"]), pd.DataFrame(columns=["point_id", "snap_m"])
+            lost_o, lost_d = (
+                pd.DataFrame(columns=["point_id", "snap_m"]),
+                pd.DataFrame(columns=["point_id", "snap_m"]),
+            )
         else:
             snapped_sites = snap(network, sites, side="destination", max_snap_m=max_snap_m)
             lost_o, lost_d = snapped_origins.unsnapped, snapped_sites.unsnapped
@@ -503,20 +609,36 @@ def compute_travel_times(
         pair_frames.append(pairs.assign(destination_kind=kind, profile=profile, mode=mode))
         nearest_frames.append(near.assign(destination_kind=kind, profile=profile, mode=mode))
         unsnapped += [lost_o.assign(point_kind="lsoa"), lost_d.assign(point_kind=kind)]
-        runs.append({"profile": profile, "destination_kind": kind, "mode": mode, "max_minutes": max_minutes,
-                     "origins": len(origins), "destinations": len(sites), "unsnapped_origins": len(lost_o),
-                     "unsnapped_destinations": len(lost_d), "max_snap_m": None if network is None else max_snap_m,
-                     "run_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)})
-        results.append(TravelResult(profile, mode, [kind], len(pairs), len(origins), len(lost_o), len(lost_d)))
+        runs.append(
+            {
+                "profile": profile,
+                "destination_kind": kind,
+                "mode": mode,
+                "max_minutes": max_minutes,
+                "origins": len(origins),
+                "destinations": len(sites),
+                "unsnapped_origins": len(lost_o),
+                "unsnapped_destinations": len(lost_d),
+                "max_snap_m": None if network is None else max_snap_m,
+                "run_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            }
+        )
+        results.append(
+            TravelResult(profile, mode, [kind], len(pairs), len(origins), len(lost_o), len(lost_d))
+        )
     if not runs:
         raise StoreError(f"no located sites of kind {', '.join(kinds)} in the built area")
     with store.transaction() as con:
         for run in runs:
             for table in ("travel_times", "nearest_services", "travel_runs"):
-                con.execute(f"DELETE FROM {table} WHERE profile = ? AND destination_kind = ? AND mode = ?",
-                            [run["profile"], run["destination_kind"], mode])
-            con.execute("DELETE FROM unsnapped WHERE profile = ? AND mode = ? AND point_kind IN ('lsoa', ?)",
-                        [run["profile"], mode, run["destination_kind"]])
+                con.execute(
+                    f"DELETE FROM {table} WHERE profile = ? AND destination_kind = ? AND mode = ?",
+                    [run["profile"], run["destination_kind"], mode],
+                )
+            con.execute(
+                "DELETE FROM unsnapped WHERE profile = ? AND mode = ? AND point_kind IN ('lsoa', ?)",
+                [run["profile"], mode, run["destination_kind"]],
+            )
         store.insert("travel_runs", pd.DataFrame(runs))
         store.insert("travel_times", pd.concat(pair_frames, ignore_index=True))
         store.insert("nearest_services", pd.concat(nearest_frames, ignore_index=True))
@@ -531,46 +653,80 @@ def travel_sections(store: Store) -> list:
     from nearcare import maps
     from nearcare.report import Figure, Section, table_from_frame
 
-    runs = store.df("SELECT * FROM travel_runs WHERE destination_kind = 'gp' AND mode <> 'crowfly' "
-                    "ORDER BY profile DESC")  # walk first; crow-fly estimates are shown with the access measures
+    runs = store.df(
+        "SELECT * FROM travel_runs WHERE destination_kind = 'gp' AND mode <> 'crowfly' ORDER BY profile DESC"
+    )  # walk first; crow-fly estimates are shown with the access measures
     if runs.empty:
         return []
     figures, paragraphs = [], []
     for _, run in runs.iterrows():
         near = store.df(
             "SELECT origin_id AS lsoa21_code, minutes FROM nearest_services "
-            "WHERE destination_kind = 'gp' AND profile = ? AND mode = ?", [run["profile"], run["mode"]])
+            "WHERE destination_kind = 'gp' AND profile = ? AND mode = ?",
+            [run["profile"], run["mode"]],
+        )
         areas = maps.small_areas_frame(store, "lsoa21_code")
         areas = areas[areas["lsoa21_code"].isin(near["lsoa21_code"])].merge(near, on="lsoa21_code")
         sites = store.df("SELECT * FROM sites WHERE kind = 'gp'")
         label = {"walk": "walking", "drive": "driving"}[run["profile"]]
-        method = "over the OpenStreetMap network" if run["mode"] != "crowfly" else \
-            f"straight line x {DETOUR_FACTOR} at {CROWFLY_SPEED_KPH[run['profile']]:g} km/h (crowfly estimate)"
-        figure = maps.choropleth(areas, "minutes", title=f"Minutes {label} to the nearest GP practice ({run['mode']})",
-                                 legend_label="minutes", cmap="magma_r", sites=sites)
+        method = (
+            "over the OpenStreetMap network"
+            if run["mode"] != "crowfly"
+            else f"straight line x {DETOUR_FACTOR} at {CROWFLY_SPEED_KPH[run['profile']]:g} km/h (crowfly estimate)"
+        )
+        figure = maps.choropleth(
+            areas,
+            "minutes",
+            title=f"Minutes {label} to the nearest GP practice ({run['mode']})",
+            legend_label="minutes",
+            cmap="magma_r",
+            sites=sites,
+        )
         figure.axes[0].set_xlim(areas.total_bounds[[0, 2]] + np.array([-2000, 2000]))
         figure.axes[0].set_ylim(areas.total_bounds[[1, 3]] + np.array([-2000, 2000]))
-        figures.append(Figure(maps.png_data_uri(figure),
-                              f"Map of minutes {label} from each LSOA's population-weighted centroid to the nearest GP practice"))
+        figures.append(
+            Figure(
+                maps.png_data_uri(figure),
+                f"Map of minutes {label} from each LSOA's population-weighted centroid to the nearest GP practice",
+            )
+        )
         reached = near["minutes"].notna()
         paragraphs.append(
             f"{label.capitalize()}, {method}: {int(reached.sum())} LSOAs; median {near['minutes'].median():.1f} "
             f"minutes to the nearest GP practice, longest {near['minutes'].max():.1f}. "
             f"{int(run['unsnapped_origins'])} LSOA centroids and {int(run['unsnapped_destinations'])} practices lay "
-            f"more than {run['max_snap_m'] or 0:,.0f} m from the network (outside the extract) and were left out.")
+            f"more than {run['max_snap_m'] or 0:,.0f} m from the network (outside the extract) and were left out."
+        )
     networks = store.df("SELECT * FROM networks ORDER BY mode")
-    return [Section(
-        "Travel times to the nearest GP practice",
-        paragraphs=[*paragraphs,
-                    "Walking at the stored walking speed; driving at typical speeds by road class, capped by posted "
-                    "limits, with no congestion. The straight leg from each point to the nearest way is walked at "
-                    f"walking speed when walking; when driving it is driven ({DETOUR_FACTOR} x the straight line at "
-                    f"{ACCESS_SPEED_KPH:g} km/h), and a point may join the roads through a private or other "
-                    f"access-only way at {ACCESS_SPEED_KPH:g} km/h where that is quicker. Services beyond the network's extent cannot be reached in it, so times near its "
-                    "edge may be overstated."],
-        figures=figures,
-        tables=[table_from_frame(networks, "Networks built from the OpenStreetMap extract", labels={
-            "mode": "Mode", "nodes": "Nodes", "edges": "Edges", "dropped_nodes": "Nodes dropped (not in the largest "
-            "strongly connected part)", "dropped_edges": "Edges dropped", "walk_speed_kph": "Walking speed (km/h)"},
-            digits={"walk_speed_kph": 1})] if len(networks) else [],
-    )]
+    return [
+        Section(
+            "Travel times to the nearest GP practice",
+            paragraphs=[
+                *paragraphs,
+                "Walking at the stored walking speed; driving at typical speeds by road class, capped by posted "
+                "limits, with no congestion. The straight leg from each point to the nearest way is walked at "
+                f"walking speed when walking; when driving it is driven ({DETOUR_FACTOR} x the straight line at "
+                f"{ACCESS_SPEED_KPH:g} km/h), and a point may join the roads through a private or other "
+                f"access-only way at {ACCESS_SPEED_KPH:g} km/h where that is quicker. Services beyond the network's extent cannot be reached in it, so times near its "
+                "edge may be overstated.",
+            ],
+            figures=figures,
+            tables=[
+                table_from_frame(
+                    networks,
+                    "Networks built from the OpenStreetMap extract",
+                    labels={
+                        "mode": "Mode",
+                        "nodes": "Nodes",
+                        "edges": "Edges",
+                        "dropped_nodes": "Nodes dropped (not in the largest strongly connected part)",
+                        "dropped_edges": "Edges dropped",
+                        "walk_speed_kph": "Walking speed (km/h)",
+                    },
+                    digits={"walk_speed_kph": 1},
+                )
+            ]
+            if len(networks)
+            else [],
+        )
+    ]

@@ -132,11 +132,12 @@ def import_files(
     return ImportResult(kind=kind, rows=rows, source_ids=source_ids, notes=notes)
 
 
-def _write(store: Store, kind: str, importer: Importer, parsed: list, data_date: str | None
-           ) -> tuple[dict[str, int], list[int]]:
+def _write(
+    store: Store, kind: str, importer: Importer, parsed: list, data_date: str | None
+) -> tuple[dict[str, int], list[int]]:
     """Replace what the earlier import of ``kind`` brought with ``parsed``, in one transaction."""
     tables = sorted({t for _, p in parsed for t in p.tables})
-    rows: dict[str, int] = {t: 0 for t in tables}
+    rows: dict[str, int] = dict.fromkeys(tables, 0)
     source_ids: list[int] = []
     with store.transaction() as con:
         for table in tables:
@@ -147,20 +148,27 @@ def _write(store: Store, kind: str, importer: Importer, parsed: list, data_date:
         for path, result in parsed:
             n = sum(len(f) for f in result.tables.values())
             source_id = store.add_provenance(
-                kind=kind, path=path.resolve(), sha256=file_sha256(path), rows=n,
+                kind=kind,
+                path=path.resolve(),
+                sha256=file_sha256(path),
+                rows=n,
                 data_date=data_date or result.data_date,
-                publisher=importer.publisher, licence=importer.licence,
+                publisher=importer.publisher,
+                licence=importer.licence,
             )
             source_ids.append(source_id)
             for table, frame in result.tables.items():
                 frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
                 try:
                     for start in range(0, len(frame), INSERT_ROWS):  # bounded memory for national files
-                        store.insert(table, frame.iloc[start:start + INSERT_ROWS].assign(source_id=source_id))
+                        store.insert(
+                            table, frame.iloc[start : start + INSERT_ROWS].assign(source_id=source_id)
+                        )
                 except duckdb.ConstraintException as exc:
                     raise InputError(
                         f"clashes with rows already imported into {table} ({exc}); "
-                        "is the same area in two files?", path=path,
+                        "is the same area in two files?",
+                        path=path,
                     ) from None
                 rows[table] += len(frame)
     return rows, source_ids

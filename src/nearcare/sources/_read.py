@@ -99,14 +99,20 @@ class _Lines:
             except UnicodeDecodeError as exc:
                 raise _undecodable(self.path, self.encoding, exc) from None
             except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-                raise InputError(f"not a readable gzip file ({exc})", path=self.path,
-                                 line=self.count + 1 if self.count else None) from None
+                raise InputError(
+                    f"not a readable gzip file ({exc})",
+                    path=self.path,
+                    line=self.count + 1 if self.count else None,
+                ) from None
             if not line:
                 return
             self.count += 1
             if len(line) > MAX_LINE_CHARS:
-                raise InputError(f"line longer than {MAX_LINE_CHARS:,} characters; not a CSV file as published?",
-                                 path=self.path, line=self.count)
+                raise InputError(
+                    f"line longer than {MAX_LINE_CHARS:,} characters; not a CSV file as published?",
+                    path=self.path,
+                    line=self.count,
+                )
             self.last = line
             yield line
 
@@ -121,8 +127,12 @@ def _undecodable(path: Path, encoding: str, exc: UnicodeDecodeError) -> InputErr
                 try:
                     decoder.decode(line)
                 except UnicodeDecodeError as bad:
-                    return InputError(f"not text in {encoding} ({bad.reason})", path=path, line=number,
-                                      value=line[max(bad.start - 10, 0):bad.end + 10])
+                    return InputError(
+                        f"not text in {encoding} ({bad.reason})",
+                        path=path,
+                        line=number,
+                        value=line[max(bad.start - 10, 0) : bad.end + 10],
+                    )
     except (OSError, EOFError, zlib.error):
         pass
     return InputError(f"not text in {encoding} ({exc.reason})", path=path)
@@ -133,8 +143,12 @@ def duplicate_names(path: Path, names: Sequence[str]) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name and name in seen:
-            raise InputError(f"column name {name!r} appears twice (columns {seen[name] + 1} and {i + 1})",
-                             path=path, line=1, field=name)
+            raise InputError(
+                f"column name {name!r} appears twice (columns {seen[name] + 1} and {i + 1})",
+                path=path,
+                line=1,
+                field=name,
+            )
         seen.setdefault(name, i)
 
 
@@ -185,7 +199,8 @@ def iter_batches(
                 if len(row) != expected:
                     raise InputError(
                         f"row has {len(row)} fields, expected {expected} (truncated or malformed row)",
-                        path=path, line=start,
+                        path=path,
+                        line=start,
                     )
                 rows.append(row)
                 lines.append(start)
@@ -198,12 +213,16 @@ def iter_batches(
                     yield names, rows, lines
                     rows, lines = [], []
             if final_newline and physical.last and not physical.last.endswith(("\n", "\r")):
-                raise InputError("the last line has no line break: the file looks cut short",
-                                 path=path, line=physical.count)
+                raise InputError(
+                    "the last line has no line break: the file looks cut short",
+                    path=path,
+                    line=physical.count,
+                )
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
-            raise InputError("a quoted field never closes: the file looks cut short", path=path,
-                             line=start) from None
+            raise InputError(
+                "a quoted field never closes: the file looks cut short", path=path, line=start
+            ) from None
         raise InputError(f"not a valid CSV file ({exc})", path=path, line=start) from None
     if rows:
         if names is None:
@@ -226,8 +245,15 @@ def read_rows(
     names: list[str] = []
     rows: list[list[str]] = []
     lines: list[int] = []
-    for names, batch, numbers in iter_batches(path, header=header, n_columns=n_columns, delimiter=delimiter,
-                                              encoding=encoding, final_newline=final_newline):
+    for batch_names, batch, numbers in iter_batches(
+        path,
+        header=header,
+        n_columns=n_columns,
+        delimiter=delimiter,
+        encoding=encoding,
+        final_newline=final_newline,
+    ):
+        names = batch_names  # the same header in every batch
         rows += batch
         lines += numbers
     return names, rows, lines
@@ -263,7 +289,8 @@ def validate(
     if missing:
         raise InputError(
             f"missing column(s) {', '.join(missing)}; the file has {', '.join(names)}",
-            path=path, line=1,
+            path=path,
+            line=1,
         )
     out: dict[str, object] = {"_line": np.asarray(lines)}
     for f in fields:
@@ -303,7 +330,9 @@ def check_unique(path: str | Path, frame: pd.DataFrame, key: Sequence[str]) -> N
         shown = ", ".join(str(frame.iloc[at][k]) for k in key)
         raise InputError(
             f"duplicate {'/'.join(key)} {shown} (first seen on line {first})",
-            path=path, line=int(frame["_line"].iloc[at]), field=key[0],
+            path=path,
+            line=int(frame["_line"].iloc[at]),
+            field=key[0],
         )
 
 
@@ -323,7 +352,9 @@ def _convert(path, f: Field, label, values: pd.Series, empty: pd.Series, lines) 
         return text(values)
     if f.kind == "code":
         ok = values.str.fullmatch(f.pattern or ODS_CODE).fillna(False).to_numpy()
-        _first_bad(path, label, present & ~ok, values, lines, f"not a valid code (expected {f.pattern or ODS_CODE})")
+        _first_bad(
+            path, label, present & ~ok, values, lines, f"not a valid code (expected {f.pattern or ODS_CODE})"
+        )
         return text(values)
     if f.kind == "postcode":
         norm = values.str.upper().str.replace(r"\s+", "", regex=True)
@@ -338,11 +369,18 @@ def _convert(path, f: Field, label, values: pd.Series, empty: pd.Series, lines) 
         if f.thousands:
             grouped = values.str.contains(",", regex=False).fillna(False).to_numpy()
             ok = values.str.fullmatch(_GROUPED).fillna(False).to_numpy()
-            _first_bad(path, label, present & grouped & ~ok, values, lines,
-                       "not a number (thousands separators must group three digits, as in 1,592)")
+            _first_bad(
+                path,
+                label,
+                present & grouped & ~ok,
+                values,
+                lines,
+                "not a number (thousands separators must group three digits, as in 1,592)",
+            )
             numeric = values.str.replace(",", "", regex=False)
-        numbers = pd.to_numeric(pd.Series(np.where(present, numeric.to_numpy(dtype=object), None)),
-                                errors="coerce").to_numpy(dtype=float)
+        numbers = pd.to_numeric(
+            pd.Series(np.where(present, numeric.to_numpy(dtype=object), None)), errors="coerce"
+        ).to_numpy(dtype=float)
         words = present & np.isnan(numbers) & ~values.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
         _first_bad(path, label, words, values, lines, "not a number")
         _first_bad(path, label, present & ~np.isfinite(numbers), values, lines, "not a finite number")
@@ -360,8 +398,14 @@ def _convert(path, f: Field, label, values: pd.Series, empty: pd.Series, lines) 
         return np.where(present, numbers, np.nan)
     if f.kind == "date":
         parsed = pd.to_datetime(pd.Series(text(values)), format=f.date_format, errors="coerce")
-        _first_bad(path, label, present & parsed.isna().to_numpy(), values, lines,
-                   f"not a date in the form {f.date_format}")
+        _first_bad(
+            path,
+            label,
+            present & parsed.isna().to_numpy(),
+            values,
+            lines,
+            f"not a date in the form {f.date_format}",
+        )
         return parsed.dt.date.to_numpy()
     raise ValueError(f"unknown field kind {f.kind!r}")  # a programming error, not a user's
 
@@ -381,8 +425,14 @@ def read_validated(
     typed columns of ``fields`` are kept between batches."""
     frames = [
         validate(path, names, rows, lines, fields)
-        for names, rows, lines in iter_batches(path, header=header, n_columns=n_columns, delimiter=delimiter,
-                                               encoding=encoding, final_newline=final_newline)
+        for names, rows, lines in iter_batches(
+            path,
+            header=header,
+            n_columns=n_columns,
+            delimiter=delimiter,
+            encoding=encoding,
+            final_newline=final_newline,
+        )
     ]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if key:
@@ -390,8 +440,9 @@ def read_validated(
     return frame
 
 
-def coverage_notes(path: str | Path, count: int, *, national_minimum: int | None, what: str,
-                   area_editions: bool = False) -> list[str]:
+def coverage_notes(
+    path: str | Path, count: int, *, national_minimum: int | None, what: str, area_editions: bool = False
+) -> list[str]:
     """Check a file's size against the smallest national edition of its kind.
 
     Kinds published only as national files (``area_editions=False``: IMD, ODS files, ONS lookups and
@@ -405,13 +456,22 @@ def coverage_notes(path: str | Path, count: int, *, national_minimum: int | None
     if national_minimum is None or count >= national_minimum:
         return []
     if count >= national_minimum / 2:
-        return [f"warning: {count:,} {what}, fewer than the {national_minimum:,} of the smallest national "
-                "edition; check that the file is complete"]
+        return [
+            f"warning: {count:,} {what}, fewer than the {national_minimum:,} of the smallest national "
+            "edition; check that the file is complete"
+        ]
     if not area_editions:
-        raise InputError(f"only {count:,} {what}: under half of the {national_minimum:,} of the smallest national "
-                         "edition, and this file is published only for all of England; the file looks cut short",
-                         path=path)
+        raise InputError(
+            f"only {count:,} {what}: under half of the {national_minimum:,} of the smallest national "
+            "edition, and this file is published only for all of England; the file looks cut short",
+            path=path,
+        )
     if count >= national_minimum / 3:
-        raise InputError(f"only {count:,} {what}: under half of the {national_minimum:,} of the smallest national "
-                         "edition, yet too many for an area extract; the file looks cut short", path=path)
-    return [f"{count:,} {what} (the national file has at least {national_minimum:,}): read as an area extract"]
+        raise InputError(
+            f"only {count:,} {what}: under half of the {national_minimum:,} of the smallest national "
+            "edition, yet too many for an area extract; the file looks cut short",
+            path=path,
+        )
+    return [
+        f"{count:,} {what} (the national file has at least {national_minimum:,}): read as an area extract"
+    ]

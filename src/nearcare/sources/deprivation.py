@@ -23,24 +23,37 @@ _DOMAINS = {
 
 
 def _official(stem: str, what: str) -> str:
-    suffix = {"decile": "Decile (where 1 is most deprived 10% of LSOAs)",
-              "rank": "Rank (where 1 is most deprived)", "score": "Score"}[what]
+    suffix = {
+        "decile": "Decile (where 1 is most deprived 10% of LSOAs)",
+        "rank": "Rank (where 1 is most deprived)",
+        "score": "Score",
+    }[what]
     return f"{stem} {suffix}"
 
 
 def _fields(edition: int) -> list[Field]:
-    code_names = ("lsoa21_code", "LSOA code (2021)") if edition == 2025 else ("lsoa11_code", "LSOA code (2011)")
+    code_names = (
+        ("lsoa21_code", "LSOA code (2021)") if edition == 2025 else ("lsoa11_code", "LSOA code (2011)")
+    )
     imd = "Index of Multiple Deprivation (IMD)"
     fields = [
         Field("lsoa_code", code_names, "code", pattern=ENGLISH_LSOA_CODE),
         # Scores are weighted averages of domain scores; published IMD scores lie within 0-100.
-        Field("imd_score", ("IMD_score", _official(imd, "score")), "number", required=False, minimum=0, maximum=100),
+        Field(
+            "imd_score",
+            ("IMD_score", _official(imd, "score")),
+            "number",
+            required=False,
+            minimum=0,
+            maximum=100,
+        ),
         Field("imd_rank", ("IMD_rank", _official(imd, "rank")), "integer", minimum=1, maximum=LSOAS[edition]),
         Field("imd_decile", ("IMD_decile", _official(imd, "decile")), "integer", minimum=1, maximum=10),
     ]
     for name, stems in _DOMAINS.items():
         options = tuple(f"{s}_decile" for s in stems) + tuple(
-            _official(f"{s} Domain" if " " not in s else s, "decile") for s in stems)
+            _official(f"{s} Domain" if " " not in s else s, "decile") for s in stems
+        )
         fields.append(Field(f"{name}_decile", options, "integer", required=False, minimum=1, maximum=10))
     return fields
 

@@ -55,8 +55,14 @@ IRISH_GRID_POSTCODE = "BT"
 ENGLISH_LSOAS = {"lsoa11": 32_844, "lsoa21": 33_755}
 # Centroid files' code column names by geography; names that do not say (LSOACD, lsoa_code) may hold
 # either or a mix, so they are held to the smaller (2011) count. In the order they are looked for.
-_CENTROID_CODES = {"LSOA21CD": "lsoa21", "LSOA11CD": "lsoa11", "LSOACD": "lsoa11", "lsoa21cd": "lsoa21",
-                   "lsoa11cd": "lsoa11", "lsoa_code": "lsoa11"}
+_CENTROID_CODES = {
+    "LSOA21CD": "lsoa21",
+    "LSOA11CD": "lsoa11",
+    "LSOACD": "lsoa11",
+    "lsoa21cd": "lsoa21",
+    "lsoa11cd": "lsoa11",
+    "lsoa_code": "lsoa11",
+}
 _EASTING = {"kind": "number", "minimum": GB_EASTING[0], "maximum": GB_EASTING[1]}
 _NORTHING = {"kind": "number", "minimum": GB_NORTHING[0], "maximum": GB_NORTHING[1]}
 
@@ -64,7 +70,7 @@ _NORTHING = {"kind": "number", "minimum": GB_NORTHING[0], "maximum": GB_NORTHING
 def _keep_english_and_welsh(path, names, rows, lines, column: int) -> tuple[list, list, int]:
     """Drop rows for areas in Scotland/Northern Ireland; any other code is checked by the caller."""
     other = re.compile(OTHER_NATIONS_AREA)
-    kept = [(r, n) for r, n in zip(rows, lines) if not other.fullmatch(r[column].strip())]
+    kept = [(r, n) for r, n in zip(rows, lines, strict=True) if not other.fullmatch(r[column].strip())]
     return [r for r, _ in kept], [n for _, n in kept], len(rows) - len(kept)
 
 
@@ -83,8 +89,11 @@ def parse_postcodes(path: Path) -> Parsed:
             first = rows[0][0].strip().upper().replace(" ", "")
             codepoint = bool(re.fullmatch(POSTCODE.replace(" ?", ""), first))
             if codepoint and len(rows[0]) != CODEPOINT_COLUMNS:
-                raise InputError(f"looks like Code-Point Open but has {len(rows[0])} columns, expected 10",
-                                 path=path, line=lines[0])
+                raise InputError(
+                    f"looks like Code-Point Open but has {len(rows[0])} columns, expected 10",
+                    path=path,
+                    line=lines[0],
+                )
             if not codepoint:
                 names = [n.strip() for n in rows[0]]
                 duplicate_names(path, names)
@@ -93,24 +102,47 @@ def parse_postcodes(path: Path) -> Parsed:
         if codepoint:
             keep = [i for i, r in enumerate(rows) if r[1].strip() != GRID_REF_MISSING_QUALITY]
             no_grid += len(rows) - len(keep)
-            frame = validate(path, [str(i) for i in range(CODEPOINT_COLUMNS)], [rows[i] for i in keep],
-                             [lines[i] for i in keep], [
-                Field("postcode", 0, "postcode"),
-                Field("easting", 2, **_EASTING),
-                Field("northing", 3, **_NORTHING),
-                Field("lad_code", 8, "code", required=False, pattern=LA_CODE),
-            ])
+            frame = validate(
+                path,
+                [str(i) for i in range(CODEPOINT_COLUMNS)],
+                [rows[i] for i in keep],
+                [lines[i] for i in keep],
+                [
+                    Field("postcode", 0, "postcode"),
+                    Field("easting", 2, **_EASTING),
+                    Field("northing", 3, **_NORTHING),
+                    Field("lad_code", 8, "code", required=False, pattern=LA_CODE),
+                ],
+            )
             frame["lsoa21_code"] = None
         else:
-            frame = validate(path, names, rows, lines, [
-                Field("postcode", ("pcds", "pcd", "PCDS", "PCD"), "postcode", pattern=NON_STANDARD_POSTCODE),
-                Field("easting", ("oseast1m", "OSEAST1M", "east1m"), required=False, **_EASTING),
-                Field("northing", ("osnrth1m", "OSNRTH1M", "north1m"), required=False, **_NORTHING),
-                Field("lsoa21_code", ("lsoa21", "LSOA21", "lsoa21cd"), "code", required=False,
-                      pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA + "|" + PSEUDO_CODE),
-                Field("lad_code", ("oslaua", "OSLAUA", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd"),
-                      "code", required=False, pattern=LA_CODE),
-            ])
+            frame = validate(
+                path,
+                names,
+                rows,
+                lines,
+                [
+                    Field(
+                        "postcode", ("pcds", "pcd", "PCDS", "PCD"), "postcode", pattern=NON_STANDARD_POSTCODE
+                    ),
+                    Field("easting", ("oseast1m", "OSEAST1M", "east1m"), required=False, **_EASTING),
+                    Field("northing", ("osnrth1m", "OSNRTH1M", "north1m"), required=False, **_NORTHING),
+                    Field(
+                        "lsoa21_code",
+                        ("lsoa21", "LSOA21", "lsoa21cd"),
+                        "code",
+                        required=False,
+                        pattern=LSOA_CODE + "|" + OTHER_NATIONS_AREA + "|" + PSEUDO_CODE,
+                    ),
+                    Field(
+                        "lad_code",
+                        ("oslaua", "OSLAUA", "laua", "lad25cd", "lad24cd", "lad23cd", "lad22cd", "lad21cd"),
+                        "code",
+                        required=False,
+                        pattern=LA_CODE,
+                    ),
+                ],
+            )
             # Pseudo codes (Channel Islands, Isle of Man, ...) mean the postcode lies in no LSOA.
             pseudo = frame["lsoa21_code"].str.fullmatch(PSEUDO_CODE).fillna(False).to_numpy(dtype=bool)
             if pseudo.any():
@@ -121,32 +153,49 @@ def parse_postcodes(path: Path) -> Parsed:
             no_grid += int((~located & ~irish).sum())
             frame = frame[located & ~irish]
         # Fresh compact columns (Arrow-backed strings), holding no reference to the batch's rows.
-        frames.append(pd.DataFrame({
-            "_line": frame["_line"].to_numpy(dtype=np.int64, copy=True),
-            "postcode": pd.array(frame["postcode"].to_numpy(dtype=object), dtype="string[pyarrow]"),
-            "easting": frame["easting"].to_numpy(dtype=float, copy=True),
-            "northing": frame["northing"].to_numpy(dtype=float, copy=True),
-            "lsoa21_code": pd.array(frame["lsoa21_code"].to_numpy(dtype=object), dtype="string[pyarrow]"),
-            "lad_code": pd.array(frame["lad_code"].to_numpy(dtype=object), dtype="string[pyarrow]"),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "_line": frame["_line"].to_numpy(dtype=np.int64, copy=True),
+                    "postcode": pd.array(frame["postcode"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+                    "easting": frame["easting"].to_numpy(dtype=float, copy=True),
+                    "northing": frame["northing"].to_numpy(dtype=float, copy=True),
+                    "lsoa21_code": pd.array(
+                        frame["lsoa21_code"].to_numpy(dtype=object), dtype="string[pyarrow]"
+                    ),
+                    "lad_code": pd.array(frame["lad_code"].to_numpy(dtype=object), dtype="string[pyarrow]"),
+                }
+            )
+        )
         del frame, rows, lines
     frame = pd.concat(frames, ignore_index=True)
     del frames
     if frame.empty:
-        raise InputError("no postcode in the file has a grid reference" if read else "the file has no data rows",
-                         path=path)
+        raise InputError(
+            "no postcode in the file has a grid reference" if read else "the file has no data rows", path=path
+        )
     check_unique(path, frame, ["postcode"])
     notes = [f"{no_grid:,} postcodes without a grid reference were left out"] if no_grid else []
     if northern_ireland:
-        notes.append(f"{northern_ireland:,} Northern Ireland postcodes (grid references on the Irish Grid) were left out")
+        notes.append(
+            f"{northern_ireland:,} Northern Ireland postcodes (grid references on the Irish Grid) were left out"
+        )
     unusual = int((~frame["postcode"].str.fullmatch(POSTCODE)).sum())
     if unusual:
-        notes.append(f"{unusual:,} official non-standard postcodes (GIR 0AA, legacy NPT codes) were kept as published")
+        notes.append(
+            f"{unusual:,} official non-standard postcodes (GIR 0AA, legacy NPT codes) were kept as published"
+        )
     lon, lat = to_wgs84(frame["easting"].to_numpy(), frame["northing"].to_numpy())
     frame = frame.assign(lon=lon, lat=lat)
-    return Parsed({"postcodes": frame[["_line", "postcode", "easting", "northing", "lat", "lon", "lsoa21_code",
-                                             "lad_code"]]},
-                  None, notes)
+    return Parsed(
+        {
+            "postcodes": frame[
+                ["_line", "postcode", "easting", "northing", "lat", "lon", "lsoa21_code", "lad_code"]
+            ]
+        },
+        None,
+        notes,
+    )
 
 
 def parse_lsoa_centroids(path: Path) -> Parsed:
@@ -159,31 +208,56 @@ def parse_lsoa_centroids(path: Path) -> Parsed:
     rows, lines, skipped = _keep_english_and_welsh(path, names, rows, lines, code_col)
     has_xy = any(c in names for c in ("x", "X")) and not any(c in names for c in ("latitude", "LAT", "lat"))
     if has_xy:
-        frame = validate(path, names, rows, lines, [
-            Field("lsoa_code", names[code_col], "code", pattern=LSOA_CODE),
-            Field("easting", ("x", "X"), **_EASTING),
-            Field("northing", ("y", "Y"), **_NORTHING),
-        ], key=["lsoa_code"])
+        frame = validate(
+            path,
+            names,
+            rows,
+            lines,
+            [
+                Field("lsoa_code", names[code_col], "code", pattern=LSOA_CODE),
+                Field("easting", ("x", "X"), **_EASTING),
+                Field("northing", ("y", "Y"), **_NORTHING),
+            ],
+            key=["lsoa_code"],
+        )
         lon, lat = to_wgs84(frame["easting"], frame["northing"])
         frame = frame.assign(lon=lon, lat=lat)
     else:
-        frame = validate(path, names, rows, lines, [
-            Field("lsoa_code", names[code_col], "code", pattern=LSOA_CODE),
-            Field("lat", ("latitude", "LAT", "lat"), "number", minimum=GB_LAT[0], maximum=GB_LAT[1]),
-            Field("lon", ("longitude", "LONG", "lon"), "number", minimum=GB_LON[0], maximum=GB_LON[1]),
-        ], key=["lsoa_code"])
+        frame = validate(
+            path,
+            names,
+            rows,
+            lines,
+            [
+                Field("lsoa_code", names[code_col], "code", pattern=LSOA_CODE),
+                Field("lat", ("latitude", "LAT", "lat"), "number", minimum=GB_LAT[0], maximum=GB_LAT[1]),
+                Field("lon", ("longitude", "LONG", "lon"), "number", minimum=GB_LON[0], maximum=GB_LON[1]),
+            ],
+            key=["lsoa_code"],
+        )
         easting, northing = to_bng(frame["lon"], frame["lat"])
         frame = frame.assign(easting=easting, northing=northing)
     outside = ~in_england_box(frame["lon"], frame["lat"])
     english = frame["lsoa_code"].str.startswith("E")
     if (outside & english).any():
         row = frame[outside & english].iloc[0]
-        raise InputError("centroid lies outside England", path=path, line=int(row["_line"]),
-                         field="latitude/longitude", value=f"{row['lat']}, {row['lon']}")
+        raise InputError(
+            "centroid lies outside England",
+            path=path,
+            line=int(row["_line"]),
+            field="latitude/longitude",
+            value=f"{row['lat']}, {row['lon']}",
+        )
     notes = [f"{skipped} areas in Scotland or Northern Ireland were left out"] if skipped else []
-    notes += coverage_notes(path, int(english.sum()), national_minimum=ENGLISH_LSOAS[_CENTROID_CODES[names[code_col]]],
-                            what="English LSOAs")
-    return Parsed({"lsoa_centroids": frame[["_line", "lsoa_code", "lat", "lon", "easting", "northing"]]}, None, notes)
+    notes += coverage_notes(
+        path,
+        int(english.sum()),
+        national_minimum=ENGLISH_LSOAS[_CENTROID_CODES[names[code_col]]],
+        what="English LSOAs",
+    )
+    return Parsed(
+        {"lsoa_centroids": frame[["_line", "lsoa_code", "lat", "lon", "easting", "northing"]]}, None, notes
+    )
 
 
 def parse_lsoa_boundaries(path: Path) -> Parsed:
@@ -228,35 +302,64 @@ def parse_lsoa_boundaries(path: Path) -> Parsed:
     refuse(~polygonal, "not a polygon", "geometry")
     geometry = gpd.GeoSeries(geometry, crs=meta["crs"]).to_crs(WGS84).to_numpy()
     bounds = shapely.bounds(geometry)
-    outside = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < GB_LON[0]) | (bounds[:, 2] > GB_LON[1]) \
-        | (bounds[:, 1] < GB_LAT[0]) | (bounds[:, 3] > GB_LAT[1])
+    outside = (
+        ~np.isfinite(bounds).all(axis=1)
+        | (bounds[:, 0] < GB_LON[0])
+        | (bounds[:, 2] > GB_LON[1])
+        | (bounds[:, 1] < GB_LAT[0])
+        | (bounds[:, 3] > GB_LAT[1])
+    )
     refuse(outside, "lies outside Great Britain (or the stated coordinate system is wrong)", "geometry")
     invalid = ~shapely.is_valid(geometry)
     geometry = shapely.make_valid(geometry)
-    out = pd.DataFrame({
-        "lsoa21_code": codes.to_numpy(),
-        "lsoa21_name": values[columns.index(name_col)] if name_col else None,
-        "boundary": shapely.to_wkb(geometry),
-    })
+    out = pd.DataFrame(
+        {
+            "lsoa21_code": codes.to_numpy(),
+            "lsoa21_name": values[columns.index(name_col)] if name_col else None,
+            "boundary": shapely.to_wkb(geometry),
+        }
+    )
     notes = [f"{int(invalid.sum())} self-intersecting boundaries were repaired"] if invalid.any() else []
-    notes += coverage_notes(path, len(out), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOA boundaries",
-                            area_editions=True)  # the ONS portal serves any area's; re-published by authority
+    notes += coverage_notes(
+        path, len(out), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOA boundaries", area_editions=True
+    )  # the ONS portal serves any area's; re-published by authority
     return Parsed({"lsoa_boundaries": out}, None, notes)
 
 
 def parse_lsoa_nhs_lookup(path: Path) -> Parsed:
     """ONS lookup of LSOA 2021 to sub-ICB location and ICB (ONS E38/E54 codes and NHS codes)."""
     names, rows, lines = read_rows(path, header=True, final_newline=True)
-    frame = validate(path, names, rows, lines, [
-        Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=ENGLISH_LSOA_CODE),
-        Field("lsoa21_name", ("LSOA21NM", "lsoa21_name"), required=False),
-        Field("sub_icb_ons_code", ("SICBL24CD", "SICBL23CD", "SICBL22CD", "sicbl24_code"), "code", pattern=r"E38\d{6}"),
-        Field("sub_icb_code", ("SICBL24CDH", "SICBL23CDH", "SICBL22CDH", "sicbl24_code_nhs"), "code", pattern=ODS_CODE),
-        Field("sub_icb_name", ("SICBL24NM", "SICBL23NM", "SICBL22NM", "sicbl24_name"), required=False),
-        Field("icb_ons_code", ("ICB24CD", "ICB23CD", "ICB22CD", "icb24_code"), "code", pattern=r"E54\d{6}"),
-        Field("icb_code", ("ICB24CDH", "ICB23CDH", "ICB22CDH", "icb24_code_nhs"), "code", pattern=ODS_CODE),
-        Field("icb_name", ("ICB24NM", "ICB23NM", "ICB22NM", "icb24_name"), required=False),
-    ], key=["lsoa21_code"])
+    frame = validate(
+        path,
+        names,
+        rows,
+        lines,
+        [
+            Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=ENGLISH_LSOA_CODE),
+            Field("lsoa21_name", ("LSOA21NM", "lsoa21_name"), required=False),
+            Field(
+                "sub_icb_ons_code",
+                ("SICBL24CD", "SICBL23CD", "SICBL22CD", "sicbl24_code"),
+                "code",
+                pattern=r"E38\d{6}",
+            ),
+            Field(
+                "sub_icb_code",
+                ("SICBL24CDH", "SICBL23CDH", "SICBL22CDH", "sicbl24_code_nhs"),
+                "code",
+                pattern=ODS_CODE,
+            ),
+            Field("sub_icb_name", ("SICBL24NM", "SICBL23NM", "SICBL22NM", "sicbl24_name"), required=False),
+            Field(
+                "icb_ons_code", ("ICB24CD", "ICB23CD", "ICB22CD", "icb24_code"), "code", pattern=r"E54\d{6}"
+            ),
+            Field(
+                "icb_code", ("ICB24CDH", "ICB23CDH", "ICB22CDH", "icb24_code_nhs"), "code", pattern=ODS_CODE
+            ),
+            Field("icb_name", ("ICB24NM", "ICB23NM", "ICB22NM", "icb24_name"), required=False),
+        ],
+        key=["lsoa21_code"],
+    )
     notes = coverage_notes(path, len(frame), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOAs")
     return Parsed({"lsoa_nhs_lookup": frame}, None, notes)
 
@@ -264,14 +367,27 @@ def parse_lsoa_nhs_lookup(path: Path) -> Parsed:
 def parse_lsoa11_lsoa21(path: Path) -> Parsed:
     """ONS best-fit lookup of LSOA 2011 to LSOA 2021 (with change codes) and local authority."""
     names, rows, lines = read_rows(path, header=True, final_newline=True)
-    frame = validate(path, names, rows, lines, [
-        Field("lsoa11_code", ("LSOA11CD", "lsoa11_code"), "code", pattern=LSOA_CODE),
-        Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
-        Field("change_code", ("CHGIND", "change_code"), "code", pattern="[USMX]"),
-        Field("lsoa21_name", ("LSOA21NM", "lsoa21_name"), required=False),
-        Field("lad_code", ("LAD22CD", "LAD23CD", "ltla22_code"), "code", required=False, pattern=r"[EW]0[6-9]\d{6}"),
-        Field("lad_name", ("LAD22NM", "LAD23NM", "ltla22_name"), required=False),
-    ], key=["lsoa11_code", "lsoa21_code"])
+    frame = validate(
+        path,
+        names,
+        rows,
+        lines,
+        [
+            Field("lsoa11_code", ("LSOA11CD", "lsoa11_code"), "code", pattern=LSOA_CODE),
+            Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
+            Field("change_code", ("CHGIND", "change_code"), "code", pattern="[USMX]"),
+            Field("lsoa21_name", ("LSOA21NM", "lsoa21_name"), required=False),
+            Field(
+                "lad_code",
+                ("LAD22CD", "LAD23CD", "ltla22_code"),
+                "code",
+                required=False,
+                pattern=r"[EW]0[6-9]\d{6}",
+            ),
+            Field("lad_name", ("LAD22NM", "LAD23NM", "ltla22_name"), required=False),
+        ],
+        key=["lsoa11_code", "lsoa21_code"],
+    )
     notes = coverage_notes(path, len(frame), national_minimum=ENGLISH_LSOAS["lsoa11"], what="rows")
     return Parsed({"lsoa11_lsoa21": frame}, None, notes)
 
@@ -279,26 +395,52 @@ def parse_lsoa11_lsoa21(path: Path) -> Parsed:
 def parse_rural_urban(path: Path) -> Parsed:
     """ONS 2021 Rural-Urban Classification of LSOAs."""
     names, rows, lines = read_rows(path, header=True, final_newline=True)
-    frame = validate(path, names, rows, lines, [
-        Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
-        Field("ruc21_code", ("RUC21CD", "ruc21_code"), "code", pattern=r"[A-Z]{2,3}\d"),
-        Field("classification", ("RUC21NM", "classification"), required=False),
-        Field("urban_rural", ("Urban_rura", "ruc"), required=False),
-    ], key=["lsoa21_code"])
+    frame = validate(
+        path,
+        names,
+        rows,
+        lines,
+        [
+            Field("lsoa21_code", ("LSOA21CD", "lsoa21_code"), "code", pattern=LSOA_CODE),
+            Field("ruc21_code", ("RUC21CD", "ruc21_code"), "code", pattern=r"[A-Z]{2,3}\d"),
+            Field("classification", ("RUC21NM", "classification"), required=False),
+            Field("urban_rural", ("Urban_rura", "ruc"), required=False),
+        ],
+        key=["lsoa21_code"],
+    )
     missing = frame["urban_rural"].isna()
-    frame.loc[missing, "urban_rural"] = np.where(frame.loc[missing, "ruc21_code"].str.startswith("U"), "Urban", "Rural")
+    frame.loc[missing, "urban_rural"] = np.where(
+        frame.loc[missing, "ruc21_code"].str.startswith("U"), "Urban", "Rural"
+    )
     notes = coverage_notes(path, len(frame), national_minimum=ENGLISH_LSOAS["lsoa21"], what="LSOAs")
     return Parsed({"rural_urban": frame}, None, notes)
 
 
 IMPORTERS = [
-    Importer("postcodes", "OS Code-Point Open CSV or ONS Postcode Directory: postcode points",
-             parse_postcodes, OS, "OS OpenData licence (Open Government Licence v3.0)"),
+    Importer(
+        "postcodes",
+        "OS Code-Point Open CSV or ONS Postcode Directory: postcode points",
+        parse_postcodes,
+        OS,
+        "OS OpenData licence (Open Government Licence v3.0)",
+    ),
     Importer("lsoa-centroids", "ONS LSOA population-weighted centroids", parse_lsoa_centroids, ONS, OGL),
-    Importer("lsoa-boundaries", "ONS LSOA 2021 boundaries (GeoJSON, GeoPackage, shapefile)",
-             parse_lsoa_boundaries, ONS, OGL + "; contains OS data (c) Crown copyright"),
-    Importer("lsoa-nhs-lookup", "ONS LSOA 2021 to sub-ICB location to ICB lookup", parse_lsoa_nhs_lookup, ONS, OGL),
-    Importer("lsoa11-lsoa21-lookup", "ONS LSOA 2011 to LSOA 2021 to local authority lookup",
-             parse_lsoa11_lsoa21, ONS, OGL),
+    Importer(
+        "lsoa-boundaries",
+        "ONS LSOA 2021 boundaries (GeoJSON, GeoPackage, shapefile)",
+        parse_lsoa_boundaries,
+        ONS,
+        OGL + "; contains OS data (c) Crown copyright",
+    ),
+    Importer(
+        "lsoa-nhs-lookup", "ONS LSOA 2021 to sub-ICB location to ICB lookup", parse_lsoa_nhs_lookup, ONS, OGL
+    ),
+    Importer(
+        "lsoa11-lsoa21-lookup",
+        "ONS LSOA 2011 to LSOA 2021 to local authority lookup",
+        parse_lsoa11_lsoa21,
+        ONS,
+        OGL,
+    ),
     Importer("rural-urban", "ONS Rural-Urban Classification 2021 by LSOA", parse_rural_urban, ONS, OGL),
 ]

@@ -39,26 +39,30 @@ def _ods_fields(extra: list[Field]) -> list[Field]:
     ]
 
 
-def _organisations(frame: pd.DataFrame, kind: str, *, sub_icb: str | None, icb: str, parent: str | None) -> pd.DataFrame:
+def _organisations(
+    frame: pd.DataFrame, kind: str, *, sub_icb: str | None, icb: str, parent: str | None
+) -> pd.DataFrame:
     address = frame[[f"address{i}" for i in range(1, 6)]].apply(
         lambda r: ", ".join(v for v in r if isinstance(v, str) and v), axis=1
     )
-    return pd.DataFrame({
-        "_line": frame["_line"],
-        "code": frame["code"],
-        "name": frame["name"],
-        "kind": kind,
-        "status": frame["status"].map(STATUS),
-        "open_date": frame["open_date"],
-        "close_date": frame["close_date"],
-        "postcode": frame["postcode"],
-        "address": address,
-        "sub_icb_code": frame[sub_icb] if sub_icb else None,
-        "icb_code": frame[icb],
-        "parent_code": frame[parent] if parent else None,
-        "lat": np.nan,
-        "lon": np.nan,
-    })
+    return pd.DataFrame(
+        {
+            "_line": frame["_line"],
+            "code": frame["code"],
+            "name": frame["name"],
+            "kind": kind,
+            "status": frame["status"].map(STATUS),
+            "open_date": frame["open_date"],
+            "close_date": frame["close_date"],
+            "postcode": frame["postcode"],
+            "address": address,
+            "sub_icb_code": frame[sub_icb] if sub_icb else None,
+            "icb_code": frame[icb],
+            "parent_code": frame[parent] if parent else None,
+            "lat": np.nan,
+            "lon": np.nan,
+        }
+    )
 
 
 def _latest_date(frame: pd.DataFrame) -> str | None:
@@ -70,17 +74,28 @@ def parse_epraccur(path: Path) -> Parsed:
     """GP practices from ODS ``epraccur.csv``; other prescribing cost centres are left out."""
     frame = read_validated(
         path,
-        _ods_fields([
-            Field("commissioner", 14, "code", required=False, pattern=ODS_CODE),
-            Field("prescribing_setting", 25, "code", pattern=r"\d{1,2}"),
-        ]),
-        header=False, n_columns=27, key=["code"], final_newline=True,
+        _ods_fields(
+            [
+                Field("commissioner", 14, "code", required=False, pattern=ODS_CODE),
+                Field("prescribing_setting", 25, "code", pattern=r"\d{1,2}"),
+            ]
+        ),
+        header=False,
+        n_columns=27,
+        key=["code"],
+        final_newline=True,
     )
     practices = frame[frame["prescribing_setting"] == GP_PRESCRIBING_SETTING]
     others = len(frame) - len(practices)
     orgs = _organisations(practices, "gp", sub_icb="commissioner", icb="hlhg", parent=None)
-    notes = [f"{others} prescribing cost centres that are not GP practices (out-of-hours, walk-in, "
-             "prisons, ...) were left out"] if others else []
+    notes = (
+        [
+            f"{others} prescribing cost centres that are not GP practices (out-of-hours, walk-in, "
+            "prisons, ...) were left out"
+        ]
+        if others
+        else []
+    )
     notes += coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["gp"], what="GP practices")
     return Parsed({"organisations": orgs}, _latest_date(frame), notes)
 
@@ -88,8 +103,12 @@ def parse_epraccur(path: Path) -> Parsed:
 def parse_edispensary(path: Path) -> Parsed:
     """Community pharmacies (dispensing contractors' premises) from ODS ``edispensary.csv``."""
     frame = read_validated(
-        path, _ods_fields([Field("parent", 14, "code", required=False, pattern=ODS_CODE)]),
-        header=False, n_columns=27, key=["code"], final_newline=True,
+        path,
+        _ods_fields([Field("parent", 14, "code", required=False, pattern=ODS_CODE)]),
+        header=False,
+        n_columns=27,
+        key=["code"],
+        final_newline=True,
     )
     orgs = _organisations(frame, "pharmacy", sub_icb=None, icb="hlhg", parent="parent")
     notes = coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["pharmacy"], what="pharmacies")
@@ -98,9 +117,13 @@ def parse_edispensary(path: Path) -> Parsed:
 
 def parse_egdpprac(path: Path) -> Parsed:
     """General dental practices from ODS ``egdpprac.csv``."""
-    frame = read_validated(path, _ods_fields([]), header=False, n_columns=27, key=["code"], final_newline=True)
+    frame = read_validated(
+        path, _ods_fields([]), header=False, n_columns=27, key=["code"], final_newline=True
+    )
     orgs = _organisations(frame, "dentist", sub_icb=None, icb="hlhg", parent=None)
-    notes = coverage_notes(path, len(orgs), national_minimum=NATIONAL_MINIMUM["dentist"], what="dental practices")
+    notes = coverage_notes(
+        path, len(orgs), national_minimum=NATIONAL_MINIMUM["dentist"], what="dental practices"
+    )
     return Parsed({"organisations": orgs}, _latest_date(frame), notes)
 
 
@@ -123,7 +146,10 @@ def parse_nhs_choices_opticians(path: Path) -> Parsed:
             Field("lon", "Longitude", "number", required=False, minimum=GB_LON[0], maximum=GB_LON[1]),
             Field("parent", "ParentODSCode", required=False),
         ],
-        delimiter="\u00ac", encoding="latin-1", key=["organisation_id"], final_newline=True,
+        delimiter="\u00ac",
+        encoding="latin-1",
+        key=["organisation_id"],
+        final_newline=True,
     )
     # OrganisationCode repeats across sites in this list; OrganisationID is unique.
     frame["code"] = "NHSC" + frame["organisation_id"].astype(str)
@@ -133,14 +159,30 @@ def parse_nhs_choices_opticians(path: Path) -> Parsed:
     orgs = _organisations(frame, "optometrist", sub_icb=None, icb="parent", parent=None)
     orgs["lat"] = frame["lat"]
     orgs["lon"] = frame["lon"]
-    return Parsed({"organisations": orgs}, None,
-                  ["the NHS Choices optician list is from 2014: label results that use it as dated"])
+    return Parsed(
+        {"organisations": orgs},
+        None,
+        ["the NHS Choices optician list is from 2014: label results that use it as dated"],
+    )
 
 
 IMPORTERS = [
     Importer("ods-gp-practices", "ODS epraccur.csv: GP practices", parse_epraccur, ODS_PUBLISHER, OGL),
-    Importer("ods-pharmacies", "ODS edispensary.csv: community pharmacies", parse_edispensary, ODS_PUBLISHER, OGL),
-    Importer("ods-dental-practices", "ODS egdpprac.csv: general dental practices", parse_egdpprac, ODS_PUBLISHER, OGL),
-    Importer("nhs-choices-opticians", "NHS Choices Optician.csv (2014): opticians with coordinates",
-             parse_nhs_choices_opticians, "NHS Choices", "Open Government Licence v2.0"),
+    Importer(
+        "ods-pharmacies", "ODS edispensary.csv: community pharmacies", parse_edispensary, ODS_PUBLISHER, OGL
+    ),
+    Importer(
+        "ods-dental-practices",
+        "ODS egdpprac.csv: general dental practices",
+        parse_egdpprac,
+        ODS_PUBLISHER,
+        OGL,
+    ),
+    Importer(
+        "nhs-choices-opticians",
+        "NHS Choices Optician.csv (2014): opticians with coordinates",
+        parse_nhs_choices_opticians,
+        "NHS Choices",
+        "Open Government Licence v2.0",
+    ),
 ]

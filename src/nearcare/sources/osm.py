@@ -46,17 +46,36 @@ def parse_osm(path: Path) -> Parsed:
     if counter.highways == 0:
         raise InputError("the extract has no roads or paths (no highway=* ways)", path=path)
     box = header.box()
-    bounds = (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat) if box.valid() else (None,) * 4
+    bounds = (
+        (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+        if box.valid()
+        else (None,) * 4
+    )
     stamp = header.get("osmosis_replication_timestamp") or None
-    row = pd.DataFrame([{
-        "path": str(path.resolve()), "sha256": file_sha256(path),
-        "min_lon": bounds[0], "min_lat": bounds[1], "max_lon": bounds[2], "max_lat": bounds[3],
-        "highway_ways": counter.highways, "defibrillators": counter.defibrillators, "replication_time": stamp,
-    }])
+    row = pd.DataFrame(
+        [
+            {
+                "path": str(path.resolve()),
+                "sha256": file_sha256(path),
+                "min_lon": bounds[0],
+                "min_lat": bounds[1],
+                "max_lon": bounds[2],
+                "max_lat": bounds[3],
+                "highway_ways": counter.highways,
+                "defibrillators": counter.defibrillators,
+                "replication_time": stamp,
+            }
+        ]
+    )
     return Parsed({"osm_extracts": row}, stamp)
 
 
 IMPORTERS = [
-    Importer("osm", "OpenStreetMap extract (.pbf) for the travel-time networks", parse_osm,
-             "OpenStreetMap contributors", "Open Database Licence 1.0"),
+    Importer(
+        "osm",
+        "OpenStreetMap extract (.pbf) for the travel-time networks",
+        parse_osm,
+        "OpenStreetMap contributors",
+        "Open Database Licence 1.0",
+    ),
 ]

@@ -40,22 +40,43 @@ def parse_population(path: Path, *, year: int | None = None, geography: str | No
     keep = [i for i, r in enumerate(rows) if r[at].strip()[:3] in ("E01", "W01")]
     skipped = len(rows) - len(keep)
     if not keep:
-        raise InputError(f"no LSOA rows (codes starting E01 or W01) in column {code_column!r}", path=path,
-                         field=code_column)
-    frame = validate(path, names, [rows[i] for i in keep], [lines[i] for i in keep], [
-        Field("lsoa_code", code_column, "code", pattern=LSOA_CODE),
-        Field("population", ("All Ages", "Total", "all_ages", "population"), "integer", thousands=True,
-              maximum=MAX_LSOA_POPULATION),
-    ], key=["lsoa_code"])
+        raise InputError(
+            f"no LSOA rows (codes starting E01 or W01) in column {code_column!r}",
+            path=path,
+            field=code_column,
+        )
+    frame = validate(
+        path,
+        names,
+        [rows[i] for i in keep],
+        [lines[i] for i in keep],
+        [
+            Field("lsoa_code", code_column, "code", pattern=LSOA_CODE),
+            Field(
+                "population",
+                ("All Ages", "Total", "all_ages", "population"),
+                "integer",
+                thousands=True,
+                maximum=MAX_LSOA_POPULATION,
+            ),
+        ],
+        key=["lsoa_code"],
+    )
     frame["geography"] = geography
     frame["year"] = year
     notes = [f"{skipped} rows for larger areas (local authorities, regions) were left out"] if skipped else []
-    notes += coverage_notes(path, len(frame), national_minimum=NATIONAL_MINIMUM[geography], what="LSOAs",
-                            area_editions=True)  # ONS has published small-area estimates by region
+    notes += coverage_notes(
+        path, len(frame), national_minimum=NATIONAL_MINIMUM[geography], what="LSOAs", area_editions=True
+    )  # ONS has published small-area estimates by region
     return Parsed({"population": frame}, f"mid-{year}", notes)
 
 
 IMPORTERS = [
-    Importer("population", "ONS LSOA population estimates (SAPE)", parse_population,
-             "Office for National Statistics", "Open Government Licence v3.0"),
+    Importer(
+        "population",
+        "ONS LSOA population estimates (SAPE)",
+        parse_population,
+        "Office for National Statistics",
+        "Open Government Licence v3.0",
+    ),
 ]

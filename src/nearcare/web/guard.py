@@ -23,9 +23,11 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Scripts only from this server (plus one per-request nonce for the NHS.UK template's js-enabled line and
 # the Swagger UI start-up script on /docs);
 # styles may be inline because Leaflet and the report's figures set style attributes.
-CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # ReDoc (/redoc) builds its search index in a Web Worker made from a blob: URL of its own bundle's code;
 # the one addition to the policy, and no other site.
 REDOC_CSP = CSP + "; worker-src blob:"
@@ -35,7 +37,7 @@ def host_name(host: str) -> str:
     """The name part of a Host header or netloc, lower case: 'Example.org:8000' -> 'example.org', '[::1]:80' -> '::1'."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
+        return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
@@ -60,7 +62,12 @@ class CsrfTokens:
         return hmac.compare_digest(signature, self._sign(value))
 
     def check(self, cookie: str | None, field: str | None) -> bool:
-        return self.valid(cookie) and field is not None and field.isascii() and hmac.compare_digest(cookie, field)
+        return (
+            self.valid(cookie)
+            and field is not None
+            and field.isascii()
+            and hmac.compare_digest(cookie, field)
+        )
 
 
 class JsonProblem(ValueError):
@@ -106,7 +113,9 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise JsonProblem("a string holds a lone surrogate (\\ud800-\\udfff escape); send valid Unicode text") from None
+        raise JsonProblem(
+            "a string holds a lone surrogate (\\ud800-\\udfff escape); send valid Unicode text"
+        ) from None
 
 
 class Guard:
@@ -125,24 +134,37 @@ class Guard:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
-                headers += [(b"content-security-policy", csp.encode()), (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"
+                ]
+                headers += [
+                    (b"content-security-policy", csp.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host", "")
         if host_name(host) not in self.allowed_hosts:
-            return await _plain(send_with_headers, 400, "This server does not answer to that host name "
-                                "(start it with --allowed-host NAME to add one).")
+            return await _plain(
+                send_with_headers,
+                400,
+                "This server does not answer to that host name "
+                "(start it with --allowed-host NAME to add one).",
+            )
         if scope["method"] in UNSAFE_METHODS:
             origin = headers.get("origin") or headers.get("referer")
             if origin is not None:
                 parts = urlsplit(origin)
                 if origin == "null" or parts.netloc.lower() != host.lower():
-                    return await _plain(send_with_headers, 403, "Cross-site request refused: changes must come from "
-                                        "this site's own pages.")
+                    return await _plain(
+                        send_with_headers,
+                        403,
+                        "Cross-site request refused: changes must come from this site's own pages.",
+                    )
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return await _plain(send_with_headers, 413, f"The request body is over {MAX_BODY_BYTES:,} bytes.")
@@ -156,17 +178,24 @@ class Guard:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > MAX_BODY_BYTES:
-                return await _plain(send_with_headers, 413, f"The request body is over {MAX_BODY_BYTES:,} bytes.")
+                return await _plain(
+                    send_with_headers, 413, f"The request body is over {MAX_BODY_BYTES:,} bytes."
+                )
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         content_type = headers.get("content-type", "").lower()
-        if body and (not content_type or "json" in content_type):  # FastAPI reads a body without a type as JSON
+        if body and (
+            not content_type or "json" in content_type
+        ):  # FastAPI reads a body without a type as JSON
             try:
                 check_json(body)
             except JsonProblem as exc:
-                return await _json(send_with_headers, 422, {"detail": [{"loc": ["body"], "msg": str(exc),
-                                                                        "type": "json_invalid"}]})
+                return await _json(
+                    send_with_headers,
+                    422,
+                    {"detail": [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]},
+                )
         replayed = False
 
         async def replay():
@@ -188,6 +217,11 @@ async def _json(send, status: int, payload: dict) -> None:
 
 
 async def _respond(send, status: int, body: bytes, media_type: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", media_type), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
