@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from nearcare import InputError
-from nearcare.access import Catchment, e2sfca
-from nearcare.equity import ALLOCATION_TOLERANCE, allocate, concentration_index, fractional_rank, slope_index
+from nearcare.access import Catchment, e2sfca, gaussian_decay, gravity_decay, step_decay
+from nearcare.allocation import ALLOCATION_TOLERANCE, allocate
+from nearcare.equity import concentration_index, fractional_rank, slope_index
 
 
 def random_case(seed: int, n_o: int = 80, n_d: int = 20, density: float = 0.5):
@@ -62,6 +63,37 @@ def test_e2sfca_agrees_with_pysal_access(decay, seed):
     theirs = pysal(pairs, demand, supply, 30, lambda t: float(catchment.weight(np.array([t]))[0]))
     ours = e2sfca(pairs, demand, supply, catchment)
     assert np.abs(ours.to_numpy() - theirs.to_numpy()).max() < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("name", "factory"),
+    [
+        ("step", lambda: step_decay(30)),
+        ("gaussian", lambda: gaussian_decay(30)),
+        ("gravity", lambda: gravity_decay(1.5)),
+    ],
+)
+def test_built_in_decays_by_name_and_by_factory_agree(name, factory):
+    minutes = np.linspace(0, 40, 401)
+    by_name, by_factory = Catchment(30, name), Catchment(30, factory())
+    assert np.array_equal(by_name.weight(minutes), by_factory.weight(minutes))
+    assert by_name.describe() == by_factory.describe()
+
+
+def test_any_function_of_minutes_is_a_decay():
+    """A user's own decay (here exponential) gives what PySAL access gives with the same function."""
+    pairs, demand, supply = random_case(4)
+    catchment = Catchment(30, lambda minutes: np.exp(-0.1 * minutes))
+    weights = catchment.weight(np.array([0.0, 10.0, 30.0, 30.5]))
+    assert weights == pytest.approx([1.0, np.exp(-1.0), np.exp(-3.0), 0.0])  # 0 beyond the catchment
+    theirs = pysal(pairs, demand, supply, 30, lambda t: float(np.exp(-0.1 * t)))
+    ours = e2sfca(pairs, demand, supply, catchment)
+    assert np.abs(ours.to_numpy() - theirs.to_numpy()).max() < 1e-9
+    assert "up to 30 minutes" in catchment.describe()
+    with pytest.raises(InputError):
+        Catchment(30, 0.5)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        Catchment(30, "linear")
 
 
 def test_e2sfca_step_matches_pysal_own_step_function():

@@ -344,6 +344,39 @@ def test_exact_siting_matches_brute_force_and_beats_greedy(seed, n_points, n_sit
     assert value(exact) >= value(greedy) - 1e-9
 
 
+@pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")  # spopt's PuLP 3 style
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000), n_points=st.integers(3, 30), n_sites=st.integers(2, 8), k=st.integers(1, 4)
+)
+def test_exact_siting_covers_as_many_people_as_spopt_mclp(seed, n_points, n_sites, k):
+    """Cross-check against an independent formulation: spopt's MCLP (Church & ReVelle) on a cost
+    matrix built so that candidate j covers point i exactly when i is in covers[j]."""
+    import pulp
+    from spopt.locate import MCLP
+
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(1, 100, n_points).astype(float)
+    covers = [np.flatnonzero(rng.random(n_points) < 0.3) for _ in range(n_sites)]
+    k = min(k, n_sites)  # spopt places exactly k facilities; nearcare at most k
+    cost = np.full((n_points, n_sites), 10.0)
+    for j, c in enumerate(covers):
+        cost[c, j] = 1.0
+    reference = MCLP.from_cost_matrix(cost, weights, service_radius=5.0, p_facilities=k)
+    reference = reference.solve(pulp.PULP_CBC_CMD(msg=False))
+    chosen_by_spopt = [j for j, var in enumerate(reference.fac_vars) if var.value() > 0.5]
+    hit = np.zeros(n_points, bool)
+    for j in chosen_by_spopt:
+        hit[covers[j]] = True
+    spopt_people = weights[hit].sum()
+    assert spopt_people == pytest.approx(pulp.value(reference.problem.objective))
+    exact = defib.exact_cover(weights, covers, k, solver=pulp.PULP_CBC_CMD(msg=False))
+    hit = np.zeros(n_points, bool)
+    for j in exact:
+        hit[covers[j]] = True
+    assert weights[hit].sum() == pytest.approx(spopt_people)
+
+
 def test_greedy_can_be_beaten():
     """A classic case: the greedy first pick (the biggest set) blocks the best pair."""
     weights = np.ones(6)

@@ -11,7 +11,9 @@ or need-weighted people) and W a distance-decay weight:
 - ``step`` (default): zones of the catchment with weights 1, 0.68 and 0.22 (Luo & Qi's, from a
   Gaussian); a time on a zone's upper bound belongs to that zone;
 - ``gaussian``: Dai's (2010) truncated Gaussian, W = (exp(-t^2 / 2 t0^2) - e^-1/2) / (1 - e^-1/2);
-- ``gravity``: W = max(t, 1)^-beta within the catchment (the gravity-based 2SFCA of Wang 2012).
+- ``gravity``: W = max(t, 1)^-beta within the catchment (the gravity-based 2SFCA of Wang 2012);
+- or any function of minutes given as ``Catchment(max_minutes, decay=...)``; the three above are
+  also built by ``step_decay``, ``gaussian_decay`` and ``gravity_decay``.
 
 Computed from the stored pairs table (only pairs within the catchment; no dense origins-by-sites
 matrix), with ``np.bincount`` for the two sums. Values are supply per 1,000 people (GP FTE, or
@@ -24,65 +26,138 @@ controlled localities).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
-from nearcare.store import Store
+from nearcare.store import SERVICE_KINDS, Store
 
 DEFAULT_THRESHOLD_MINUTES = {"walk": 20.0, "drive": 15.0}
 PHARMACY_DISTANCE_M = 1600.0
 LUO_QI_WEIGHTS = (1.0, 0.68, 0.22)
 PER_PEOPLE = 1000.0
-SERVICE_KINDS = ("gp", "pharmacy", "dentist", "optometrist")
+
+
+DecayFunction = Callable[[np.ndarray], np.ndarray]  # minutes -> weight (0 or more; 1 = full weight)
+DECAY_NAMES = ("step", "gaussian", "gravity")
+
+
+@dataclass(frozen=True)
+class StepDecay:
+    """Zones (upper bound in minutes, weight), rising; a time on a zone's bound belongs to that zone."""
+
+    zones: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        bounds = [b for b, _ in self.zones]
+        if not self.zones or bounds != sorted(bounds) or any(w < 0 for _, w in self.zones):
+            raise InputError("step zones must rise in minutes and have weights of 0 or more")
+
+    def __call__(self, minutes: np.ndarray) -> np.ndarray:
+        bounds = np.array([b for b, _ in self.zones])
+        weights = np.append([w for _, w in self.zones], 0.0)
+        return weights[np.searchsorted(bounds, np.asarray(minutes, float), side="left")]
+
+    def describe(self) -> str:
+        return "step weights: " + ", ".join(f"up to {b:.3g} min x {w:g}" for b, w in self.zones)
+
+
+@dataclass(frozen=True)
+class GaussianDecay:
+    """Dai's (2010) Gaussian, falling from 1 at 0 minutes to 0 at ``max_minutes``."""
+
+    max_minutes: float
+
+    def __call__(self, minutes: np.ndarray) -> np.ndarray:
+        edge = np.exp(-0.5)
+        return (np.exp(-0.5 * (np.asarray(minutes, float) / self.max_minutes) ** 2) - edge) / (1 - edge)
+
+    def describe(self) -> str:
+        return f"Gaussian decay to {self.max_minutes:g} minutes"
+
+
+@dataclass(frozen=True)
+class GravityDecay:
+    """max(t, 1)^-beta (the gravity-based 2SFCA of Wang 2012)."""
+
+    beta: float = 1.5
+
+    def __call__(self, minutes: np.ndarray) -> np.ndarray:
+        return np.maximum(np.asarray(minutes, float), 1.0) ** -self.beta
+
+    def describe(self) -> str:
+        return f"gravity decay t^-{self.beta:g}"
+
+
+def step_decay(max_minutes: float, zones: tuple[tuple[float, float], ...] = ()) -> StepDecay:
+    """Step weights; by default Luo & Qi's 1, 0.68 and 0.22 over thirds of ``max_minutes``."""
+    if not zones:
+        third = max_minutes / 3
+        zones = tuple(zip((third, 2 * third, max_minutes), LUO_QI_WEIGHTS, strict=True))
+    return StepDecay(tuple(zones))
+
+
+def gaussian_decay(max_minutes: float) -> GaussianDecay:
+    return GaussianDecay(max_minutes)
+
+
+def gravity_decay(beta: float = 1.5) -> GravityDecay:
+    return GravityDecay(beta)
 
 
 @dataclass(frozen=True)
 class Catchment:
-    """A catchment of ``max_minutes`` and the distance-decay weight used inside it."""
+    """A catchment of ``max_minutes`` and the distance-decay weight used inside it.
+
+    ``decay`` is any callable minutes -> weight (an array in, an array out), such as
+    ``gravity_decay(2.0)`` or a lambda, or one of the built-ins by name: ``"step"`` (with ``zones``,
+    default Luo & Qi's thirds), ``"gaussian"`` or ``"gravity"`` (with ``beta``). Weights beyond
+    ``max_minutes`` are 0 whatever the function.
+    """
 
     max_minutes: float
-    decay: str = "step"  # step | gaussian | gravity
-    zones: tuple[tuple[float, float], ...] = field(default=())  # (upper bound in minutes, weight)
+    decay: str | DecayFunction = "step"
+    zones: tuple[tuple[float, float], ...] = field(default=())  # (upper bound in minutes, weight); step only
     beta: float = 1.5  # gravity only
 
     def __post_init__(self) -> None:
         if self.max_minutes <= 0:
             raise InputError("a catchment must be longer than 0 minutes", value=self.max_minutes)
-        if self.decay not in ("step", "gaussian", "gravity"):
+        if isinstance(self.decay, str) and self.decay not in DECAY_NAMES:
             raise InputError(f"decay must be step, gaussian or gravity, not {self.decay!r}")
-        if self.decay == "step" and not self.zones:
-            third = self.max_minutes / 3
-            object.__setattr__(
-                self, "zones", tuple(zip((third, 2 * third, self.max_minutes), LUO_QI_WEIGHTS, strict=True))
-            )
-        bounds = [b for b, _ in self.zones]
-        if self.decay == "step" and (bounds != sorted(bounds) or any(w < 0 for _, w in self.zones)):
-            raise InputError("step zones must rise in minutes and have weights of 0 or more")
+        if not isinstance(self.decay, str) and not callable(self.decay):
+            raise InputError("decay must be a function of minutes or one of step, gaussian, gravity")
+        if self.decay == "step":
+            object.__setattr__(self, "zones", step_decay(self.max_minutes, self.zones).zones)
+
+    @property
+    def function(self) -> DecayFunction:
+        """The decay as a function of minutes (the built-in one for a name)."""
+        if self.decay == "step":
+            return StepDecay(self.zones)
+        if self.decay == "gaussian":
+            return gaussian_decay(self.max_minutes)
+        if self.decay == "gravity":
+            return gravity_decay(self.beta)
+        assert callable(self.decay)
+        return self.decay
 
     def weight(self, minutes: np.ndarray) -> np.ndarray:
         minutes = np.asarray(minutes, float)
-        inside = minutes <= self.max_minutes
-        if self.decay == "step":
-            bounds = np.array([b for b, _ in self.zones])
-            weights = np.append([w for _, w in self.zones], 0.0)
-            w = weights[np.searchsorted(bounds, minutes, side="left")]
-        elif self.decay == "gaussian":
-            edge = np.exp(-0.5)
-            w = (np.exp(-0.5 * (minutes / self.max_minutes) ** 2) - edge) / (1 - edge)
-        else:
-            w = np.maximum(minutes, 1.0) ** -self.beta
-        return np.where(inside, w, 0.0)
+        w = np.asarray(self.function(minutes), float)
+        return np.where(minutes <= self.max_minutes, w, 0.0)
 
     def describe(self) -> str:
-        if self.decay == "step":
-            zones = ", ".join(f"up to {b:.3g} min x {w:g}" for b, w in self.zones)
-            return f"step weights: {zones}"
-        if self.decay == "gaussian":
-            return f"Gaussian decay to {self.max_minutes:g} minutes"
-        return f"gravity decay t^-{self.beta:g} up to {self.max_minutes:g} minutes"
+        function = self.function
+        if isinstance(function, StepDecay | GaussianDecay):
+            return function.describe()
+        if isinstance(function, GravityDecay):
+            return f"{function.describe()} up to {self.max_minutes:g} minutes"
+        name = getattr(function, "__name__", type(function).__name__)
+        return f"decay {name} up to {self.max_minutes:g} minutes"
 
 
 def e2sfca(

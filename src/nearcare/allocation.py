@@ -1,7 +1,7 @@
 """Proportionate allocation: share staff or money in proportion to need, and what it does to equity.
 
 ``allocate_units`` shares N units among practices (by need-weighted patients) or LSOAs (by
-need-weighted population) with ``nearcare.equity.allocate``, stores the result in
+need-weighted population) with ``allocate``, stores the result in
 ``allocations``, and compares an equity measure before and after by deprivation quintile:
 
 - practices: GP FTE per 10,000 need-weighted patients, before and after adding the units as FTE.
@@ -22,11 +22,93 @@ import pandas as pd
 
 from nearcare._errors import InputError, StoreError
 from nearcare.access import practice_gp_fte
-from nearcare.equity import allocate, equity_figures
+from nearcare.equity import equity_figures
 from nearcare.need import need_weighted_population, practice_need_weighted_patients
 from nearcare.store import Store
 
 TARGETS = ("practices", "lsoas", "neighbourhoods")
+ALLOCATION_TOLERANCE = 1e-9  # units: floors and caps may miss the total by this much (rounding)
+
+
+def _bound(bound: pd.Series | float | None, index: pd.Index, default: float) -> pd.Series:
+    """A floor or cap per target: one number for all, a Series (``default`` where missing), or none."""
+    if bound is None:
+        return pd.Series(default, index=index)
+    if isinstance(bound, pd.Series):
+        return bound.reindex(index).fillna(default)
+    return pd.Series(float(bound), index=index)
+
+
+def allocate(
+    need: pd.Series,
+    units: float,
+    *,
+    floors: pd.Series | float | None = None,
+    caps: pd.Series | float | None = None,
+) -> pd.Series:
+    """Share ``units`` in proportion to ``need``, each share kept within its floor and cap.
+
+    Finds the factor k with sum(clip(k * need, floor, cap)) = units by bisection (the sum rises with
+    k), so shares stay proportional to need except where a floor or cap binds.
+    """
+    need = need.astype(float)
+    if need.empty:
+        raise InputError("nothing to allocate to")
+    if (~np.isfinite(need)).any() or (need < 0).any():
+        raise InputError(
+            "need must be a finite number of 0 or more for every target", value=need[~(need >= 0)].index[0]
+        )
+    if not np.isfinite(units) or units < 0:
+        raise InputError("units must be a number of 0 or more", value=units)
+    low = _bound(floors, need.index, 0.0)
+    high = _bound(caps, need.index, np.inf)
+    if (low > high).any():
+        raise InputError("a floor is above its cap", value=(low > high).idxmax())
+    if low.sum() > units + ALLOCATION_TOLERANCE:
+        raise InputError(f"the floors add up to {low.sum():,.6g}, more than the {units:,.6g} units to share")
+    if high.sum() < units - ALLOCATION_TOLERANCE:
+        raise InputError(f"the caps add up to {high.sum():,.6g}, less than the {units:,.6g} units to share")
+    if need.sum() > 0:
+        # A target with no need gets only its floor, so the capped targets with need must hold the rest.
+        most = high[need > 0].sum() + low[need == 0].sum()
+        if most < units - ALLOCATION_TOLERANCE:
+            raise InputError(
+                f"in proportion to need at most {most:,.6g} of the {units:,.6g} units can be shared: the "
+                "targets with need are capped and those with no need get only their floor"
+            )
+    weights = need if need.sum() > 0 else pd.Series(1.0, index=need.index)
+    w, lo, hi = weights.to_numpy(), low.to_numpy(), high.to_numpy()
+
+    def total(k: float) -> float:
+        return float(np.clip(k * w, lo, hi).sum())
+
+    k_low, k_high = 0.0, max(units, 1.0) / max(w.sum(), 1e-300)
+    while total(k_high) < units and k_high < 1e300:
+        k_high *= 2
+    for _ in range(200):
+        middle = (k_low + k_high) / 2
+        k_low, k_high = (middle, k_high) if total(middle) < units else (k_low, middle)
+    shares = np.clip(k_high * w, lo, hi)
+    # What bisection leaves (rounding, or needs so small that no finite factor reaches the caps) goes
+    # to the targets with need that a bound does not hold, in proportion to need, else to their room.
+    has_need = w > 0
+    for _ in range(100):
+        residual = units - shares.sum()
+        if abs(residual) <= ALLOCATION_TOLERANCE * max(1.0, units) * 1e-3:
+            break
+        movable = has_need & ((shares < hi) if residual > 0 else (shares > lo))
+        if not movable.any():
+            break
+        room = (hi - shares) if residual > 0 else (shares - lo)
+        weight = w * movable
+        # Normalise before scaling: residual x a subnormal need would underflow to 0.
+        share = weight / weight.sum() if weight.sum() > 0 else np.full_like(weight, np.nan)
+        if not np.isfinite(share).all():
+            weight = np.where(movable, np.minimum(room, 1e300), 0.0)
+            share = weight / weight.sum()
+        step = np.minimum(abs(residual) * share, room)
+        shares = shares + np.sign(residual) * step
+    return pd.Series(shares, index=need.index)
 
 
 @dataclass

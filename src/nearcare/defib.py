@@ -54,16 +54,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import osmium
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
 from nearcare.geo import in_england_box, normalise_postcode, to_bng, to_wgs84
+from nearcare.need import deprivation_priority_weight
+from nearcare.sources.osm import amenities, defibrillator_nodes, latest_extract
 from nearcare.store import Store
+
+if TYPE_CHECKING:
+    import pulp
 
 DEFAULT_DISTANCE_M = 200.0
 SECOND_BAND_M = 500.0
@@ -91,7 +97,10 @@ _LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 def hours_problem(hours: str | None) -> str | None:
     """Why ``hours`` are not valid OpenStreetMap ``opening_hours``, or None when they are."""
-    from opening_hours import OpeningHours, ParserError
+    from opening_hours import (  # type: ignore[attr-defined]  # missing from its stubs
+        OpeningHours,
+        ParserError,
+    )
 
     if not isinstance(hours, str) or not hours.strip():
         return "no hours given"
@@ -168,39 +177,27 @@ def _defib_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def parse_osm_defibrillators(path: Path) -> pd.DataFrame:
-    """Defibrillators mapped in an OpenStreetMap extract."""
-    rows = []
-    try:
-        for node in osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
-            osmium.filter.TagFilter(("emergency", "defibrillator"))
-        ):
-            tags = dict(node.tags)
-            indoor = tags.get("indoor")
-            outdoor = (
-                indoor == "no"
-                or tags.get("amenity") == "telephone"
-                or "phone box" in tags.get("location", "").lower()
-            )
-            rows.append(
-                {
-                    "defib_id": f"osm-n{node.id}",
-                    "source": "osm",
-                    "lat": node.location.lat,
-                    "lon": node.location.lon,
-                    "postcode": None,
-                    "access": _access(tags.get("access")),
-                    "hours": tags.get("opening_hours"),
-                    "outdoor": bool(outdoor),
-                    "location_note": tags.get("defibrillator:location") or tags.get("location"),
-                    "guardian": tags.get("operator"),
-                    "registered_on_circuit": None,
-                    "pads_expiry": None,
-                    "battery_expiry": None,
-                    "last_checked": None,
-                }
-            )
-    except RuntimeError as exc:
-        raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
+    """Defibrillators mapped in an OpenStreetMap extract, as register rows."""
+    nodes = defibrillator_nodes(path)
+    rows = [
+        {
+            "defib_id": f"osm-n{node.osm_id}",
+            "source": "osm",
+            "lat": node.lat,
+            "lon": node.lon,
+            "postcode": None,
+            "access": _access(node.access),
+            "hours": node.hours,
+            "outdoor": node.outdoor,
+            "location_note": node.location_note,
+            "guardian": node.guardian,
+            "registered_on_circuit": None,
+            "pads_expiry": None,
+            "battery_expiry": None,
+            "last_checked": None,
+        }
+        for node in nodes.itertuples(index=False)
+    ]
     columns = [
         "defib_id",
         "source",
@@ -686,7 +683,7 @@ def deserts(cov: Coverage, time: str = "night") -> pd.DataFrame:
     frame = cov.by_lsoa[
         (cov.by_lsoa[f"people_{time}_first"] == 0) & (cov.by_lsoa["people_assessed"] > 0)
     ].copy()
-    frame["priority"] = frame["people_assessed"] * (1 + 0.1 * (10 - frame["imd_decile"].fillna(5.5)))
+    frame["priority"] = frame["people_assessed"] * deprivation_priority_weight(frame["imd_decile"])
     return frame.sort_values("priority", ascending=False).reset_index(drop=True)
 
 
@@ -701,37 +698,14 @@ def candidate_hosts(store: Store, lsoas: list[str] | None = None) -> pd.DataFram
     )
     if lsoas is not None:
         sites = sites[sites["lsoa21_code"].isin(lsoas)]
-    extract = store.df("SELECT path FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
-    rows = []
-    if len(extract) and Path(extract["path"].iloc[0]).exists():
-        processor = osmium.FileProcessor(
-            extract["path"].iloc[0], osmium.osm.NODE | osmium.osm.WAY
-        ).with_locations()
-        for obj in processor.with_filter(osmium.filter.KeyFilter("amenity")):
-            amenity = obj.tags.get("amenity")
-            if amenity not in CANDIDATE_AMENITIES:
-                continue
-            if obj.is_node():
-                lon, lat = obj.location.lon, obj.location.lat
-            else:
-                coords = [(n.location.lon, n.location.lat) for n in obj.nodes if n.location.valid()]
-                if not coords:
-                    continue
-                lon, lat = np.mean(coords, axis=0)
-            rows.append(
-                {
-                    "site_id": f"osm-{'n' if obj.is_node() else 'w'}{obj.id}",
-                    "name": obj.tags.get("name", amenity),
-                    "host": amenity,
-                    "lon": lon,
-                    "lat": lat,
-                }
-            )
-    osm = pd.DataFrame(rows)
-    if len(osm):
-        osm["easting"], osm["northing"] = to_bng(osm["lon"].to_numpy(), osm["lat"].to_numpy())
-        osm = osm.drop(columns=["lon", "lat"])
-    return pd.concat([sites.drop(columns=["lsoa21_code"]), osm], ignore_index=True)
+    hosts = [sites.drop(columns=["lsoa21_code"])]
+    extract = latest_extract(store)
+    if extract is not None and extract.path.exists():
+        osm = amenities(extract.path, CANDIDATE_AMENITIES)
+        if len(osm):
+            osm["easting"], osm["northing"] = to_bng(osm["lon"].to_numpy(), osm["lat"].to_numpy())
+            hosts.append(osm.drop(columns=["lon", "lat"]))
+    return pd.concat(hosts, ignore_index=True)
 
 
 @dataclass
@@ -772,9 +746,17 @@ def greedy_cover(weights: np.ndarray, covers: list[np.ndarray], k: int) -> list[
     return chosen
 
 
-def exact_cover(weights: np.ndarray, covers: list[np.ndarray], k: int, solver=None) -> list[int]:
-    """The maximal covering location problem, solved exactly by an integer program."""
-    import pulp
+def exact_cover(
+    weights: np.ndarray, covers: Sequence[np.ndarray], k: int, solver: pulp.LpSolver | None = None
+) -> list[int]:
+    """The maximal covering location problem (see the module notes), solved exactly by an integer program.
+
+    ``weights[i]`` is demand point i's people; ``covers[j]`` the indices of the points candidate j
+    covers; at most ``k`` candidates are chosen. ``solver`` is any PuLP solver (default: CBC, bundled
+    with PuLP, quiet). Returns the chosen candidates' indices; raises ``StoreError`` if the solver
+    does not report an optimum.
+    """
+    import pulp  # lazily: importing PuLP takes about 0.4 s, which every CLI command would pay
 
     model = pulp.LpProblem("mclp", pulp.LpMaximize)
     x = [model.add_variable(f"x{j}", cat="Binary") for j in range(len(covers))]
@@ -792,7 +774,7 @@ def exact_cover(weights: np.ndarray, covers: list[np.ndarray], k: int, solver=No
     status = model.solve(solver or pulp.PULP_CBC_CMD(msg=False))
     if pulp.LpStatus[status] != "Optimal":
         raise StoreError(f"the siting problem was not solved ({pulp.LpStatus[status]})")
-    return [j for j, v in enumerate(x) if v.value() is not None and v.value() > 0.5]
+    return [j for j, v in enumerate(x) if (value := v.value()) is not None and value > 0.5]
 
 
 def best_sites(
@@ -802,7 +784,7 @@ def best_sites(
     lsoas: list[str] | None = None,
     distance_m: float = DEFAULT_DISTANCE_M,
     time: str = "night",
-    solver=None,
+    solver: pulp.LpSolver | None = None,
 ) -> tuple[Siting, Coverage]:
     """Choose k new sites to cover the most assessed people not yet covered at ``time``, exactly and greedily."""
     if k < 1:
@@ -824,7 +806,8 @@ def best_sites(
         return float(weights[hit].sum())
 
     # Order the exact choice by marginal gain, each site after those before it.
-    order, remaining = [], list(exact)
+    order: list[int] = []
+    remaining = list(exact)
     while remaining:
         best = max(remaining, key=lambda j: people_covered([*order, j]) - people_covered(order))
         order.append(best)

@@ -12,7 +12,14 @@ README, are:
   deprived national decile and 0.775 in the least.
 
 Both factors are scaled to average 1 over the area's population, so the need-weighted population
-adds up to the real one and only its distribution changes. Where the share aged 65+ of an LSOA is
+adds up to the real one and only its distribution changes.
+
+A second, different weight ranks *harm* rather than sharing resources: ``deprivation_priority_weight``
+= 1 + ``PRIORITY_STEP`` x (10 - IMD decile), 1.9 in the most deprived decile and 1 in the least, not
+scaled (a harm to the most deprived counts 1.9 times the same harm to the least). Scenario ranking
+(deprivation-weighted person-minutes) and defibrillator deserts use it. The two are kept apart on
+purpose: the need factor is a modest, total-preserving adjustment of demand in the spirit of
+Carr-Hill; the priority weight is a steeper ordering of losses, with no total to preserve. Where the share aged 65+ of an LSOA is
 not imported, it is *modelled* as that of the nearest GP practice's registered list (straight
 line), and labelled so.
 """
@@ -27,6 +34,8 @@ from nearcare.store import Store
 
 AGE_WEIGHT_65_PLUS = 2.2
 DEPRIVATION_STEP = 0.05
+PRIORITY_STEP = 0.1
+MIDDLE_DECILE = 5.5  # where an LSOA has no IMD decile, the priority weight takes the middle
 
 
 def age_factor(share_65_plus: np.ndarray) -> np.ndarray:
@@ -36,6 +45,14 @@ def age_factor(share_65_plus: np.ndarray) -> np.ndarray:
 
 def deprivation_factor(imd_decile: np.ndarray) -> np.ndarray:
     return 1 + DEPRIVATION_STEP * (5.5 - np.asarray(imd_decile, float))
+
+
+def deprivation_priority_weight(imd_decile: pd.Series) -> pd.Series:
+    """Weight of a harm by deprivation: 1 + 0.1 x (10 - IMD decile), 1.9 for decile 1 and 1 for decile 10.
+
+    Not scaled; an LSOA with no decile counts as the middle (5.5, weight 1.45).
+    """
+    return 1 + PRIORITY_STEP * (10 - imd_decile.fillna(MIDDLE_DECILE))
 
 
 def _scaled(factor: np.ndarray, weights: np.ndarray) -> np.ndarray:

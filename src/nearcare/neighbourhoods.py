@@ -19,7 +19,7 @@ quintile, QOF prevalence (the practices inside, weighted by list size), services
 to the nearest, need-weighted GP access, and a suggested team: staff per profession from
 ``TEAM_PER_10K_NEED`` (per 10,000 need-weighted people; nearcare's planning ratios, to be replaced
 by local ones) for the whole area, shared among neighbourhoods in proportion to need with
-``nearcare.equity.allocate``.
+``nearcare.allocation.allocate``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
+from nearcare.allocation import allocate
+from nearcare.flows import patient_flows
+from nearcare.need import need_weighted_population
 from nearcare.store import Store
 
 DEFAULT_MIN_POPULATION = 30_000
@@ -262,11 +265,9 @@ def _lsoas_from_practices(store: Store, grouping: pd.Series) -> pd.DataFrame:
 
 
 def _patient_flows(store: Store) -> pd.DataFrame | None:
-    """Patients per LSOA per practice (real, or modelled by the scenarios' choice model), if travel times exist."""
-    from nearcare.scenarios import load_context
-
+    """Patients per LSOA per practice (real, or modelled by ``nearcare.flows``), if travel times exist."""
     try:
-        return load_context(store).flows
+        return patient_flows(store)[0]
     except StoreError:
         return None
 
@@ -353,8 +354,6 @@ def check(
 
 def profiles(store: Store, ratios: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per neighbourhood: the profile, and the suggested team (staff per profession)."""
-    from nearcare.equity import allocate
-    from nearcare.need import need_weighted_population
 
     ratios = ratios or TEAM_PER_10K_NEED
     assignment = store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods")

@@ -54,14 +54,10 @@ import pandas as pd
 from nearcare._errors import InputError, StoreError
 from nearcare._format import whole
 from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M, practice_gp_fte
+from nearcare.flows import ChoiceModel, flows_from, latest_registrations, where_patients_go
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
+from nearcare.need import deprivation_priority_weight
 from nearcare.store import ORGANISATION_KINDS, Store
-
-ALPHAS = (0.5, 1.0)
-# List sizes alone cannot pin the distance decay down: with attraction following size, a flat decay
-# reproduces them trivially while sending people implausibly far. So beta (per minute) is searched
-# only where attraction halves within 0.7 to 3.5 minutes' drive.
-BETAS = (0.2, 0.3, 0.5, 0.75, 1.0)
 
 
 @dataclass(frozen=True)
@@ -264,65 +260,6 @@ def merge_targets(scenario: Scenario, *, where: str = "scenario") -> dict[str, s
     return targets
 
 
-# --- the choice model ----------------------------------------------------------------------------
-
-
-@dataclass
-class ChoiceModel:
-    alpha: float
-    beta: float
-    r_squared: float
-    mean_abs_pct_error: float
-    modelled: bool
-
-    def describe(self) -> str:
-        huff = (
-            f"Huff model, size^{self.alpha:g} x exp(-{self.beta:g} x minutes), calibrated to list sizes "
-            f"with the decay held to plausible values: R^2 {self.r_squared:.2f}, mean absolute error "
-            f"{self.mean_abs_pct_error:.0f}% per practice"
-        )
-        if not self.modelled:
-            return (
-                "real registrations by LSOA (NHS file); where an LSOA has none at the practices left in its reach, "
-                f"modelled ({huff})"
-            )
-        return f"modelled ({huff})"
-
-
-def _choice(pairs: pd.DataFrame, size: pd.Series, alpha: float, beta: float) -> pd.Series:
-    """P(LSOA i registers with practice j) over the pairs given."""
-    utility = size.reindex(pairs["destination_id"]).to_numpy() ** alpha * np.exp(
-        -beta * pairs["minutes"].to_numpy()
-    )
-    utility = np.where(np.isfinite(utility), utility, 0.0)
-    totals = pd.Series(utility).groupby(pairs["origin_id"].to_numpy()).transform("sum").to_numpy()
-    return pd.Series(
-        np.divide(utility, totals, out=np.zeros_like(utility), where=totals > 0), index=pairs.index
-    )
-
-
-def calibrate(pairs: pd.DataFrame, registered: pd.Series, lists: pd.Series) -> tuple[ChoiceModel, pd.Series]:
-    """Grid-search alpha and beta so that modelled list sizes match the real ones; return flows."""
-    best = None
-    for alpha in ALPHAS:
-        for beta in BETAS:
-            p = _choice(pairs, lists, alpha, beta)
-            flows = registered.reindex(pairs["origin_id"]).to_numpy() * p.to_numpy()
-            modelled = (
-                pd.Series(flows)
-                .groupby(pairs["destination_id"].to_numpy())
-                .sum()
-                .reindex(lists.index, fill_value=0)
-            )
-            error = float(((modelled - lists) ** 2).sum())
-            if best is None or error < best[0]:
-                best = (error, alpha, beta, modelled, flows)
-    error, alpha, beta, modelled, flows = best
-    r2 = 1 - error / float(((lists - lists.mean()) ** 2).sum()) if len(lists) > 1 else np.nan
-    mape = float((np.abs(modelled - lists) / lists.where(lists > 0)).mean() * 100)
-    return ChoiceModel(alpha, beta, r2, mape, True), pd.Series(flows, index=pairs.index)
-
-
 # --- evaluation -------------------------------------------------------------------------------------
 
 
@@ -385,34 +322,8 @@ def load_context(store: Store, *, mode: str | None = None) -> Context:
     ).set_index("practice_code")
     # GP FTE by the project's one plausibility rule: implausible or missing figures estimated from the list.
     practices = practices.join(practice_gp_fte(store).set_index("practice_code")[["gp_fte", "gp_fte_status"]])
-    drive = pairs[("drive", "gp")]
-    registrations = store.df(
-        "SELECT practice_code AS destination_id, lsoa_code AS origin_id, sum(patients) AS patients "
-        "FROM gp_registrations_lsoa WHERE extract_date = (SELECT max(extract_date) FROM "
-        "gp_registrations_lsoa) GROUP BY ALL"
-    )
-    lists = practices["patients"].dropna().astype(float)
-    lists = lists[lists.index.isin(drive["destination_id"])]
-    population = areas["population"]
-    # Registered people per LSOA: population scaled so the totals match the practices' lists.
-    registered = population * (lists.sum() / population.sum())
-    # Calibrated either way: with real registrations, it places the patients of an LSOA that has none
-    # at the practices left in its reach (see _where_patients_go).
-    model, flow = calibrate(drive, registered, lists)
-    if len(registrations):
-        flows = drive.merge(registrations, on=["origin_id", "destination_id"], how="left").fillna(
-            {"patients": 0.0}
-        )
-        model = ChoiceModel(
-            model.alpha, model.beta, model.r_squared, model.mean_abs_pct_error, modelled=False
-        )
-    else:
-        flows = drive.assign(patients=flow.to_numpy())
-    # Each practice's real list, spread over its LSOAs as the flows spread it.
-    totals = flows.groupby("destination_id")["patients"].transform("sum").to_numpy()
-    lists = practices["patients"].reindex(flows["destination_id"]).fillna(0).to_numpy(float)
-    flows["listed"] = np.divide(
-        flows["patients"].to_numpy() * lists, totals, out=np.zeros(len(flows)), where=totals > 0
+    flows, model = flows_from(
+        pairs[("drive", "gp")], areas["population"], practices["patients"], latest_registrations(store)
     )
     return Context(
         mode,
@@ -579,158 +490,23 @@ def _crowfly_nearest_left(
     return minutes
 
 
-def _practice_of(sites: pd.Series, targets: dict[str, str]) -> np.ndarray:
-    """The practice each site's patients belong to once mergers are done."""
-    return (sites.replace(targets) if targets else sites).to_numpy()
-
-
 def _where_patients_go(
     ctx: Context, scenario: Scenario, extra: pd.DataFrame | None, closed_sites: set[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per practice: patients before, merged in (+) or out (-), lost, gained, after; and the unplaced, by reason.
-
-    A merging practice's patients stay with the practice it finally merges into (chains followed).
-    A closed practice's patients choose, LSOA by LSOA, among the sites left within reach and any new
-    GP site (by the choice model; with real registrations, in proportion to the LSOA's existing
-    registrations there, or by the calibrated choice model where it has none there); a new GP site also draws its modelled share of everyone else in the LSOAs it
-    reaches. Whoever goes to a site joins the practice that site belongs to. Patients of a closed
-    practice with no flows (not geocoded, or no travel times in this mode), or with no site left in
-    reach, are unplaced, with the reason. Each practice: after = before + merged - lost + gained.
-    """
+    """Per practice: patients before, merged, lost, gained, after; and the unplaced (``flows.where_patients_go``)."""
     check_openings(scenario)
-    targets = merge_targets(scenario)
-    before = ctx.practices["patients"].fillna(0.0).astype(float)
-    new_gp = [s for s in scenario.open if s.kind == "gp"]
-    codes = before.index.append(pd.Index([s.code for s in new_gp])).unique()
-    merged = pd.Series(0.0, index=codes)
-    for source, target in targets.items():
-        merged[source] -= before.get(source, 0.0)
-        merged[target] += before.get(source, 0.0)
-    closing = [c for c in dict.fromkeys(scenario.close) if c in before.index]
-    lost, gained = pd.Series(0.0, index=codes), pd.Series(0.0, index=codes)
-    lost[closing] = before[closing]
-    unplaced = []
-    flows = ctx.flows
-    displaced = flows[flows["destination_id"].isin(closing) & (flows["listed"] > 0)]
-    for code in sorted(set(closing) - set(displaced["destination_id"])):
-        if before[code] > 0:
-            reason = (
-                "not geocoded, so where its patients live is unknown"
-                if not ctx.practices.at[code, "located"]
-                else f"no {ctx.mode} travel times from any LSOA to it (off the network, or beyond reach)"
-            )
-            unplaced.append((code, reason, float(before[code])))
-    new_pairs = pd.DataFrame(columns=["origin_id", "destination_id", "minutes"])
-    if (
-        new_gp and extra is not None and ctx.model.modelled
-    ):  # real registrations say nothing of a new site's draw
-        new_pairs = extra.loc[
-            (extra["profile"] == "drive") & (extra["kind"] == "gp"),
-            ["origin_id", "destination_id", "minutes"],
-        ]
-    origins = pd.Index(displaced["origin_id"].unique()).union(pd.Index(new_pairs["origin_id"].unique()))
-    if len(origins):
-        choice = flows.loc[
-            flows["origin_id"].isin(origins) & ~flows["destination_id"].isin(closed_sites),
-            ["origin_id", "destination_id", "minutes", "patients"],
-        ]
-        if len(new_pairs):
-            choice = pd.concat([choice, new_pairs.assign(patients=0.0)], ignore_index=True)
-        origin_of = choice["origin_id"].to_numpy()
-        if ctx.model.modelled:
-            size = before.where(before > 0)  # a site draws by its current list, a new one by its capacity
-            fte = ctx.practices["gp_fte"]
-            per_fte = before[fte.notna()].sum() / fte.sum()
-            for site in new_gp:
-                size[site.code] = (
-                    site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
-                )
-            p = _choice(choice, size, ctx.model.alpha, ctx.model.beta).to_numpy()
-        else:
-            weights = choice["patients"].to_numpy(float)
-            totals = pd.Series(weights).groupby(origin_of).transform("sum").to_numpy()
-            p = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
-            # An LSOA with no registrations at the practices left in its reach: the calibrated model.
-            unregistered = totals <= 0
-            if unregistered.any():
-                p[unregistered] = _choice(
-                    choice[unregistered], before.where(before > 0), ctx.model.alpha, ctx.model.beta
-                ).to_numpy()
-        practice_of = _practice_of(choice["destination_id"], targets)
-        leaving = displaced.groupby("origin_id")["listed"].sum()
-        gained = gained.add(
-            pd.Series(leaving.reindex(origin_of).fillna(0).to_numpy() * p).groupby(practice_of).sum(),
-            fill_value=0,
-        )
-        placed_share = pd.Series(p).groupby(origin_of).sum()  # 1, or 0 where no site is left in reach
-        stranded = displaced["listed"].to_numpy() * (
-            1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy()
-        )
-        # Nowhere left in reach, or sites left that draw nobody (no list size and no capacity given).
-        in_reach = displaced["origin_id"].isin(origin_of).to_numpy()
-        reasons = np.where(
-            in_reach,
-            "the practices left within reach have no list size or capacity to draw patients",
-            f"no practice left within {ctx.cutoff[('drive', 'gp')]:g} minutes' drive of where they live "
-            "(the stored reach)",
-        )
-        stranded_by = pd.Series(stranded).groupby([displaced["destination_id"].to_numpy(), reasons]).sum()
-        for (code, reason), patients in stranded_by.items():
-            if patients > 1e-9:
-                unplaced.append((code, reason, float(patients)))
-        if len(new_pairs):
-            to_new = choice["destination_id"].isin([s.code for s in new_gp]).to_numpy()
-            share_new = pd.Series(p[to_new]).groupby(origin_of[to_new]).sum()
-            stay = flows[
-                flows["origin_id"].isin(share_new.index)
-                & ~flows["destination_id"].isin(closing)
-                & (flows["listed"] > 0)
-            ]
-            drawn = stay["listed"].to_numpy() * share_new.reindex(stay["origin_id"]).to_numpy()
-            stay_practice = _practice_of(stay["destination_id"], targets)
-            lost = lost.add(pd.Series(drawn).groupby(stay_practice).sum(), fill_value=0)
-            staying = stay.groupby("origin_id")["listed"].sum()
-            gained = gained.add(
-                pd.Series(staying.reindex(origin_of[to_new]).fillna(0).to_numpy() * p[to_new])
-                .groupby(choice["destination_id"].to_numpy()[to_new])
-                .sum(),
-                fill_value=0,
-            )
-    unplaced = pd.DataFrame(unplaced, columns=["practice_code", "reason", "patients"])
-    codes = codes.union(gained.index).union(lost.index)
-    table = pd.DataFrame(
-        {
-            "patients_before": before.reindex(codes).fillna(0),
-            "merged_patients": merged.reindex(codes).fillna(0),
-            "patients_lost": lost.reindex(codes).fillna(0),
-            "patients_gained": gained.reindex(codes).fillna(0),
-        }
+    return where_patients_go(
+        ctx.flows,
+        ctx.model,
+        ctx.practices,
+        closed=scenario.close,
+        merge_targets=merge_targets(scenario),
+        new_practices=[s for s in scenario.open if s.kind == "gp"],
+        new_site_pairs=extra,
+        closed_sites=closed_sites,
+        mode=ctx.mode,
+        reach_minutes=ctx.cutoff[("drive", "gp")],
     )
-    table["patients_unplaced"] = unplaced.groupby("practice_code")["patients"].sum().reindex(codes).fillna(0)
-    table["patients_after"] = (
-        table["patients_before"]
-        + table["merged_patients"]
-        - table["patients_lost"]
-        + table["patients_gained"]
-    )
-    table["added_patients"] = table["patients_after"] - table["patients_before"]
-    fte_before = ctx.practices["gp_fte"].reindex(codes)
-    estimated = (ctx.practices["gp_fte_status"] == "estimated").reindex(codes, fill_value=False)
-    fte = fte_before.copy()
-    for site in new_gp:
-        fte[site.code] = site.gp_fte if site.gp_fte is not None else np.nan
-    for source, target in targets.items():
-        if pd.notna(fte.get(source)):
-            fte[target] = fte[target] + fte[source]
-            estimated[target] = estimated[target] or estimated[source]
-        fte[source] = np.nan
-    table["gp_fte_before"], table["gp_fte_after"] = fte_before, fte
-    # The FTE behind the per-FTE figures was estimated from list size (reported 0, missing or implausible).
-    table["gp_fte_estimated"] = estimated
-    table["per_gp_fte_before"] = table["patients_before"] / fte_before
-    table["per_gp_fte_after"] = table["patients_after"] / fte
-    table.loc[table.index.isin(closed_sites | set(targets)), "per_gp_fte_after"] = np.nan
-    return table.rename_axis("practice_code").reset_index(), unplaced
 
 
 def _within(
@@ -755,7 +531,7 @@ def _newly_beyond(
     deciles = ctx.areas["imd_decile"].to_numpy(float)
     slot = np.where(np.isnan(deciles), 0, deciles).astype(int)  # 0 holds LSOAs without a decile
     shown = [*range(1, 11), *([0] if np.isnan(deciles).any() else [])]
-    rows = []
+    rows: list[dict] = []
 
     def add(service, profile, threshold_minutes, threshold, newly: np.ndarray, regained: np.ndarray):
         beyond = np.bincount(slot, weights=people * newly, minlength=11)
@@ -931,10 +707,6 @@ def run_scenario(store: Store, scenario: Scenario, *, mode: str | None = None) -
 _RANK_CONTEXT: dict = {}
 
 
-def _deprivation_weight(deciles: pd.Series) -> pd.Series:
-    return 1 + 0.1 * (10 - deciles.fillna(5.5))  # decile 1 counts 1.9, decile 10 counts 1
-
-
 def _score(code: str) -> dict:
     ctx, kind = _RANK_CONTEXT["ctx"], _RANK_CONTEXT["kind"]
     result = evaluate(ctx, Scenario(f"close {code}", close=[code]))
@@ -954,7 +726,7 @@ def _score(code: str) -> dict:
         "code": code,
         "people_further": float(worse["population"].sum()),
         "deprivation_weighted_person_minutes": float(
-            (worse["population"] * extra * _deprivation_weight(worse["imd_decile"])).sum()
+            (worse["population"] * extra * deprivation_priority_weight(worse["imd_decile"])).sum()
         ),
     }
     by_profile = newly.groupby("profile")["people_newly_beyond"].sum()
@@ -966,7 +738,9 @@ def _score(code: str) -> dict:
             "people_newly_beyond_walk_threshold": float(by_profile.get("walk", 0.0)),
             "people_newly_beyond_1600m": float(by_profile.get("straight line", 0.0)),
             "people_newly_beyond_either": float(people.sum()),
-            "deprivation_weighted_people_newly_beyond": float((people * _deprivation_weight(deciles)).sum()),
+            "deprivation_weighted_people_newly_beyond": float(
+                (people * deprivation_priority_weight(deciles)).sum()
+            ),
             "most_deprived_fifth_newly_beyond": float(people[(deciles <= 2).to_numpy()].sum()),
             # Had one within the stored walking reach (the run's cutoff), and none after.
             "lsoas_newly_with_no_pharmacy_in_walking_reach": int(

@@ -14,13 +14,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 import duckdb
 import pandas as pd
 
 from nearcare._errors import StoreError
 
-ORGANISATION_KINDS = ("gp", "branch", "pharmacy", "dentist", "optometrist")
+# The one list of service kinds: GP practices, pharmacies, dentists and opticians (optometrists).
+ServiceKind = Literal["gp", "pharmacy", "dentist", "optometrist"]
+SERVICE_KINDS: tuple[ServiceKind, ...] = get_args(ServiceKind)
+# Kinds of site in the store: the services, and a GP practice's branch surgeries (kind "branch").
+ORGANISATION_KINDS: tuple[str, ...] = (SERVICE_KINDS[0], "branch", *SERVICE_KINDS[1:])
 
 # Source tables: filled by importers from public files.
 SOURCE_SCHEMA = """
@@ -499,7 +504,7 @@ class Store:
         """Run a parameterised query and return a DataFrame."""
         return self.con.execute(sql, params or []).df()
 
-    def scalar(self, sql: str, params: list | tuple | None = None) -> object:
+    def scalar(self, sql: str, params: list | tuple | None = None) -> Any:  # a DuckDB value: any type
         rows = self.con.execute(
             sql, params or []
         ).fetchall()  # fetch all: DuckDB holds a half-read result open

@@ -40,7 +40,6 @@ from nearcare.web.guard import CSRF_COOKIE, DEFAULT_HOSTS, CsrfTokens, Guard
 
 MAX_SCENARIO_SITES = 20
 CODE = r"^[A-Z0-9]{3,10}$"
-KINDS = ("gp", "pharmacy", "dentist", "optometrist")
 HERE = Path(__file__).parent
 
 
