@@ -16,6 +16,7 @@ from nearcare import InputError
 from nearcare.access import Catchment, e2sfca, gaussian_decay, gravity_decay, step_decay
 from nearcare.allocation import ALLOCATION_TOLERANCE, allocate
 from nearcare.equity import concentration_index, fractional_rank, slope_index
+from nearcare.need import deprivation_factor, deprivation_priority_weight
 
 
 def random_case(seed: int, n_o: int = 80, n_d: int = 20, density: float = 0.5):
@@ -315,3 +316,11 @@ def test_demo_equity_and_allocation(demo, demo_store):
         and "Proportionate allocation" in html
         and "inverse care law" in html.lower()
     )
+
+
+def test_need_factor_and_priority_weight_are_the_documented_ones():
+    """README: need 1 + 0.05 x (5.5 - decile), 1.225 to 0.775 before scaling; harm priority
+    1 + 0.1 x (10 - decile), 1.9 to 1, the middle (1.45) where the decile is missing."""
+    deciles = pd.Series([1.0, 10.0, np.nan])
+    assert list(deprivation_factor(deciles.to_numpy()[:2])) == pytest.approx([1.225, 0.775])
+    assert list(deprivation_priority_weight(deciles)) == pytest.approx([1.9, 1.0, 1.45])

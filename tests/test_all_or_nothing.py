@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 import pytest
-from tests.conftest import write
-from tests.test_validation import epraccur, good_row
+from tests.conftest import assert_same, epraccur, good_row, snapshot, write
 
 from nearcare import InputError
 from nearcare.bundle import load_bundle
 from nearcare.sources import import_files
 from nearcare.store import Store
-
-
-def snapshot(store: Store) -> dict[str, pd.DataFrame]:
-    return {t: store.df(f'SELECT * FROM "{t}" ORDER BY ALL') for t in store.tables()}
-
-
-def assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
-    assert before.keys() == after.keys()
-    for table in before:
-        pd.testing.assert_frame_equal(before[table], after[table], check_dtype=False, obj=table)
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-from tests.test_validation import epraccur, good_row
+from tests.conftest import epraccur, good_row
 from typer.testing import CliRunner
 
 from nearcare.cli import app

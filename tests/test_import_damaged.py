@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import shared_file
-from tests.test_all_or_nothing import assert_same, snapshot
+from tests.conftest import assert_same, shared_file, snapshot
 
 from nearcare import InputError
 from nearcare.sources import deprivation, import_files, importers

@@ -7,15 +7,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import write
+from tests.conftest import RUTLAND_PRACTICES, with_registrations, write
 from typer.testing import CliRunner
 
 from nearcare import InputError
 from nearcare.cli import app
+from nearcare.flows import patient_flows
 from nearcare.scenarios import Merge, Scenario, evaluate, load_context, load_scenario, run_scenario
 from nearcare.store import Store
-
-RUTLAND_PRACTICES = ["C82010", "C82044", "C82077", "C82649"]
 
 
 @pytest.fixture(scope="module")
@@ -247,33 +246,24 @@ def test_demo_report_has_scenario_and_ranking(demo):
     assert html.index("Scenario: Close") < html.index("Sources and licences")
 
 
-def with_registrations(demo, folder, registered_at=lambda i, lsoa: RUTLAND_PRACTICES, seed: int = 3):
-    """A copy of the demo store with an LSOA registration file for Rutland: LSOA number i (in code
-    order) is registered at the practices ``registered_at(i, lsoa)``, in random numbers."""
-    from nearcare.sources import import_files, registrations
+@pytest.mark.parametrize("mode", ["crowfly", "drive"])
+def test_patient_flows_need_no_scenario_context(contexts, demo_store, mode):
+    """nearcare.flows gives the flows and choice model a scenario context holds, from the store alone."""
+    flows, model = patient_flows(demo_store, mode=mode)
+    pd.testing.assert_frame_equal(flows, contexts[mode].flows)
+    assert model == contexts[mode].model and model.modelled
+    # Every practice's flows add up to its real list (where it has any flows).
+    listed = flows.groupby("destination_id")["listed"].sum()
+    lists = contexts[mode].practices["patients"].reindex(listed.index)
+    assert np.allclose(listed[listed > 0], lists[listed > 0])
 
-    copy = folder / "registrations.duckdb"
-    shutil.copyfile(demo.store_path, copy)
-    with Store(copy) as store:
-        rutland = store.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = 'E06000017' ORDER BY 1")[
-            "lsoa21_code"
-        ]
-        rows = ["PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS"]
-        rng = np.random.default_rng(seed)
-        for i, lsoa in enumerate(rutland):
-            rows += [
-                f"GP_PRAC_PAT_LIST,01APR2024,{p},X,{lsoa},ALL,{rng.integers(1, 400)}"
-                for p in registered_at(i, lsoa)
-            ]
-        # A Rutland-only file: lower the national floor (a real import refuses a file this short).
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(registrations, "NATIONAL_MINIMUM_PRACTICES", 1)
-            import_files(
-                store,
-                "gp-lsoa-registrations",
-                [write(folder / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows) + "\n")],
-            )
-    return copy
+
+def test_patient_flows_with_real_registrations_are_the_contexts(demo, tmp_path):
+    with Store(with_registrations(demo, tmp_path), read_only=True) as store:
+        flows, model = patient_flows(store)
+        ctx = load_context(store)
+    pd.testing.assert_frame_equal(flows, ctx.flows)
+    assert model == ctx.model and not model.modelled
 
 
 def test_real_lsoa_registrations_are_used_when_imported(demo, tmp_path):

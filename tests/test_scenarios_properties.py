@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.test_scenarios import with_registrations
+from tests.conftest import with_registrations
 
 from nearcare import InputError
 from nearcare.geo import to_bng

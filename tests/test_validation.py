@@ -5,23 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import write
+from tests.conftest import epraccur, good_row, write
 
 from nearcare import InputError
 from nearcare.sources import importers
-
-EPRACCUR_ROW = (
-    '"{code}","A PRACTICE","Y60","QK1","1 HIGH ST","","LEICESTER","","","{postcode}","20000101","","A",'
-    '"B","03W","20200401","","0116 000000","","","","0","","03W","","{setting}",""'
-)
-
-
-def epraccur(tmp_path, rows: list[str]):
-    return write(tmp_path / "epraccur.csv", "\n".join(rows) + "\n")
-
-
-def good_row(code="C82001", postcode="LE8 0LG", setting="4"):
-    return EPRACCUR_ROW.format(code=code, postcode=postcode, setting=setting)
 
 
 def parse(kind, path, **options):

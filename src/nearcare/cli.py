@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -553,7 +554,7 @@ def scenario_(
             kinds = {"each-practice": "gp", "each-pharmacy": "pharmacy"}
             if close not in kinds:
                 raise InputError("--close must be each-practice or each-pharmacy", value=close)
-            ranked = rank_closures(opened, kinds[close], mode=mode)
+            ranked = rank_closures(opened, kinds[close], mode=mode, workers=os.cpu_count() or 1)
             out.mkdir(parents=True, exist_ok=True)
             ranked.to_csv(out / f"ranked_{close}.csv", index=False)
             console.print(_frame_text(ranked.head(10)))

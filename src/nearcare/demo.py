@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         closure = Scenario("Close Empingham Medical Centre (Rutland)", close=[DEMO_CLOSURE])
         check_scenario(store, closure)
         closure_result = run_scenario(store, closure, mode="drive")  # on the Rutland road network
-        ranked = rank_closures(store, "gp", mode="crowfly")
+        ranked = rank_closures(store, "gp", mode="crowfly", workers=os.cpu_count() or 1)
         ranked.to_csv(out / "ranked_practice_closures.csv", index=False)
         log(f"scenario: {closure.name}; ranked {len(ranked)} single practice closures across LLR")
         extract = store.df("SELECT path FROM osm_extracts")["path"].iloc[0]

@@ -47,6 +47,8 @@ import pandas as pd
 from scipy import stats
 
 from nearcare._errors import InputError, StoreError
+from nearcare.access import practice_gp_fte
+from nearcare.need import practice_need_weighted_patients
 from nearcare.store import Store
 
 
@@ -306,9 +308,6 @@ def practice_equity(store: Store, *, sii_level: str = "decile") -> EquityFigures
     list size at the area's average would only pull a practice to the mean, so practices whose FTE
     is missing or implausible are left out, and listed in ``left_out``.
     """
-    from nearcare.access import practice_gp_fte
-    from nearcare.need import practice_need_weighted_patients
-
     practices = practice_gp_fte(store).merge(
         store.df("SELECT practice_code, imd_score, imd_quintile_england FROM practices"), on="practice_code"
     )

@@ -43,7 +43,6 @@ it (infinity); crow-fly, the nearest site left is found however far.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ import pandas as pd
 
 from nearcare._errors import InputError, StoreError
 from nearcare._format import whole
+from nearcare._progress import steps
 from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M, practice_gp_fte
 from nearcare.flows import ChoiceModel, flows_from, latest_registrations, where_patients_go
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
@@ -786,9 +786,10 @@ def _newly_beyond_lsoas(result: ScenarioResult, index: pd.Index) -> np.ndarray:
 
 
 def rank_closures(
-    store: Store, kind: str = "gp", *, mode: str | None = None, workers: int | None = None
+    store: Store, kind: str = "gp", *, mode: str | None = None, workers: int = 1
 ) -> pd.DataFrame:
-    """Score closing each site of ``kind`` alone, on all cores; worst first.
+    """Score closing each site of ``kind`` alone, worst first, in ``workers`` processes (default one;
+    the CLI passes every core).
 
     GP practices: people whose drive to the nearest practice gets longer; deprivation-weighted
     person-minutes (extra minutes, capped at 60, times people, times 1 + 0.1 x (10 - IMD decile):
@@ -805,8 +806,6 @@ def rank_closures(
     """
     import multiprocessing as mp
 
-    from nearcare._progress import steps
-
     ctx = load_context(store, mode=mode)
     codes = store.df("SELECT code FROM sites WHERE kind = ? ORDER BY code", [kind])["code"].tolist()
     if not codes:
@@ -816,7 +815,6 @@ def rank_closures(
             f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`"
         )
     _RANK_CONTEXT.update(ctx=ctx, kind=kind)
-    workers = workers or os.cpu_count() or 1
     try:
         if workers > 1 and len(codes) > 8:
             with mp.get_context("fork").Pool(workers) as pool:
