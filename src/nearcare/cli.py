@@ -307,10 +307,10 @@ def travel_times_(
 ) -> None:
     """Travel times from every LSOA in the area to each service, within a cutoff, and the nearest."""
     from nearcare.export import check_export_path, write_frame
-    from nearcare.store import ORGANISATION_KINDS
+    from nearcare.store import SERVICE_KINDS
     from nearcare.travel import compute_travel_times
 
-    kinds = [k for k in ORGANISATION_KINDS if k != "branch"] if to == "all" else [to]
+    kinds = list(SERVICE_KINDS) if to == "all" else [to]
     with _opened(store) as opened:
         if out is not None:
             check_export_path(out)
@@ -596,16 +596,17 @@ def defib_import(
 ) -> None:
     """Import defibrillators from the OSM extract or a CSV export (replaces that source's list)."""
     from nearcare import defib
+    from nearcare.sources.osm import latest_extract
 
     with _opened(store) as opened:
         if file is None:
-            extract = opened.df("SELECT path FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
-            if extract.empty:
+            extract = latest_extract(opened)
+            if extract is None:
                 raise StoreError(
                     "no OSM extract imported; give a CSV file or run `nearcare import osm FILE` first"
                 )
             count = defib.import_defibrillators(
-                opened, defib.parse_osm_defibrillators(Path(extract["path"].iloc[0])), source="osm"
+                opened, defib.parse_osm_defibrillators(extract.path), source="osm"
             )
             console.print(f"{count} defibrillators from OpenStreetMap")
         else:

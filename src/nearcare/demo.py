@@ -17,7 +17,8 @@ from nearcare.neighbourhoods import neighbourhood_section
 from nearcare.network import build_networks
 from nearcare.report import area_report
 from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario, scenario_section
-from nearcare.store import ORGANISATION_KINDS, Store
+from nearcare.sources.osm import latest_extract
+from nearcare.store import ORGANISATION_KINDS, SERVICE_KINDS, Store
 from nearcare.travel import compute_travel_times
 
 RUTLAND = "E06000017"  # the bundled OSM extract covers Rutland only
@@ -66,7 +67,7 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
                 f"{profile} times for {len(rutland)} Rutland LSOAs: {sum(r.pairs for r in runs):,} pairs "
                 f"within {max_minutes:g} minutes"
             )
-        kinds = [k for k in ORGANISATION_KINDS if k != "branch"]
+        kinds = list(SERVICE_KINDS)
         for profile, max_minutes in DEMO_MAX_MINUTES.items():
             compute_travel_times(store, profile, kinds, max_minutes=max_minutes, crowfly=True)
             for mode in ("crowfly", profile):
@@ -80,8 +81,9 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         ranked = rank_closures(store, "gp", mode="crowfly", workers=os.cpu_count() or 1)
         ranked.to_csv(out / "ranked_practice_closures.csv", index=False)
         log(f"scenario: {closure.name}; ranked {len(ranked)} single practice closures across LLR")
-        extract = store.df("SELECT path FROM osm_extracts")["path"].iloc[0]
-        defib.import_defibrillators(store, defib.parse_osm_defibrillators(Path(extract)), source="osm")
+        extract = latest_extract(store)
+        assert extract is not None  # the bundle holds one
+        defib.import_defibrillators(store, defib.parse_osm_defibrillators(extract.path), source="osm")
         siting, cov = defib.best_sites(store, DEMO_NEW_DEFIBRILLATORS, lsoas=rutland)
         log(
             f"defibrillators in Rutland: {DEMO_NEW_DEFIBRILLATORS} best new sites cover {siting.exact_people:,.0f} "
