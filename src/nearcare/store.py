@@ -23,7 +23,7 @@ from nearcare._errors import StoreError
 
 # The one list of service kinds: GP practices, pharmacies, dentists and opticians (optometrists).
 ServiceKind = Literal["gp", "pharmacy", "dentist", "optometrist"]
-SERVICE_KINDS: tuple[ServiceKind, ...] = get_args(ServiceKind)
+SERVICE_KINDS: tuple[str, ...] = get_args(ServiceKind)
 # Kinds of site in the store: the services, and a GP practice's branch surgeries (kind "branch").
 ORGANISATION_KINDS: tuple[str, ...] = (SERVICE_KINDS[0], "branch", *SERVICE_KINDS[1:])
 
