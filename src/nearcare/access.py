@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
+from nearcare.need import need_weighted_population
 from nearcare.store import Store
 
 DEFAULT_THRESHOLD_MINUTES = {"walk": 20.0, "drive": 15.0}
@@ -245,7 +246,6 @@ def compute_access(
     ``mode`` chooses between a network run and a crow-fly run of the same ``profile`` (default: the
     network run if there is one). Demand is population; ``e2sfca_need`` uses need-weighted population.
     """
-    from nearcare.need import need_weighted_population
 
     runs = store.df("SELECT * FROM travel_runs WHERE profile = ?", [profile])
     if runs.empty:

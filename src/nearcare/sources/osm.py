@@ -12,7 +12,7 @@ import osmium
 import pandas as pd
 
 from nearcare._errors import InputError
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.store import file_sha256
 
 
