@@ -288,7 +288,8 @@ def edges() -> list[Edge]:
 def test_nearcare_edges_are_read(edges):
     pairs = {(e.importer, e.imported) for e in edges}
     assert ("nearcare.demo", "nearcare.report") in pairs
-    assert ("nearcare.report.travel", "nearcare.travel") in pairs
+    assert ("nearcare.report.equity", "nearcare.equity") in pairs
+    assert ("nearcare.travel", "nearcare.network.search") in pairs
     assert len(edges) > 100
 
 

@@ -64,9 +64,9 @@ import pandas as pd
 from nearcare._errors import InputError, StoreError
 from nearcare.geo import from_wkb, in_england_box, normalise_postcode, to_bng, to_wgs84
 from nearcare.network import load_network
+from nearcare.network.search import Points, pairs_within, snap
 from nearcare.sources._read import Field, read_validated
 from nearcare.store import Store
-from nearcare.travel import Points, pairs_within, snap
 
 DEFAULT_DISTANCE_M = 200.0
 SECOND_BAND_M = 500.0

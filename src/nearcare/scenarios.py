@@ -57,8 +57,8 @@ from nearcare._progress import steps
 from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M, practice_gp_fte
 from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.network import load_network
+from nearcare.network.search import Points, crowfly_nearest, crowfly_pairs, pairs_within, snap
 from nearcare.store import ORGANISATION_KINDS, Store
-from nearcare.travel import Points, crowfly_nearest, crowfly_pairs, pairs_within, snap
 
 ALPHAS = (0.5, 1.0)
 # List sizes alone cannot pin the distance decay down: with attraction following size, a flat decay

@@ -13,7 +13,7 @@ from nearcare.access import (
     pharmacies_within_distance,
     practice_gp_fte,
 )
-from nearcare.equity import MEASURES, lsoa_equity, practice_equity
+from nearcare.equity import MEASURES, EquityFigures, lsoa_equity, practice_equity
 from nearcare.report import maps
 from nearcare.report.document import Figure, Section, Table, format_value
 from nearcare.store import Store
@@ -68,20 +68,7 @@ def equity_sections(store: Store) -> list:
                 figures_for = lsoa_equity(store, kind=kind, profile=profile, mode=mode, measure=measure)
             except (InputError, StoreError):
                 continue
-            what = f"{MEASURES[measure][0]} ({kind}, {label})"
-            rows.append(
-                [
-                    what,
-                    format_value(figures_for.mean, 3),
-                    format_value(figures_for.concentration_index, 3),
-                    format_value(figures_for.concentration_index_se, 3),
-                    format_value(figures_for.sii, 3),
-                    f"{figures_for.sii_low:.3g} to {figures_for.sii_high:.3g}",
-                    figures_for.sii_method,
-                    format_value(figures_for.ratio_most_to_least, 2),
-                    figures_for.finding,
-                ]
-            )
+            rows.append(_inequality_row(f"{MEASURES[measure][0]} ({kind}, {label})", figures_for))
             if kind == "gp" and measure == "e2sfca_need":
                 paragraphs.append(figures_for.verdict(f"GP access per need ({label})"))
                 deciles = figures_for.deciles
@@ -121,19 +108,7 @@ def equity_sections(store: Store) -> list:
                 "Bar chart of GP FTE per 10,000 need-weighted patients by practice deprivation quintile",
             )
         )
-        rows.append(
-            [
-                practices.measure,
-                format_value(practices.mean, 3),
-                format_value(practices.concentration_index, 3),
-                format_value(practices.concentration_index_se, 3),
-                format_value(practices.sii, 3),
-                f"{practices.sii_low:.3g} to {practices.sii_high:.3g}",
-                practices.sii_method,
-                format_value(practices.ratio_most_to_least, 2),
-                practices.finding,
-            ]
-        )
+        rows.append(_inequality_row(practices.measure, practices))
         if practices.left_out is not None and len(practices.left_out):
             paragraphs.append(
                 f"{len(practices.left_out)} practices are left out of the practice-level comparison "
@@ -184,6 +159,21 @@ def equity_sections(store: Store) -> list:
     if len(allocations):
         sections.append(_allocation_section(store, allocations))
     return sections
+
+
+def _inequality_row(what: str, figures: EquityFigures) -> list[str]:
+    """One row of the inequality table (its columns are listed where the table is built)."""
+    return [
+        what,
+        format_value(figures.mean, 3),
+        format_value(figures.concentration_index, 3),
+        format_value(figures.concentration_index_se, 3),
+        format_value(figures.sii, 3),
+        f"{figures.sii_low:.3g} to {figures.sii_high:.3g}",
+        figures.sii_method,
+        format_value(figures.ratio_most_to_least, 2),
+        figures.finding,
+    ]
 
 
 def gp_fte_table(estimated: pd.DataFrame):

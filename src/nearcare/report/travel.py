@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from nearcare.network import ACCESS_SPEED_KPH, DETOUR_FACTOR
+from nearcare.network.search import CROWFLY_SPEED_KPH
 from nearcare.report import maps
 from nearcare.report.document import Figure, Section, table_from_frame
 from nearcare.store import Store
-from nearcare.travel import CROWFLY_SPEED_KPH
 
 
 def travel_sections(store: Store) -> list:
