@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from nearcare.access import Catchment, e2sfca
+from nearcare.network.search import Points, crowfly_pairs
 from nearcare.store import Store
-from nearcare.travel import Points, crowfly_pairs
 
 ORIGINS, PRACTICES, TOWNS = 34_000, 6_500, 600
 

@@ -62,7 +62,7 @@ def query_nodes(network, seed=1):
 def snapped_at_nodes(nodes, prefix):
     import pandas as pd
 
-    from nearcare.travel import Snapped
+    from nearcare.network.search import Snapped
 
     count = len(nodes)
     return Snapped(
@@ -114,7 +114,7 @@ def run_engine(engine, spec, destinations_used, queue, distances=False):
         )
         graph.es["w"] = network.minutes.tolist()
     else:
-        from nearcare.travel import pairs_within
+        from nearcare.network.search import pairs_within
 
         snapped_origins, snapped_sites = snapped_at_nodes(origins, "o"), snapped_at_nodes(destinations, "d")
     base = _reset_peak()
@@ -152,7 +152,7 @@ def measure(engine, spec, destinations_used=DESTINATIONS, distances=False):
 
 
 def nearest_flatness(spec):
-    from nearcare.travel import nearest
+    from nearcare.network.search import nearest
 
     network = make_graph(spec)
     rng = np.random.default_rng(2)

@@ -16,6 +16,7 @@ from nearcare import InputError, StoreError
 from nearcare.bundle import bundle_dir
 from nearcare.network import (
     ACCESS_SPEED_KPH,
+    DETOUR_FACTOR,
     AccessWays,
     Network,
     access_way,
@@ -23,18 +24,16 @@ from nearcare.network import (
     parse_maxspeed,
     read_network,
 )
-from nearcare.travel import (
+from nearcare.network.search import (
     CROWFLY_SPEED_KPH,
-    DETOUR_FACTOR,
     Points,
-    compute_travel_times,
     crowfly_nearest,
     crowfly_pairs,
     nearest,
-    origins_from_store,
     pairs_within,
     snap,
 )
+from nearcare.travel import compute_travel_times, origins_from_store
 
 RUTLAND = bundle_dir() / "rutland-latest.osm.pbf"
 

@@ -28,7 +28,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from nearcare._errors import InputError, StoreError
-from nearcare.geo import from_wkb, to_bng
+from nearcare.geo import BNG, from_wkb, to_bng
 from nearcare.store import Store
 
 
@@ -485,3 +485,10 @@ def area_label(store: Store) -> str:
     if row.empty:
         raise StoreError(f"{store.path}: no area built yet (run `nearcare build --area CODE`)")
     return f"{row['label'].iloc[0]} ({row['area_code'].iloc[0]})"
+
+
+def small_areas_frame(store: Store, columns: str = "*") -> gpd.GeoDataFrame:
+    """The area's LSOAs as a GeoDataFrame in British National Grid."""
+    frame = store.df(f"SELECT {columns}, boundary FROM small_areas WHERE boundary IS NOT NULL")
+    geometry = from_wkb(frame.pop("boundary"))
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326").to_crs(BNG)

@@ -121,6 +121,7 @@ def _number(
 @contextmanager
 def _opened(path: Path, *, read_only: bool = False) -> Iterator[Store]:
     """Open the store; a user's mistake (bad input, a missing step) ends the command with exit code 2."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.store import Store
 
     try:
@@ -181,6 +182,7 @@ def demo(
     ),
 ) -> None:
     """Build a store from the bundled LLR data and write its report."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.demo import run_demo
 
     try:
@@ -203,6 +205,7 @@ def import_(
     geography: Annotated[str | None, typer.Option(help="lsoa11 or lsoa21, for population files.")] = None,
 ) -> None:
     """Validate public files and import them into the store (all or nothing)."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.sources import import_files
 
     options = {k: v for k, v in (("year", year), ("geography", geography)) if v is not None}
@@ -220,6 +223,7 @@ def import_(
 @app.command("kinds")
 def kinds() -> None:
     """List the kinds of public file nearcare imports."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.sources import importers
 
     table = RichTable("kind", "file", "publisher", "licence")
@@ -240,6 +244,7 @@ def build_(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Derive the area's small areas, sites and practices from the imported files."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.area import build
 
     with _opened(store) as opened:
@@ -261,6 +266,7 @@ def network_(
     walk_speed_kph: Annotated[float, _number("Walking speed in km/h.", 1, 10, unit=" km/h")] = 4.8,
 ) -> None:
     """Build the walk and drive networks from the imported OpenStreetMap extract."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.network import MODES, build_networks
 
     if mode != "both" and mode not in MODES:
@@ -306,6 +312,7 @@ def travel_times_(
     ] = None,
 ) -> None:
     """Travel times from every LSOA in the area to each service, within a cutoff, and the nearest."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.export import check_export_path, write_frame
     from nearcare.store import SERVICE_KINDS
     from nearcare.travel import compute_travel_times
@@ -385,6 +392,7 @@ def access_(
     out: Annotated[Path | None, typer.Option(help="Also write the measures to .csv or .parquet.")] = None,
 ) -> None:
     """Access per LSOA: minutes to the nearest, services within a threshold, E2SFCA."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.access import DEFAULT_THRESHOLD_MINUTES, Catchment, compute_access
     from nearcare.export import check_export_path, write_frame
 
@@ -463,6 +471,7 @@ def equity_(
     ] = "decile",
 ) -> None:
     """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.access import estimated_gp_fte
     from nearcare.equity import MEASURES, lsoa_equity, practice_equity
 
@@ -509,6 +518,7 @@ def allocate_(
     out: Annotated[Path | None, typer.Option(help="Also write the allocation to .csv or .parquet.")] = None,
 ) -> None:
     """Share units in proportion to need, with optional floors and caps, and show the change in equity."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.allocation import allocate_units
     from nearcare.export import check_export_path, write_frame
 
@@ -546,8 +556,10 @@ def scenario_(
     ] = None,
 ) -> None:
     """Model a closure, merger or new site (nearcare scenario FILE), or rank every closure (nearcare scenario rank)."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.report import Report
-    from nearcare.scenarios import load_scenario, rank_closures, run_scenario, scenario_section, write_outputs
+    from nearcare.report.scenarios import scenario_section
+    from nearcare.scenarios import load_scenario, rank_closures, run_scenario, write_outputs
 
     with _opened(store) as opened:
         if file == "rank":
@@ -595,6 +607,7 @@ def defib_import(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Import defibrillators from the OSM extract or a CSV export (replaces that source's list)."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare import defib
     from nearcare.sources.osm import latest_extract
 
@@ -635,6 +648,7 @@ def defib_report(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Report a defibrillator sighting; it is matched to a known one within 50 m or added."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare import defib
 
     with _opened(store) as opened:
@@ -655,6 +669,7 @@ def defib_list(
     ] = None,
 ) -> None:
     """List known defibrillators with status, reports and expired parts."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare import defib
     from nearcare.export import check_export_path, write_frame
 
@@ -688,6 +703,7 @@ def defib_deserts(
     lad: Annotated[str | None, typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
 ) -> None:
     """LSOAs where nobody lives within walking distance of an available public defibrillator."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare import defib
 
     if time not in defib.TIMES:
@@ -717,6 +733,7 @@ def defib_site(
     lad: Annotated[str | None, typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
 ) -> None:
     """Choose k new sites among candidate hosts to cover the most people at night (exact and greedy)."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare import defib
 
     with _opened(store, read_only=True) as opened:
@@ -734,6 +751,7 @@ app.add_typer(neighbourhood_app, name="neighbourhoods")
 
 
 def _print_neighbourhoods(opened, min_population: float, max_population: float, boundary: str) -> None:
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.neighbourhoods import check
 
     result = check(opened, min_population=min_population, max_population=max_population, boundary=boundary)
@@ -751,6 +769,7 @@ def neighbourhoods_design(
     boundary: Annotated[str, typer.Option(help="Do not cross: sub-icb, lad or none.")] = "sub-icb",
 ) -> None:
     """Group contiguous LSOAs into neighbourhoods of a target population (max-p, PySAL spopt)."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.neighbourhoods import design
 
     if min_population > max_population:
@@ -770,6 +789,7 @@ def neighbourhoods_load(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Load your own neighbourhoods (or practice groupings such as PCNs), validated."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.neighbourhoods import DEFAULT_MAX_POPULATION, DEFAULT_MIN_POPULATION, load
 
     with _opened(store) as opened:
@@ -787,6 +807,7 @@ def neighbourhoods_profile(
     out: Annotated[Path | None, typer.Option(help="Folder for profiles.csv and teams.csv.")] = None,
 ) -> None:
     """Profile each neighbourhood and suggest its team, in proportion to need."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.neighbourhoods import parse_ratios, profiles
 
     with _opened(store, read_only=True) as opened:
@@ -815,6 +836,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the store as a web app (NHS.UK style, works offline) with a JSON API under /api."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     import uvicorn
 
     from nearcare.web.app import create_app
@@ -834,6 +856,7 @@ def report_(
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write the HTML report for a built store."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.report import area_report
 
     with _opened(store, read_only=True) as opened:
@@ -848,6 +871,7 @@ def export_(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Export a table to CSV, GeoJSON or GeoParquet."""
+    # lazy: start-up time (`nearcare --help` stays quick)
     from nearcare.export import export_table
 
     with _opened(store, read_only=True) as opened:

@@ -13,10 +13,12 @@ from nearcare.area import BuildResult, build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
 from nearcare.neighbourhoods import check as check_neighbourhoods
 from nearcare.neighbourhoods import design as design_neighbourhoods
-from nearcare.neighbourhoods import neighbourhood_section
 from nearcare.network import build_networks
 from nearcare.report import area_report
-from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario, scenario_section
+from nearcare.report.defib import defib_section
+from nearcare.report.neighbourhoods import neighbourhood_section
+from nearcare.report.scenarios import scenario_section
+from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario
 from nearcare.sources.osm import latest_extract
 from nearcare.store import ORGANISATION_KINDS, SERVICE_KINDS, Store
 from nearcare.travel import compute_travel_times
@@ -97,7 +99,7 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
             result.notes,
             [
                 scenario_section(store, closure_result, ranked),
-                defib.defib_section(store, cov, siting, defib.deserts(cov)),
+                defib_section(store, cov, siting, defib.deserts(cov)),
                 neighbourhood_section(store, designed),
             ],
         )

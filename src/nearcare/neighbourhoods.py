@@ -34,8 +34,10 @@ import pandas as pd
 
 from nearcare._errors import InputError, StoreError
 from nearcare.allocation import allocate
+from nearcare.area import small_areas_frame
 from nearcare.flows import patient_flows
 from nearcare.need import need_weighted_population
+from nearcare.sources._read import read_rows
 from nearcare.store import Store
 
 DEFAULT_MIN_POPULATION = 30_000
@@ -65,8 +67,6 @@ def _contiguity(frame):
 
 
 def _areas(store: Store):
-    from nearcare.maps import small_areas_frame
-
     store.require("small_areas", "run `nearcare build --area CODE` first")
     frame = small_areas_frame(
         store,
@@ -157,7 +157,6 @@ def _save(store: Store, assignment: pd.DataFrame, method: str) -> None:
 
 def load(store: Store, path: str | Path) -> pd.DataFrame:
     """Load a user's neighbourhoods (LSOA or practice groupings; see the module notes) and store them."""
-    from nearcare.sources._read import read_rows
 
     path = Path(path)
     names, rows, lines = read_rows(path, header=True)
@@ -393,8 +392,6 @@ def profiles(store: Store, ratios: dict[str, float] | None = None) -> tuple[pd.D
     if len(defibs):
         import geopandas as gpd
 
-        from nearcare.maps import small_areas_frame
-
         polygons = small_areas_frame(store, "lsoa21_code").merge(assignment, on="lsoa21_code")
         points = gpd.GeoDataFrame(
             geometry=gpd.points_from_xy(defibs["easting"], defibs["northing"]), crs=polygons.crs
@@ -454,71 +451,3 @@ def parse_ratios(text: str | None) -> dict[str, float] | None:
             raise InputError(f"unknown profession; known: {', '.join(ratios)}", value=match.group(1))
         ratios[match.group(1)] = float(match.group(2))
     return ratios
-
-
-def neighbourhood_section(store: Store, result: DesignCheck):
-    """A report section: the map, a profile row per neighbourhood and the suggested teams."""
-    from nearcare import maps
-    from nearcare.report import Figure, Section, table_from_frame
-
-    areas = maps.small_areas_frame(store, "lsoa21_code").merge(
-        store.df("SELECT lsoa21_code, neighbourhood FROM neighbourhoods"), on="lsoa21_code"
-    )
-    shapes = areas.dissolve("neighbourhood").reset_index()
-    figure, axes = maps.plt.subplots(figsize=(9, 9))
-    shapes.plot(ax=axes, column="neighbourhood", cmap="tab20", edgecolor="#ffffff", linewidth=0.8)
-    for _, row in shapes.iterrows():
-        point = row.geometry.representative_point()
-        axes.annotate(row["neighbourhood"], (point.x, point.y), ha="center", fontsize=6)
-    axes.set_title("Neighbourhoods")
-    axes.set_axis_off()
-    profile, team = profiles(store)
-    checks = result.neighbourhoods.merge(profile, on=["neighbourhood", "lsoas", "population"])
-    columns = {
-        "neighbourhood": "Neighbourhood",
-        "population": "Population",
-        "within_bounds": "In bounds",
-        "contiguous": "Contiguous",
-        "pct_65_plus_modelled": "% 65+ (modelled)",
-        "pct_imd_quintile_1": "% most deprived fifth",
-        "gp_practices": "GP practices",
-        "pharmacies": "Pharmacies",
-    }
-    for optional, label in (
-        ("drive_minutes_to_gp_crowfly", "Drive to GP (min, crow-fly)"),
-        ("gp_access_per_1000_need", "GP FTE per 1,000 need"),
-        ("qof_hyp_pct", "Hypertension %"),
-        ("defibrillators", "Defibrillators"),
-    ):
-        if optional in checks:
-            columns[optional] = label
-    return Section(
-        "Neighbourhoods and their teams",
-        paragraphs=[
-            result.summary + ".",
-            "Designed with the max-p heuristic (PySAL spopt) over LSOAs that share a boundary, within each "
-            "sub-ICB location; suggested teams use nearcare's planning ratios per 10,000 need-weighted people "
-            "(change them with --ratios), shared in proportion to need.",
-        ],
-        figures=[Figure(maps.png_data_uri(figure), "Map of the neighbourhoods, each labelled")],
-        tables=[
-            table_from_frame(
-                checks,
-                "Neighbourhood profiles",
-                labels=columns,
-                digits={
-                    "pct_65_plus_modelled": 1,
-                    "pct_imd_quintile_1": 1,
-                    "drive_minutes_to_gp_crowfly": 1,
-                    "gp_access_per_1000_need": 2,
-                    "qof_hyp_pct": 1,
-                },
-            ),
-            table_from_frame(
-                team,
-                "Suggested team (staff, in proportion to need)",
-                labels={"neighbourhood": "Neighbourhood", **{r: r for r in TEAM_PER_10K_NEED}},
-                digits=dict.fromkeys(TEAM_PER_10K_NEED, 1),
-            ),
-        ],
-    )

@@ -8,15 +8,16 @@ it was. Importing a kind again replaces what the earlier import of that kind bro
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from nearcare._errors import InputError
+from nearcare.sources._importer import Importer
+from nearcare.sources._importer import Parsed as Parsed  # the parsers' result, re-exported
 from nearcare.store import Store, file_sha256
 
 INSERT_ROWS = 250_000
@@ -28,24 +29,6 @@ IMPORT_SETTINGS = {"memory_limit": "300MB", "threads": 1, "preserve_insertion_or
 
 
 @dataclass
-class Parsed:
-    """What one file yields: rows per store table, the data date it states, and notes for the user."""
-
-    tables: dict[str, pd.DataFrame]
-    data_date: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Importer:
-    kind: str
-    summary: str
-    parse: Callable[..., Parsed]
-    publisher: str
-    licence: str
-
-
-@dataclass
 class ImportResult:
     kind: str
     rows: dict[str, int]
@@ -54,6 +37,7 @@ class ImportResult:
 
 
 def _registry() -> dict[str, Importer]:
+    # lazy: start-up time (the parsers bring in osmium, pyogrio and geopandas)
     from nearcare.sources import deprivation, geography, ods, osm, population, practice_figures, registrations
 
     importers = [

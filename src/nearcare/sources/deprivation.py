@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.sources._read import ENGLISH_LSOA_CODE, Field, coverage_notes, read_validated
 
 PUBLISHER = "Ministry of Housing, Communities and Local Government"

@@ -17,7 +17,7 @@ import shapely
 
 from nearcare._errors import InputError
 from nearcare.geo import WGS84, in_england_box, to_bng, to_wgs84
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.sources._read import (
     ENGLISH_LSOA_CODE,
     GB_EASTING,

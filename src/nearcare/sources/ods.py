@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.sources._read import GB_LAT, GB_LON, ODS_CODE, Field, coverage_notes, read_validated
 
 STATUS = {"A": "active", "C": "closed", "D": "dormant", "P": "proposed"}

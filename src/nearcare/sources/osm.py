@@ -17,7 +17,7 @@ import osmium
 import pandas as pd
 
 from nearcare._errors import InputError
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.store import Store, file_sha256
 
 

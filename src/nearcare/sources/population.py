@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from nearcare._errors import InputError
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.sources._read import LSOA_CODE, Field, coverage_notes, read_rows, validate
 
 CODE_COLUMNS = ("Area Codes", "LSOA Code", "LSOA 2021 Code", "LSOA 2011 Code", "lsoa_code")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError
-from nearcare.sources import Importer, Parsed
+from nearcare.sources._importer import Importer, Parsed
 from nearcare.sources._read import ODS_CODE, Field, check_unique, read_rows, validate
 
 OGL = "Open Government Licence v3.0"

@@ -34,7 +34,16 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
 from pydantic import BaseModel, Field
 
+from nearcare import defib
 from nearcare._errors import InputError, StoreError
+from nearcare.defib import register, unregistered
+from nearcare.equity import MEASURES, lsoa_equity
+from nearcare.geo import from_wkb
+from nearcare.neighbourhoods import check
+from nearcare.report.equity import equity_sections
+from nearcare.report.neighbourhoods import neighbourhood_section
+from nearcare.report.scenarios import scenario_section
+from nearcare.scenarios import Merge, Scenario, check_scenario, evaluate, load_context
 from nearcare.store import Store
 from nearcare.web.guard import CSRF_COOKIE, DEFAULT_HOSTS, CsrfTokens, Guard
 
@@ -108,7 +117,6 @@ class Data:
 
     def context(self, mode: str | None):
         """The scenario context (travel times, flows, choice model), loaded once per mode."""
-        from nearcare.scenarios import load_context
 
         with self.lock:
             if mode not in self._context:
@@ -130,8 +138,6 @@ def _geojson(frame: pd.DataFrame, geometry: list, properties: list[str]) -> dict
 def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...] = DEFAULT_HOSTS) -> FastAPI:
     """The app for one store; it answers only to ``allowed_hosts`` (Host header names, without port)."""
     import shapely
-
-    from nearcare.geo import from_wkb
 
     store_path = Path(store_path)
     if not store_path.exists():
@@ -364,7 +370,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         measure: Literal["e2sfca_need", "e2sfca", "nearest_minutes", "services_within"] = "e2sfca_need",
     ) -> dict:
         """Inequality of an access measure by deprivation: deciles, indices and the verdict."""
-        from nearcare.equity import MEASURES, lsoa_equity
 
         try:
             with data.lock:
@@ -383,8 +388,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         }
 
     def run_closure(codes: list[str], mode: str | None, merges: list | None = None):
-        from nearcare.scenarios import Merge, Scenario, check_scenario, evaluate
-
         merges = [Merge(m.from_code, m.into, m.keep_site) for m in (merges or [])]
         if not codes and not merges:
             raise InputError("a scenario closes at least one site or merges at least one practice")
@@ -429,7 +432,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
     @app.get("/api/defibrillators", tags=["defibrillators"])
     def api_defibrillators() -> dict:
         """Known defibrillators with status (GeoJSON points)."""
-        from nearcare.defib import register
 
         with data.lock:
             frame = register(data.store)
@@ -440,8 +442,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         return _geojson(frame, geometry, ["defib_id", "status", "access", "hours", "reports"])
 
     def add_report(report: DefibReport) -> tuple[str, bool]:
-        from nearcare import defib
-
         with data.lock:
             added = defib.add_report(
                 data.store,
@@ -460,7 +460,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
 
     def defib_summary() -> dict:
         """Coverage lines for the page: shares of assessed residents, and who could not be assessed."""
-        from nearcare import defib
 
         with data.lock:
             if data.defib_coverage is None:
@@ -520,8 +519,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
 
     @app.get("/equity", response_class=HTMLResponse, include_in_schema=False)
     def equity_page(request: Request):
-        from nearcare.equity import equity_sections
-
         with data.lock:
             sections = equity_sections(data.store)
         return page(
@@ -536,8 +533,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
 
     @app.get("/neighbourhoods", response_class=HTMLResponse, include_in_schema=False)
     def neighbourhoods_page(request: Request):
-        from nearcare.neighbourhoods import check, neighbourhood_section
-
         try:
             with data.lock:
                 sections = [neighbourhood_section(data.store, check(data.store))]
@@ -571,8 +566,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         keep_site: Annotated[str, Form()] = "yes",
         csrf_token: Annotated[str, Form()] = "",
     ):
-        from nearcare.scenarios import scenario_section
-
         check_csrf(request, csrf_token)
 
         options = data.df(
@@ -621,8 +614,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
 
     @app.get("/defibrillators", response_class=HTMLResponse, include_in_schema=False)
     def defib_page(request: Request, reported: str | None = None):
-        from nearcare.defib import unregistered
-
         with data.lock:
             listed = unregistered(data.store)
         return page(
@@ -647,8 +638,6 @@ def create_app(store_path: str | Path, allowed_hosts: list[str] | tuple[str, ...
         note: Annotated[str, Form()] = "",
         csrf_token: Annotated[str, Form()] = "",
     ):
-        from nearcare.defib import unregistered
-
         check_csrf(request, csrf_token)
 
         form = {

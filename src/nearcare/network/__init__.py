@@ -15,7 +15,7 @@ Speeds
     friends are read as the national limits). A posted limit is a ceiling, not a typical speed,
     so it never raises the class speed. No congestion or junction delay is modelled.
 
-Joining points to the drive network (``travel.snap``)
+Joining points to the drive network (``network.search.snap``)
     A point (an LSOA's population-weighted centroid, a site) joins the drive network at the nearest
     drive edge, as for walking; and, where it is nearer to one, through the nearest *access way* as
     well (the route search keeps whichever way in is quicker). Access ways are the ways people
@@ -54,6 +54,7 @@ from scipy.sparse.csgraph import connected_components
 
 from nearcare._errors import InputError, StoreError
 from nearcare.geo import to_bng
+from nearcare.sources.osm import latest_extract
 from nearcare.store import Store
 
 MODES = ("walk", "drive")
@@ -61,7 +62,7 @@ WALK_SPEED_KPH = 4.8
 MPH = 1.609344
 ACCESS_SPEED_KPH = 15.0  # access ways and the off-network leg in drive mode (see the module notes)
 # Road distance over straight-line distance: typically 1.2-1.4 in England; 1.3 is the middle. Used for
-# the off-network leg in drive mode and for crow-fly estimates (travel.py).
+# the off-network leg in drive mode and for crow-fly estimates (network/search.py).
 DETOUR_FACTOR = 1.3
 ACCESS_MODE = "drive-access"  # how access ways are kept in network_nodes/network_edges
 
@@ -270,7 +271,7 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
             tags = dict(way.tags)
             if not allowed(tags):
                 if mode == "drive" and access_way(tags):
-                    for node in way.nodes:
+                    for node in way.nodes:  # type: ignore[union-attr]  # osmium stubs: the filter yields ways only
                         valid = node.location.valid()
                         access_refs.append(node.ref if valid else -1)
                         access_lons.append(node.location.lon if valid else np.nan)
@@ -286,7 +287,7 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
             forward.append(fwd)
             backward.append(bwd)
             speeds.append(speed)
-            for node in way.nodes:
+            for node in way.nodes:  # type: ignore[union-attr]  # osmium stubs: the filter yields ways only
                 location = node.location
                 if not location.valid():
                     # A node missing from the extract (clipped at its edge): break the way there.
@@ -536,13 +537,13 @@ def build_networks(
     store: Store, modes: tuple[str, ...] = MODES, *, walk_speed_kph: float = WALK_SPEED_KPH
 ) -> list[Network]:
     """Build and store networks from the most recently imported OSM extract."""
-    extract = store.df("SELECT source_id, path, sha256 FROM osm_extracts ORDER BY source_id DESC LIMIT 1")
-    if extract.empty:
+    extract = latest_extract(store)
+    if extract is None:
         raise StoreError(f"{store.path}: no OSM extract imported (nearcare import osm FILE.osm.pbf)")
-    path = Path(extract["path"].iloc[0])
+    path = extract.path
     if not path.exists():
         raise StoreError(f"{path}: the imported OSM extract has moved or gone; import it again")
     built = [read_network(path, mode, walk_speed_kph=walk_speed_kph) for mode in modes]
     for network in built:
-        save_network(store, network, osm_source_id=int(extract["source_id"].iloc[0]))
+        save_network(store, network, osm_source_id=extract.source_id)
     return built

@@ -9,14 +9,14 @@ import base64
 import io
 
 import geopandas as gpd
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers and in CI
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from nearcare.geo import BNG, from_wkb
-from nearcare.store import Store
+from nearcare.area import small_areas_frame
+
+__all__ = ["bar_chart", "choropleth", "new_figure", "png_data_uri", "small_areas_frame"]
 
 # IMD deciles: 1 (most deprived) dark to 10 (least) light, a sequential scheme readable in grey too.
 DECILE_COLOURS = "viridis"
@@ -28,19 +28,19 @@ SERVICE_MARKERS = {
 }
 
 
-def png_data_uri(figure: plt.Figure) -> str:
-    """Render a figure to a data URI for an <img> tag, and close it."""
+def new_figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure with one axes, drawn by Agg on its own canvas: pyplot's global state and the
+    caller's backend (a notebook's, say) are never touched."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def png_data_uri(figure: Figure) -> str:
+    """Render a figure to a data URI for an <img> tag."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def small_areas_frame(store: Store, columns: str = "*") -> gpd.GeoDataFrame:
-    """The area's LSOAs as a GeoDataFrame in British National Grid."""
-    frame = store.df(f"SELECT {columns}, boundary FROM small_areas WHERE boundary IS NOT NULL")
-    geometry = from_wkb(frame.pop("boundary"))
-    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326").to_crs(BNG)
 
 
 def choropleth(
@@ -52,10 +52,12 @@ def choropleth(
     cmap: str = "viridis_r",
     categorical: bool = False,
     sites: pd.DataFrame | None = None,
-) -> plt.Figure:
+) -> Figure:
     """A map of ``areas`` coloured by ``column``, with services as markers when ``sites`` is given."""
-    figure, axes = plt.subplots(figsize=(9, 9))
-    kwargs = {"categorical": True} if categorical else {"legend_kwds": {"label": legend_label, "shrink": 0.6}}
+    figure, axes = new_figure((9, 9))
+    kwargs: dict[str, object] = (
+        {"categorical": True} if categorical else {"legend_kwds": {"label": legend_label, "shrink": 0.6}}
+    )
     areas.plot(
         column=column,
         ax=axes,
@@ -66,9 +68,10 @@ def choropleth(
         missing_kwds={"color": "#d8dde0", "label": "no data"},
         **kwargs,
     )
-    if categorical and axes.get_legend() is not None:
-        axes.get_legend().set_title(legend_label)
-        axes.get_legend().set_bbox_to_anchor((1.0, 0.0, 0.3, 0.5))
+    decile_legend = axes.get_legend()
+    if categorical and decile_legend is not None:
+        decile_legend.set_title(legend_label)
+        decile_legend.set_bbox_to_anchor((1.0, 0.0, 0.3, 0.5))
     if sites is not None and len(sites):
         handles = []
         for kind, (label, marker, colour) in SERVICE_MARKERS.items():
@@ -99,8 +102,8 @@ def choropleth(
     return figure
 
 
-def bar_chart(categories: list, values: list, *, title: str, xlabel: str, ylabel: str) -> plt.Figure:
-    figure, axes = plt.subplots(figsize=(7, 3.6))
+def bar_chart(categories: list, values: list, *, title: str, xlabel: str, ylabel: str) -> Figure:
+    figure, axes = new_figure((7, 3.6))
     axes.bar([str(c) for c in categories], values, color="#005eb8")
     axes.set_title(title)
     axes.set_xlabel(xlabel)

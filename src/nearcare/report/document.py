@@ -1,7 +1,7 @@
-"""The HTML report: sections of text, figures and tables in one self-contained file.
+"""The report document: sections of text, figures and tables, rendered to one self-contained file.
 
-Each analysis adds its own sections (``Report.add``); everything is escaped by the template and
-images are embedded, so the file opens offline and can be e-mailed as it is.
+Everything is escaped by the template and images are embedded, so the file opens offline and can be
+e-mailed as it is.
 """
 
 from __future__ import annotations
@@ -91,23 +91,3 @@ class Report:
         tmp.write_text(self.render(), encoding="utf-8")
         tmp.replace(path)  # a reader never sees half a report
         return path
-
-
-def area_report(store, notes: list[str] | None = None, extra: list[Section] | None = None) -> Report:
-    """The report for a built store: every analysis that has results adds its sections here;
-    ``extra`` sections (a scenario, say) come before the sources, which close the report."""
-    from nearcare.area import area_label
-    from nearcare.atlas import atlas_sections, sources_section
-    from nearcare.equity import equity_sections
-    from nearcare.travel import travel_sections
-
-    report = Report(f"nearcare: {area_label(store)}", "Atlas of primary care and neighbourhood services")
-    for section in [
-        *atlas_sections(store, notes),
-        *travel_sections(store),
-        *equity_sections(store),
-        *(extra or []),
-    ]:
-        report.add(section)
-    report.add(sources_section(store))
-    return report

@@ -1,0 +1,532 @@
+"""Searches between points over a network: snapping, many-to-many within a cutoff, and nearest.
+
+Store-free: a ``Network`` and points (ids with British National Grid coordinates) in, frames of
+ids and minutes out. ``nearcare.travel`` runs these for a built area and stores the results.
+
+Points (LSOA centroids, postcodes, sites) snap to the nearest point on the nearest edge and enter
+the network at that edge's end nodes, in the directions it allows, with the part of the edge's
+length and time. The straight leg between the point and the way is added at both ends: walked at
+the walking speed on a walk network; on a drive network driven (x ``DETOUR_FACTOR`` at
+``ACCESS_SPEED_KPH``), and a point may also join through the nearest access way (private and
+other access-only roads and tracks), whichever is quicker (see nearcare.network). Points farther than
+``max_snap_m`` from every way they could join are reported in ``unsnapped``, never joined. Two points on the same edge are routed
+through its end nodes (a slight overestimate for neighbours on one street).
+
+Search shapes (SciPy's compiled Dijkstra; no Python loop over edges):
+- nearest service: one search from all sites at once on the reversed graph, through a virtual
+  node joined to each site's node by its snap time, so its cost does not grow with the origins;
+- pairs within a cutoff: searches bounded by the cutoff, run from whichever side has fewer
+  distinct nodes (sites on the reversed graph, or origins on the forward graph), in batches that
+  bound memory.
+
+Where no network is loaded, ``crowfly`` times are straight-line distance times ``DETOUR_FACTOR``
+at ``CROWFLY_SPEED_KPH``, always labelled ``mode = 'crowfly'``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+from nearcare._progress import steps
+from nearcare.network import ACCESS_SPEED_KPH, DETOUR_FACTOR, Network
+
+MAX_SNAP_M = 1000.0
+# Straight-line fallback: DETOUR_FACTOR (nearcare.network) times the straight line. Speeds: the walking
+# speed, and an average door-to-door driving speed.
+CROWFLY_SPEED_KPH = {"walk": 4.8, "drive": 40.0}
+_BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 bytes)
+_PARALLEL_WORK = 2_000_000  # searches x nodes above which the cores share the searches
+_PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
+
+
+@dataclass
+class Points:
+    """Places to route from or to: an id and British National Grid coordinates (metres)."""
+
+    ids: np.ndarray
+    easting: np.ndarray
+    northing: np.ndarray
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, id_column: str, x: str = "easting", y: str = "northing"
+    ) -> Points:
+        located = frame[np.isfinite(frame[x].to_numpy(float)) & np.isfinite(frame[y].to_numpy(float))]
+        return cls(
+            located[id_column].astype(str).to_numpy(), located[x].to_numpy(float), located[y].to_numpy(float)
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Snapped:
+    """Points that reached the network, and how each one joins it.
+
+    A point joins the nearest edge at its nearest point; from there it can reach (as an origin) or
+    be reached from (as a destination) the edge's end nodes in the directions the edge allows.
+    Each such way in is an *attachment*: a node, and the extra time and distance between the point
+    and that node (the straight walk to the edge at walking speed, plus the part of the edge).
+    """
+
+    ids: np.ndarray  # one per snapped point
+    snap_m: np.ndarray  # straight distance from each point to the network
+    point: np.ndarray  # per attachment: index into ids
+    node: np.ndarray  # per attachment: the network node
+    extra_minutes: np.ndarray
+    extra_m: np.ndarray
+    unsnapped: pd.DataFrame  # point_id, snap_m: too far from the network
+
+
+def _off_network(network: Network, straight_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(minutes, metres) of the straight leg between a point and the way it joins (see nearcare.network)."""
+    if network.mode == "drive":
+        metres = straight_m * DETOUR_FACTOR
+        return metres / (ACCESS_SPEED_KPH * 1000 / 60), metres
+    return straight_m / (network.walk_speed_kph * 1000 / 60), straight_m
+
+
+def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX_SNAP_M) -> Snapped:
+    """Join each point to the nearest point on the network (``side`` is 'origin' or 'destination').
+
+    On a drive network with access ways, a point may also join through the nearest access way (see
+    nearcare.network); each way in is an attachment, and the search keeps the quickest.
+    """
+    if side not in ("origin", "destination"):
+        raise ValueError(side)
+    n = network.n_nodes
+    lo = np.minimum(network.source, network.target).astype(np.int64)
+    hi = np.maximum(network.source, network.target).astype(np.int64)
+    pairs = np.unique(lo * n + hi)
+    u, v = pairs // n, pairs % n
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([network.easting[u], network.northing[u]]),
+                np.column_stack([network.easting[v], network.northing[v]]),
+            ],
+            axis=1,
+        )
+    )
+    where = shapely.points(points.easting, points.northing)
+    (point_index, edge_index), distance = shapely.STRtree(lines).query_nearest(
+        where, return_distance=True, all_matches=False
+    )
+    order = np.argsort(point_index)
+    point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
+    direct_m = np.full(len(points), np.inf)
+    direct_m[point_index] = distance
+    near = distance <= max_snap_m
+    point_index, edge_index, distance = point_index[near], edge_index[near], distance[near]
+    u, v = u[edge_index], v[edge_index]
+    fraction = shapely.line_locate_point(lines[edge_index], where[point_index], normalized=True)
+
+    keys, _ = _edge_lookup(network, reverse=False)
+    key_order = np.argsort(network.source.astype(np.int64) * n + network.target)
+
+    def directed(a, b):
+        """Index of edge a->b in the network's arrays, or -1 where there is none."""
+        want = a * n + b
+        at = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
+        return np.where(keys[at] == want, key_order[at], -1)
+
+    uv, vu = directed(u, v), directed(v, u)
+    parts = []
+    slot = point_index  # attachments are numbered by point here, and renumbered at the end
+    # Origin: along u->v the point reaches v after (1 - f) of it; along v->u it reaches u after f.
+    # Destination: along u->v it is reached from u after f; along v->u from v after (1 - f).
+    if side == "origin":
+        ways = ((uv, v, 1 - fraction), (vu, u, fraction))
+    else:
+        ways = ((uv, u, fraction), (vu, v, 1 - fraction))
+    for edge, node, share in ways:
+        ok = edge >= 0
+        parts.append(
+            (
+                slot[ok],
+                node[ok],
+                share[ok] * network.minutes[edge[ok]],
+                share[ok] * network.length_m[edge[ok]],
+            )
+        )
+    # A point at an end node joins that node directly, whatever the edge's direction.
+    for node, share in ((u, fraction), (v, 1 - fraction)):
+        at_end = share * network.length_m[np.maximum(uv, vu)] < 1e-6
+        parts.append((slot[at_end], node[at_end], np.zeros(at_end.sum()), np.zeros(at_end.sum())))
+    slot_of, node, extra_minutes, extra_m = (np.concatenate(x) for x in zip(*parts, strict=True))
+    off_minutes, off_m = _off_network(network, direct_m)
+    extra_minutes = extra_minutes + off_minutes[slot_of]
+    extra_m = extra_m + off_m[slot_of]
+    snap_m = direct_m.copy()
+    if network.access is not None and len(points):
+        # Access ways are searched within the time of the direct join to the far end of its edge (or,
+        # for a point too far for a direct join, the off-network leg of one at ``max_snap_m``).
+        budget = np.full(len(points), _off_network(network, np.array([max_snap_m]))[0][0])
+        np.maximum.at(budget, slot_of, extra_minutes)
+        found = _through_access_ways(network, where, direct_m, budget, max_snap_m)
+        if found is not None:
+            a_slot, a_node, a_minutes, a_m, a_straight = found
+            slot_of, node = np.concatenate([slot_of, a_slot]), np.concatenate([node, a_node])
+            extra_minutes, extra_m = (
+                np.concatenate([extra_minutes, a_minutes]),
+                np.concatenate([extra_m, a_m]),
+            )
+            np.minimum.at(snap_m, a_slot, a_straight)
+    joined = np.unique(slot_of)
+    far_points = np.setdiff1d(np.arange(len(points)), joined)
+    far = pd.DataFrame({"point_id": points.ids[far_points], "snap_m": direct_m[far_points]})
+    return Snapped(
+        ids=points.ids[joined],
+        snap_m=snap_m[joined],
+        point=np.searchsorted(joined, slot_of),
+        node=node.astype(np.int64),
+        extra_minutes=extra_minutes,
+        extra_m=extra_m,
+        unsnapped=far,
+    )
+
+
+def _through_access_ways(
+    network: Network, where: np.ndarray, direct_m: np.ndarray, budget_minutes: np.ndarray, max_snap_m: float
+):
+    """Ways in through the nearest access way: (point, drive node, minutes, metres, straight metres) arrays.
+
+    A point nearer an access way than any drive edge (by ``direct_m``) goes straight to it (within
+    ``max_snap_m``), along it to its end nodes, and through access ways to every gate (a drive
+    node) reachable within its budget. A point on or nearest a drive edge never uses access ways,
+    so they are never through routes.
+    """
+    access = network.access
+    assert access is not None  # the caller joins through access ways only where the network has them
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([access.easting[access.source], access.northing[access.source]]),
+                np.column_stack([access.easting[access.target], access.northing[access.target]]),
+            ],
+            axis=1,
+        )
+    )
+    (point, edge), straight = shapely.STRtree(lines).query_nearest(
+        where, return_distance=True, all_matches=False
+    )
+    first = np.unique(point, return_index=True)[1]  # one edge per point
+    point, edge, straight = point[first], edge[first], straight[first]
+    off_minutes, off_m = _off_network(network, straight)
+    useful = (straight <= max_snap_m) & (straight < direct_m[point]) & (off_minutes < budget_minutes[point])
+    point, edge, straight, off_minutes, off_m = (
+        x[useful] for x in (point, edge, straight, off_minutes, off_m)
+    )
+    if len(point) == 0:
+        return None
+    fraction = shapely.line_locate_point(lines[edge], where[point], normalized=True)
+    a, b = access.source[edge].astype(np.int64), access.target[edge].astype(np.int64)
+    speed = ACCESS_SPEED_KPH * 1000 / 60
+    # (point, access node, minutes so far) for both ends of each point's access way.
+    ends = np.concatenate([a, b])
+    along_m = np.concatenate([fraction, 1 - fraction]) * np.tile(access.length_m[edge], 2)
+    owner = np.tile(np.arange(len(point)), 2)
+    start_minutes = np.tile(off_minutes, 2) + along_m / speed
+    start_m = np.tile(off_m, 2) + along_m
+    sources, source_of = np.unique(ends, return_inverse=True)
+    graph = csr_matrix(
+        (
+            np.concatenate([access.minutes(), access.minutes()]),
+            (np.concatenate([access.source, access.target]), np.concatenate([access.target, access.source])),
+        ),
+        shape=(access.n_nodes, access.n_nodes),
+    )
+    gates = np.flatnonzero(access.gate >= 0)
+    limit = float(budget_minutes[point].max())
+    found = []
+    batch = max(1, _BATCH_CELLS // max(access.n_nodes, 1))
+    for i in range(0, len(sources), batch):
+        minutes = dijkstra(graph, indices=sources[i : i + batch], limit=limit)[:, gates]
+        row, col = np.nonzero(np.isfinite(minutes))
+        found.append((row + i, col, minutes[row, col]))
+    row, col, way_minutes = (np.concatenate(x) for x in zip(*found, strict=True))
+    # Join each reached (source, gate) to the point-ends starting at that source.
+    pair, end = _expand(row, source_of)
+    total = start_minutes[end] + way_minutes[pair]
+    ok = total <= budget_minutes[point[owner[end]]]
+    pair, end, total = pair[ok], end[ok], total[ok]
+    metres = start_m[end] + way_minutes[pair] * speed
+    return (point[owner[end]], access.gate[gates[col[pair]]], total, metres, straight[owner[end]])
+
+
+def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys (from * N + to) of the searched graph's edges, and their lengths."""
+    n = network.n_nodes
+    src, dst = (network.target, network.source) if reverse else (network.source, network.target)
+    keys = src.astype(np.int64) * n + dst
+    order = np.argsort(keys)
+    return keys[order], network.length_m[order]
+
+
+def _path_lengths(
+    pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int, first_leg: np.ndarray | None = None
+) -> np.ndarray:
+    """Length (m) of each node's shortest path, summed over the predecessor tree by pointer doubling.
+
+    ``pred`` is (sources, nodes). ``first_leg``, if given, is the length of edges out of a virtual
+    source node numbered ``n`` (indexed by the node they reach).
+    """
+    count, width = pred.shape
+    flat_pred = pred.ravel()
+    node = np.tile(np.arange(width, dtype=np.int64), count)
+    ordinary = np.flatnonzero((flat_pred >= 0) & (flat_pred != n))
+    u = flat_pred[ordinary].astype(np.int64)
+    total = np.zeros(count * width + 1)  # the last cell is a sentinel: length 0, its own parent
+    total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
+    if first_leg is not None:
+        from_virtual = np.flatnonzero(flat_pred == n)
+        total[from_virtual] = first_leg[node[from_virtual]]
+    sentinel = count * width
+    up = np.full(count * width + 1, sentinel, dtype=np.int64)
+    up[ordinary] = u + (ordinary // width) * width  # the parent's cell in the same row
+    # total[v] += total[up[v]]; up[v] = up[up[v]]: after k rounds each cell has summed 2^k edges.
+    # Only chains not yet at their root take part, so each round is smaller than the last.
+    active = ordinary
+    while len(active):
+        parent = up[active]
+        total[active] += total[parent]
+        up[active] = up[parent]
+        active = active[up[active] != sentinel]
+    return total[:-1].reshape(count, width)
+
+
+def _uniform_speed(network: Network) -> float | None:
+    """Metres per minute if every edge has the same speed (walking), else None."""
+    speed = network.length_m / network.minutes
+    return float(speed[0]) if np.allclose(speed, speed[0], rtol=1e-9) else None
+
+
+def _expand(slots: np.ndarray, attachment_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each entry of ``slots``, every attachment in that slot: (entry index, attachment index)."""
+    order = np.argsort(attachment_slot, kind="stable")
+    counts = np.bincount(attachment_slot, minlength=slots.max(initial=0) + 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_entry = counts[slots]
+    entry = np.repeat(np.arange(len(slots)), per_entry)
+    offset = np.arange(len(entry)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+    return entry, order[starts[slots][entry] + offset]
+
+
+# Set in the parent before forking workers, so the graph is shared copy-on-write, not pickled.
+_SEARCH: dict = {}
+
+
+def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries."""
+    graph, targets, limit = _SEARCH["graph"], _SEARCH["targets"], _SEARCH["limit"]
+    metres: np.ndarray | None
+    if _SEARCH["traced"]:
+        minutes, pred = dijkstra(graph, indices=chunk, limit=limit, return_predecessors=True)
+        metres = _path_lengths(pred, _SEARCH["keys"], _SEARCH["lengths"], graph.shape[0])[:, targets]
+        minutes = minutes[:, targets]
+    else:
+        minutes = dijkstra(graph, indices=chunk, limit=limit)[:, targets]
+        metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
+    row, col = np.nonzero(np.isfinite(minutes))
+    return (
+        row,
+        col,
+        minutes[row, col],
+        (metres[row, col] if metres is not None else np.full(len(row), np.nan)),
+    )
+
+
+def pairs_within(
+    network: Network,
+    origins: Snapped,
+    destinations: Snapped,
+    max_minutes: float,
+    *,
+    distances: bool = True,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Every (origin, destination) pair within ``max_minutes``, door to door, with path length.
+
+    Searches run from whichever side has fewer distinct nodes, bounded by the cutoff; large jobs
+    use every core (``workers``, default all). With ``distances=False`` the length of each quickest
+    path is not traced (``distance_m`` is NaN), unless the network has one speed throughout, where
+    it is simply time times speed.
+    """
+    if len(origins.ids) == 0 or len(destinations.ids) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PAIR_COLUMNS.items()})
+    o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
+    d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
+    from_destinations = len(d_nodes) <= len(o_nodes)
+    search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
+    uniform = _uniform_speed(network)
+    traced = uniform is None and distances
+    keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
+    _SEARCH.update(
+        graph=network.matrix("minutes", reverse=from_destinations),
+        targets=target_nodes,
+        limit=max_minutes,
+        traced=traced,
+        keys=keys,
+        lengths=lengths,
+        uniform=uniform,
+    )
+    workers = workers or os.cpu_count() or 1
+    work = len(search_nodes) * network.n_nodes
+    parallel = workers > 1 and work >= _PARALLEL_WORK
+    batch = max(
+        1,
+        min(
+            _BATCH_CELLS // max(network.n_nodes, 1),
+            -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes),
+        ),
+    )
+    chunks = [search_nodes[i : i + batch] for i in range(0, len(search_nodes), batch)]
+    try:
+        if parallel:
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = list(steps(pool.imap(_search_batch, chunks), "routing", total=len(chunks)))
+        else:
+            results = [_search_batch(c) for c in steps(chunks, "routing", total=len(chunks))]
+    finally:
+        _SEARCH.clear()
+    offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+    search = np.concatenate([r[0] + off for r, off in zip(results, offsets, strict=True)])
+    target = np.concatenate([r[1] for r in results])
+    net_minutes = np.concatenate([r[2] for r in results])
+    net_m = np.concatenate([r[3] for r in results])
+    node_o, node_d = (target, search) if from_destinations else (search, target)
+    # Join each node pair to the points attached at either end, door to door.
+    pair, o_att = _expand(node_o, o_slot)
+    minutes = net_minutes[pair] + origins.extra_minutes[o_att]
+    metres = net_m[pair] + origins.extra_m[o_att]
+    pair2, d_att = _expand(node_d[pair], d_slot)
+    minutes = minutes[pair2] + destinations.extra_minutes[d_att]
+    metres = metres[pair2] + destinations.extra_m[d_att]
+    o_point = origins.point[o_att][pair2]
+    d_point = destinations.point[d_att]
+    keep = minutes <= max_minutes
+    o_point, d_point, minutes, metres = o_point[keep], d_point[keep], minutes[keep], metres[keep]
+    # A point may join the network at two nodes: keep the quicker way in for each pair of points.
+    order = np.lexsort((minutes, d_point, o_point))
+    o_point, d_point, minutes, metres = o_point[order], d_point[order], minutes[order], metres[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (o_point[1:] != o_point[:-1]) | (d_point[1:] != d_point[:-1])
+    o_point, d_point, minutes, metres = o_point[first], d_point[first], minutes[first], metres[first]
+    order = np.lexsort((d_point, minutes, o_point))  # by origin as given, then quickest first
+    return pd.DataFrame(
+        {
+            "origin_id": origins.ids[o_point[order]],
+            "destination_id": destinations.ids[d_point[order]],
+            "distance_m": metres[order],
+            "minutes": minutes[order],
+        }
+    )
+
+
+def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.DataFrame:
+    """For each origin: the nearest destination by time, door to door, in one search from all sites."""
+    if len(destinations.ids) == 0:
+        return pd.DataFrame(
+            {"origin_id": origins.ids, "destination_id": None, "distance_m": np.nan, "minutes": np.nan}
+        )
+    n = network.n_nodes
+    # Several sites joining at one node: the one with the least extra time is nearest from everywhere.
+    joins = pd.DataFrame(
+        {
+            "id": destinations.ids[destinations.point],
+            "node": destinations.node,
+            "minutes": destinations.extra_minutes,
+            "metres": destinations.extra_m,
+        }
+    )
+    joins = joins.sort_values(["node", "minutes", "id"]).drop_duplicates("node")
+    reverse = network.matrix("minutes", reverse=True).tocoo()
+    # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish).
+    rows = np.concatenate([reverse.row, np.full(len(joins), n)])
+    cols = np.concatenate([reverse.col, joins["node"].to_numpy()])
+    weights = np.concatenate([reverse.data, joins["minutes"].to_numpy() + 1e-9])
+    graph = csr_matrix((weights, (rows, cols)), shape=(n + 1, n + 1))
+    minutes, pred = dijkstra(graph, indices=[n], return_predecessors=True)
+    minutes = minutes[0] - np.where(np.isfinite(minutes[0]), 1e-9, 0)
+    keys, lengths = _edge_lookup(network, reverse=True)
+    first_leg = np.zeros(n + 1)
+    first_leg[joins["node"].to_numpy()] = joins["metres"].to_numpy()
+    metres = _path_lengths(pred, keys, lengths, n, first_leg=first_leg)[0]
+    # The site each node's path starts from: follow predecessors up to the node after the virtual one.
+    up = pred[0].astype(np.int64)
+    up = np.where((up == n) | (up < 0), np.arange(n + 1), up)
+    while True:
+        next_up = up[up]
+        if np.array_equal(next_up, up):
+            break
+        up = next_up
+    site_at_node = pd.Series(joins["id"].to_numpy(), index=joins["node"].to_numpy())
+    ways = pd.DataFrame(
+        {
+            "origin_id": origins.ids[origins.point],
+            "minutes": minutes[origins.node] + origins.extra_minutes,
+            "distance_m": metres[origins.node] + origins.extra_m,
+            "destination_id": site_at_node.reindex(up[origins.node]).to_numpy(),
+        }
+    )
+    ways = ways[np.isfinite(ways["minutes"])]
+    best = ways.sort_values(["origin_id", "minutes"]).drop_duplicates("origin_id").set_index("origin_id")
+    result = pd.DataFrame({"origin_id": origins.ids})
+    for column in ("destination_id", "distance_m", "minutes"):
+        result[column] = result["origin_id"].map(best[column])
+    return result
+
+
+def crowfly_pairs(origins: Points, destinations: Points, profile: str, max_minutes: float) -> pd.DataFrame:
+    """Straight-line pairs within ``max_minutes`` (distance x detour factor at the profile's speed)."""
+    metres_per_minute = CROWFLY_SPEED_KPH[profile] * 1000 / 60
+    reach_m = max_minutes * metres_per_minute / DETOUR_FACTOR
+    tree = cKDTree(np.column_stack([destinations.easting, destinations.northing]))
+    matrix = tree.sparse_distance_matrix(
+        cKDTree(np.column_stack([origins.easting, origins.northing])), reach_m, output_type="coo_matrix"
+    ).tocsr()
+    coo = matrix.tocoo()
+    # sparse_distance_matrix drops exact zeros; a site at the centroid itself is 0 m away.
+    same = tree.query_ball_point(np.column_stack([origins.easting, origins.northing]), 1e-9)
+    zero_d = [d for lst in same for d in lst]
+    zero_o = [o for o, lst in enumerate(same) for _ in lst]
+    d_idx = np.concatenate([coo.row, np.asarray(zero_d, int)])
+    o_idx = np.concatenate([coo.col, np.asarray(zero_o, int)])
+    straight = np.concatenate([coo.data, np.zeros(len(zero_d))])
+    frame = pd.DataFrame(
+        {
+            "origin_id": origins.ids[o_idx],
+            "destination_id": destinations.ids[d_idx],
+            "distance_m": straight * DETOUR_FACTOR,
+        }
+    )
+    frame["minutes"] = frame["distance_m"] / metres_per_minute
+    return (
+        frame.drop_duplicates(["origin_id", "destination_id"])
+        .sort_values(["origin_id", "minutes", "destination_id"])
+        .reset_index(drop=True)
+    )
+
+
+def crowfly_nearest(origins: Points, destinations: Points, profile: str) -> pd.DataFrame:
+    metres_per_minute = CROWFLY_SPEED_KPH[profile] * 1000 / 60
+    tree = cKDTree(np.column_stack([destinations.easting, destinations.northing]))
+    straight, index = tree.query(np.column_stack([origins.easting, origins.northing]))
+    return pd.DataFrame(
+        {
+            "origin_id": origins.ids,
+            "destination_id": destinations.ids[index],
+            "distance_m": straight * DETOUR_FACTOR,
+            "minutes": straight * DETOUR_FACTOR / metres_per_minute,
+        }
+    )
