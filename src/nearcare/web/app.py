@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -93,7 +94,19 @@ def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HO
     store_path = Path(store_path)
     if not store_path.exists():
         raise StoreError(f"{store_path}: no such store (run `nearcare demo` or `nearcare build` first)")
+    assets = find_assets()
+    try:
+        site = Site(store_path, assets_missing=assets is None)
+    except HTTPException as exc:  # the store is held by another process, or is not a store
+        raise StoreError(str(exc.detail)) from None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        site.store.release()  # let go of the store when the server stops
+
     app = FastAPI(
+        lifespan=lifespan,
         title="nearcare",
         description="Primary care and neighbourhood services: atlas, access, equity, "
         "scenarios and defibrillators, from open data.",
@@ -102,11 +115,6 @@ def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HO
         redoc_url=None,
     )  # /docs and /redoc are served from local assets, not FastAPI's CDN defaults
     app.add_middleware(Guard, allowed_hosts=allowed_hosts)
-    assets = find_assets()
-    try:
-        site = Site(store_path, assets_missing=assets is None)
-    except HTTPException as exc:  # the store is held by another process, or is not a store
-        raise StoreError(str(exc.detail)) from None
     app.state.site = site
     if assets is not None:
         mount_assets(app, assets)

@@ -4,8 +4,10 @@ report, and heavy results computed once per store version.
 DuckDB lets many processes read a file at once but only one write it, and within one process every
 connection to a file must share one configuration. So the server never holds a read-write connection:
 each request reads through its own read-only connection (other commands, such as ``nearcare tables``,
-``export`` and ``report``, keep working alongside), and a defibrillator report waits for this process's
-readers to finish, opens the store read-write for the one transaction, and closes it. When another
+``export`` and ``report``, keep working alongside; one idle read-only connection lingers for
+``LINGER_SECONDS`` after the last request so that a busy server does not reopen the file each time),
+and a defibrillator report waits for this process's readers to finish, opens the store read-write for
+the one transaction, and closes it. When another
 process holds the store, opening is retried briefly; after that the request gets a 503 that says, in
 one line, what holds the store and what to do.
 """
@@ -27,6 +29,9 @@ from nearcare.project import Project
 
 T = TypeVar("T")
 RETRY_SECONDS = 3.0  # how long a request waits for another process to let go of the store
+# A read-only connection is kept open this long after the last request, so that a busy server does not
+# pay for opening the file on every request (about 0.1 s) yet an idle one soon lets other processes write.
+LINGER_SECONDS = 2.0
 
 
 class ReadersWriter:
@@ -109,6 +114,12 @@ class StoreAccess:
         self._generation = 0
         self._signature = self._file_signature()
         self.computed: Counter[str] = Counter()  # computations by cache name (for tests and diagnostics)
+        self._idle: Project | None = (
+            None  # keeps DuckDB's database open between requests (see LINGER_SECONDS)
+        )
+        self._idle_lock = threading.Lock()
+        self._last_read = 0.0
+        self._closer: threading.Timer | None = None
 
     def _file_signature(self) -> tuple:
         parts: list[tuple[int, int] | None] = []
@@ -134,16 +145,48 @@ class StoreAccess:
     def reading(self) -> Iterator[Project]:
         """A read-only project for one request."""
         with self.lock.reading():
-            project = _opened(self.path, read_only=True)
+            with self._idle_lock:
+                if self._idle is None:
+                    self._idle = _opened(self.path, read_only=True)
+                project = _opened(self.path, read_only=True)  # the same database: opens at once
             try:
                 yield project
             finally:
                 project.close()
+                self._linger()
+
+    def _linger(self) -> None:
+        with self._idle_lock:
+            self._last_read = time.monotonic()
+            if self._closer is None:
+                self._closer = threading.Timer(LINGER_SECONDS, self._close_when_idle)
+                self._closer.daemon = True
+                self._closer.start()
+
+    def _close_when_idle(self) -> None:
+        with self._idle_lock:
+            self._closer = None
+            idle_for = time.monotonic() - self._last_read
+            if idle_for < LINGER_SECONDS:
+                self._closer = threading.Timer(LINGER_SECONDS - idle_for, self._close_when_idle)
+                self._closer.daemon = True
+                self._closer.start()
+            elif self._idle is not None:
+                self._idle.close()
+                self._idle = None
+
+    def release(self) -> None:
+        """Close the idle read-only connection now (requests open it again when they need it)."""
+        with self._idle_lock:
+            if self._idle is not None:
+                self._idle.close()
+                self._idle = None
 
     @contextmanager
     def writing(self, tables: Iterable[str]) -> Iterator[Project]:
         """A read-write project for one short write to ``tables``, closed straight after."""
         with self.lock.writing():
+            self.release()  # one process cannot have a file open read-only and read-write at once
             project = _opened(self.path, read_only=False)
             try:
                 yield project

@@ -11,7 +11,15 @@ from nearcare.project import Project
 from nearcare.web.site import SiteDep, geojson_response, to_geojson
 
 router = APIRouter()
-NEIGHBOURHOOD_TABLES = ("neighbourhoods", "small_areas", "sites", "practices", "travel_times")
+# The page's profiles count defibrillators per neighbourhood, so a report changes it.
+NEIGHBOURHOOD_TABLES = (
+    "neighbourhoods",
+    "small_areas",
+    "sites",
+    "practices",
+    "travel_times",
+    "defibrillators",
+)
 
 
 @router.get("/api/neighbourhoods.geojson", tags=["neighbourhoods"])
