@@ -20,9 +20,6 @@ from nearcare._errors import InputError
 from nearcare.geo import WGS84, from_wkb
 from nearcare.store import Store
 
-# web: access columns that can colour the area map
-AREA_ACCESS_MEASURES = ("nearest_minutes", "e2sfca_need")
-
 
 class Project:
     """One analysis store and the questions asked of it (see ``docs/API.md``)."""
@@ -49,6 +46,8 @@ class Project:
     # ---- Atlas, access, equity, scenarios, neighbourhoods, defibrillators (facade helper) ----
 
     # ---- Queries the web app needs (web helper; keep below this line) ----
+
+    AREA_ACCESS_MEASURES = ("nearest_minutes", "e2sfca_need")  # access columns that can colour the area map
 
     # web: a general reader; the facade may own one like it (reconcile at merge).
     def area(self) -> pd.DataFrame:
@@ -99,10 +98,10 @@ class Project:
             )
             return _polygons(frame)
         parts = measure.split(":")
-        if len(parts) != 4 or parts[3] not in AREA_ACCESS_MEASURES:
+        if len(parts) != 4 or parts[3] not in self.AREA_ACCESS_MEASURES:
             raise InputError(
                 f"unknown measure {measure!r}: imd_decile, population or kind:profile:mode:column with column "
-                f"one of {', '.join(AREA_ACCESS_MEASURES)}"
+                f"one of {', '.join(self.AREA_ACCESS_MEASURES)}"
             )
         kind, profile, mode, column = parts
         frame = self.store.df(
