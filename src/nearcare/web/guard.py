@@ -63,7 +63,8 @@ class CsrfTokens:
 
     def check(self, cookie: str | None, field: str | None) -> bool:
         return (
-            self.valid(cookie)
+            cookie is not None
+            and self.valid(cookie)
             and field is not None
             and field.isascii()
             and hmac.compare_digest(cookie, field)

@@ -1,0 +1,66 @@
+"""The overview: the area, its counts and the measures that can colour its map."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+
+from nearcare.project import Project
+from nearcare.web.site import ProjectDep, SiteDep, geojson_response, to_geojson
+
+router = APIRouter()
+
+
+def measures(project: Project) -> dict[str, str]:
+    available = {"imd_decile": "IMD 2025 decile (1 = most deprived)", "population": "Population"}
+    for _, r in project.access_runs().iterrows():
+        how = "crow-fly" if r["mode"] == "crowfly" else "road network"
+        kind = r["kind"].upper() if r["kind"] == "gp" else r["kind"].capitalize()
+        key = f"{r['kind']}:{r['profile']}:{r['mode']}"
+        available[f"{key}:nearest_minutes"] = f"Minutes to the nearest {r['kind']} ({r['profile']}, {how})"
+        available[f"{key}:e2sfca_need"] = f"{kind} access per need (E2SFCA, {r['profile']}, {how})"
+    return available
+
+
+def area_summary(project: Project, label: str) -> dict:
+    counts = project.area_counts().iloc[0]
+    sites = project.site_counts()
+    return {
+        "label": label,
+        "lsoas": int(counts["lsoas"]),
+        "population": float(counts["population"]),
+        "sites": dict(zip(sites["kind"], sites["sites"].astype(int), strict=True)),
+    }
+
+
+@router.get("/api/area", tags=["atlas"])
+def api_area(project: ProjectDep, site: SiteDep) -> dict:
+    """The built area and its counts."""
+    return area_summary(project, site.area_label)
+
+
+@router.get("/api/measures", tags=["atlas"])
+def api_measures(project: ProjectDep) -> dict[str, str]:
+    """Measures that can colour the area map (key -> description)."""
+    return measures(project)
+
+
+@router.get("/api/areas.geojson", tags=["atlas"])
+def api_areas(project: ProjectDep, site: SiteDep, measure: str = "imd_decile") -> Response:
+    """LSOA polygons (GeoJSON, WGS84) with the chosen measure as ``value``."""
+    if measure not in measures(project):
+        raise HTTPException(400, f"unknown measure {measure!r}; see /api/measures")
+    text = site.store.cached(
+        "area_layer",
+        (measure,),
+        ("small_areas", "access"),
+        lambda opened: to_geojson(opened.area_measure(measure), ["lsoa21_code", "lsoa21_name", "value"]),
+    )
+    return geojson_response(text)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def overview(request: Request, project: ProjectDep, site: SiteDep) -> HTMLResponse:
+    return site.page(
+        request, "overview.html", summary=area_summary(project, site.area_label), measures=measures(project)
+    )

@@ -1,0 +1,92 @@
+"""The app's shared parts, given to every route through ``Depends``: the store (read-only per request),
+the page renderer with its CSRF tokens, and GeoJSON out of GeoDataFrames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import geopandas as gpd
+import shapely
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
+
+from nearcare.project import Project
+from nearcare.web.guard import CSRF_COOKIE, CsrfTokens
+from nearcare.web.state import StoreAccess
+
+HERE = Path(__file__).parent
+
+
+class Site:
+    """One served store: its access and cache, its templates and the area label every page shows."""
+
+    def __init__(self, path: Path, *, assets_missing: bool) -> None:
+        self.store = StoreAccess(path)
+        self.csrf = CsrfTokens()
+        self.assets_missing = assets_missing
+        self.templates = Jinja2Templates(directory=HERE / "templates")
+        self.templates.env.loader = ChoiceLoader(
+            [FileSystemLoader(HERE / "templates"), PackageLoader("nhsuk_frontend_jinja", "templates")]
+        )
+        self.templates.env.undefined = ChainableUndefined  # the NHS.UK macros read optional nested parameters
+        with self.store.reading() as project:
+            area = project.area()
+        self.area_label = (
+            f"{area['label'].iloc[0]} ({area['area_code'].iloc[0]})" if len(area) else "No area built"
+        )
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """A page from ``templates/``, with a CSRF token for its forms (kept in a SameSite cookie)."""
+        cookie = request.cookies.get(CSRF_COOKIE)
+        token = cookie if cookie is not None and self.csrf.valid(cookie) else self.csrf.new()
+        response = self.templates.TemplateResponse(
+            request,
+            name,
+            {
+                "area_label": self.area_label,
+                "assets_missing": self.assets_missing,
+                "csrf_token": token,
+                "cspNonce": request.state.csp_nonce,
+                **context,
+            },
+            status_code=status,
+        )
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    def check_csrf(self, request: Request, field: str) -> None:
+        if not self.csrf.check(request.cookies.get(CSRF_COOKIE), field):
+            raise HTTPException(
+                403, "This form has expired or did not come from this site: reload the page and try again."
+            )
+
+
+def site(request: Request) -> Site:
+    return request.app.state.site
+
+
+def project(request: Request) -> Iterator[Project]:
+    """The store, read-only, for one request (closed when the request ends)."""
+    with request.app.state.site.store.reading() as opened:
+        yield opened
+
+
+SiteDep = Annotated[Site, Depends(site)]
+ProjectDep = Annotated[Project, Depends(project)]
+
+
+def to_geojson(frame: gpd.GeoDataFrame, properties: list[str], *, grid: float = 1e-5) -> str:
+    """A FeatureCollection of ``properties`` (missing values as null), coordinates snapped to ``grid`` degrees."""
+    out = frame[properties].copy()
+    out = gpd.GeoDataFrame(
+        out, geometry=shapely.set_precision(frame.geometry.to_numpy(), grid), crs=frame.crs
+    )
+    return out.to_json(na="null", drop_id=True)
+
+
+def geojson_response(text: str) -> Response:
+    return Response(text, media_type="application/json")
