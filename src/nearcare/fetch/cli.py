@@ -4,8 +4,9 @@ No ``from __future__ import annotations``: typer reads the annotations, which na
 ``register`` (importing it at the top would be circular).
 """
 
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -109,30 +110,35 @@ def register(app: typer.Typer) -> None:
             cli.console.print(f"  missing: {line}")
         cli.console.print(f"next: nearcare build --area {area} --from {into} --store STORE")
 
+    # `build` keeps its own options (read from its signature, so the two cannot drift) and gains
+    # --from, which imports the fetched files into the store before the area is built.
     build_info = next(c for c in app.registered_commands if c.name == "build")
     build_only = build_info.callback
     assert build_only is not None
-
-    def build_(
-        area: Annotated[
-            str,
-            typer.Option(
-                help="ICB (QK1, E54000015), sub-ICB (03W), local authority (E06000017), "
-                "LSOA codes (comma-separated) or a file of LSOA codes."
-            ),
+    original = inspect.signature(build_only, eval_str=True)
+    from_option = inspect.Parameter(
+        "from_",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Path | None, typer.Option("--from", help="First import what `nearcare fetch` put in this folder.")
         ],
-        store: cli.StoreOption = Path("nearcare.duckdb"),
-        from_: Annotated[
-            Path | None,
-            typer.Option("--from", help="First import what `nearcare fetch` put in this folder."),
-        ] = None,
-    ) -> None:
-        """Derive the area's small areas, sites and practices from the imported files."""
+    )
+
+    def build_(**params: Any) -> None:
+        from_ = params.pop("from_")
         if from_ is not None:
             from nearcare.fetch import import_fetched
 
-            with cli._opened(store) as opened:
+            with cli._opened(params["store"]) as opened:
                 import_fetched(opened, from_, log=cli.console.print)
-        build_only(area=area, store=store)
+        build_only(**params)
 
+    build_.__signature__ = original.replace(  # type: ignore[attr-defined]
+        parameters=[
+            *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in original.parameters.values()),
+            from_option,
+        ]
+    )
+    build_.__doc__ = build_only.__doc__
     build_info.callback = build_
