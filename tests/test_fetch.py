@@ -7,6 +7,7 @@ The server serves copies of the real files in ../shared/data under publisher-lik
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 import zipfile
@@ -19,6 +20,7 @@ import osmium
 import pytest
 from tests.conftest import shared_file
 
+from nearcare._errors import InputError
 from nearcare.fetch import fetch_area, load_manifest, plan
 from nearcare.fetch._http import FetchError, download, partial_path, verify
 from nearcare.fetch.extracts import buffered, cut_extract, regions_meeting
@@ -36,6 +38,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.cut: set[str] = set()
         self.slow_s: dict[str, float] = {}
+        self.stall_s: dict[str, float] = {}  # path -> seconds of silence half-way through its first reply
         self.html: set[str] = set()
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.url = ""
@@ -79,6 +82,12 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(data) - start))
             self.end_headers()
+            if path in server.stall_s and not ranged:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                time.sleep(server.stall_s.pop(path))
+                self.close_connection = True
+                return
             if path in server.cut and not ranged:
                 server.cut.discard(path)  # cut once: the resumed request gets the rest
                 self.wfile.write(data[: len(data) // 2])
@@ -182,6 +191,18 @@ def test_a_reply_slower_than_the_timeout_is_retried_then_reported(server, tmp_pa
         )
     assert len(server.requests) == 2
     assert cache_files(tmp_path / "c") == []
+
+
+def test_a_download_that_stalls_mid_file_is_resumed(server, tmp_path):
+    data = shared_file("ons_lookups_via_geographr/ruc21_lsoa21.csv").read_bytes()
+    url = server.add("/ruc21.csv", data)
+    server.stall_s["/ruc21.csv"] = 1.5
+    dest = tmp_path / "c" / "rural-urban" / "ruc21.csv"
+    download(url, dest, cache=tmp_path / "c", fmt="csv", timeout_s=0.3, retries=1, backoff_s=0)
+    assert dest.read_bytes() == data
+    (_, first), (_, resumed) = server.requests
+    assert first is None and resumed is not None
+    assert 0 < int(resumed.removeprefix("bytes=").rstrip("-")) <= len(data) // 2  # what had arrived
 
 
 def test_a_wrong_checksum_keeps_nothing(server, tmp_path):
@@ -337,3 +358,66 @@ def test_cut_keeps_whole_ways_and_merging_two_overlapping_extracts_equals_one_cu
         "merged.osm.pbf",
         "west.osm.pbf",
     ]  # no temporary file left beside the cut
+
+
+# --- the commands ----------------------------------------------------------------------------------
+
+
+def _one_source_manifest(
+    tmp_path: Path, url: str, *, sha256: str = "", member: str = "", fmt: str = "csv"
+) -> Path:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(
+        f'[[source]]\nkind = "imd2025"\nname = "File_7.{"zip" if member else "csv"}"\nurl = "{url}"\n'
+        f'format = "{fmt}"\nsha256 = "{sha256}"\nmember = "{member}"\npage = "https://www.gov.uk/"\n',
+        encoding="utf-8",
+    )
+    return manifest
+
+
+def test_fetch_command_fails_in_one_line_and_the_cache_stays_clean(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from nearcare.cli import app
+
+    data = shared_file("imd_mhclg_via_humaniverse/imd2025_england_lsoa21.csv").read_bytes()
+    url = server.add("/media/abc/File_7.csv", data)
+    cache = tmp_path / "cache"
+    args = ["fetch", "--area", "QK1", "--into", str(tmp_path / "area"), "--cache", str(cache)]
+    runner = CliRunner()
+    wrong = _one_source_manifest(tmp_path, url, sha256="f" * 64)
+    run = runner.invoke(app, [*args, "--manifest", str(wrong), "--kind", "imd2025"])
+    assert run.exit_code == 2
+    error = run.output[run.output.index("error:") :].strip()
+    assert "\n" not in error and "File_7.csv: checksum mismatch" in error and url in error
+    assert cache_files(cache) == [] and not (tmp_path / "area" / "fetched.json").exists()
+    moved = _one_source_manifest(tmp_path, server.url + "/media/old/File_7.csv")
+    run = runner.invoke(app, [*args, "--manifest", str(moved), "--kind", "imd2025"])
+    assert run.exit_code == 2 and "File_7.csv: HTTP 404 Not Found" in run.output
+    right = _one_source_manifest(tmp_path, url, sha256=sha(data))
+    run = runner.invoke(app, [*args, "--manifest", str(right), "--kind", "imd2025"])
+    assert run.exit_code == 0, run.output
+    assert cache_files(cache) == ["imd2025/File_7.csv"]
+    record = json.loads((tmp_path / "area" / "fetched.json").read_text())
+    assert record["files"] == [{"kind": "imd2025", "paths": ["imd2025/File_7.csv"], "options": {}}]
+
+
+def test_a_zip_without_the_named_member_is_refused(server, tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(shared_file("ods_gp_practices_epraccur/epraccur.csv"), "epraccur.csv")
+    url = server.add("/a.zip", archive.read_bytes())
+    manifest = load_manifest(_one_source_manifest(tmp_path, url, member="Data/*.csv", fmt="zip"))
+    with pytest.raises(InputError, match=r"the zip holds no file matching 'Data/\*\.csv'"):
+        fetch_area("QK1", into=tmp_path / "area", cache=tmp_path / "c", manifest=manifest, kinds=["imd2025"])
+
+
+def test_build_from_a_folder_fetch_never_wrote_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from nearcare.cli import app
+
+    run = CliRunner().invoke(
+        app, ["build", "--area", "QK1", "--from", str(tmp_path), "--store", str(tmp_path / "s.duckdb")]
+    )
+    assert run.exit_code == 2 and "no fetched.json here: run `nearcare fetch" in run.output

@@ -286,7 +286,7 @@ def _write_fetched(into: Path, area: str, manifest: Manifest, result: FetchResul
         "files": [
             {
                 "kind": kind,
-                "paths": [str(p if p.is_absolute() else p.relative_to(into)) for p in paths],
+                "paths": [_relative(p, into) for p in paths],
                 "options": sources[kind].options if kind in sources else {},
             }
             for kind, paths in result.files.items()
@@ -296,6 +296,14 @@ def _write_fetched(into: Path, area: str, manifest: Manifest, result: FetchResul
     part = into / (FETCHED + ".part")
     part.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     os.replace(part, into / FETCHED)
+
+
+def _relative(path: Path, into: Path) -> str:
+    """A path inside the folder relative to it (so the folder can be moved), else absolute."""
+    try:
+        return str(path.resolve().relative_to(into.resolve()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def import_fetched(store, folder: Path, *, log: Callable[[str], object] = print) -> list:
