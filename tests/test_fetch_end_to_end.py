@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from nearcare.area import build
 from nearcare.bundle import BUNDLE_AREA, load_bundle
 from nearcare.cli import app
+from nearcare.fetch._http import verify
 from nearcare.store import Store
 
 # (kind, file under shared/data, path on the server as the publisher lays it out), in the order
@@ -185,3 +186,12 @@ def test_fetch_then_build_from_gives_the_demo_area(server, tmp_path):
     assert again.exit_code == 0, again.output
     assert len(server.requests) == before and cache_files(cache) == cached
     assert "cutting the area" in again.output and (tmp_path / "03w" / "osm" / "area.osm.pbf").exists()
+    # OpenStreetMap alone for Rutland: its box comes from the lookups already in the cache.
+    rutland = runner.invoke(
+        app, ["fetch", "--area", "E06000017", "--into", str(tmp_path / "rut"), *options, "--kind", "osm"]
+    )
+    assert rutland.exit_code == 0, rutland.output
+    record = json.loads((tmp_path / "rut" / "fetched.json").read_text())
+    assert record["files"] == [{"kind": "osm", "paths": ["osm/area.osm.pbf"], "options": {}}]
+    verify(tmp_path / "rut" / "osm" / "area.osm.pbf", fmt="pbf")
+    assert len(server.requests) == before

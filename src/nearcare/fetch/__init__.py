@@ -211,13 +211,25 @@ def _fetch_osm(
     **http: float,
 ) -> None:
     if box is None:
-        if any(k not in result.files for k in ("lsoa-nhs-lookup", "lsoa-centroids")):
+        # The lookups fetched now, else those already in the cache (as with `--kind osm` alone).
+        area_files = {
+            kind: result.files.get(kind)
+            or [
+                p
+                for s in manifest.sources
+                if s.kind == kind and not s.member
+                for p in [_cached(cache, s)]
+                if p.exists()
+            ]
+            for kind in _AREA_KINDS
+        }
+        if not (area_files["lsoa-nhs-lookup"] and area_files["lsoa-centroids"]):
             result.missing.append(
                 "osm: the area's box needs the LSOA lookup and centroids (lsoa-nhs-lookup, lsoa-centroids) "
                 "or --bbox WEST,SOUTH,EAST,NORTH"
             )
             return
-        box = area_box(area, result.files)
+        box = area_box(area, {k: v for k, v in area_files.items() if v})
     wanted = buffered(box, osm.buffer_km)
     regions = regions_meeting(wanted, osm.regions)
     if not regions:
