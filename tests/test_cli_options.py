@@ -107,7 +107,9 @@ def test_bad_numbers_end_in_one_line_and_leave_the_store_alone(words, store):
     """Regression: `travel-times --max-minutes nan` deleted the stored walk-to-GP pairs, and
     `access --threshold-minutes nan` and `network --walk-speed-kph nan` crashed."""
     before, files = _fingerprint(store), _files(store.path.parent)
-    store_args = ["--store", str(store.path)] if any(p.name == "store" for p in COMMANDS[words].params) else []
+    store_args = (
+        ["--store", str(store.path)] if any(p.name == "store" for p in COMMANDS[words].params) else []
+    )
     for option in _numeric_options(words):
         for value in BAD_NUMBERS:
             args = [*words, *REQUIRED.get(words, []), *store_args, option, value]
