@@ -887,3 +887,9 @@ def tables(store: StoreOption = Path("nearcare.duckdb")) -> None:
         for name in opened.tables():
             listing.add_row(name, f"{opened.count(name):,}")
     console.print(listing)
+
+
+# `nearcare fetch` and `nearcare build --from DIR` (issue #17) live in nearcare.fetch.cli.
+from nearcare.fetch.cli import register as _register_fetch  # noqa: E402
+
+_register_fetch(app)
