@@ -92,6 +92,22 @@ def test_save_false_on_a_read_only_store_says_why(demo):
         p.access("walk", kinds="gp", save=False)
 
 
+def test_scenario_from_codes_merges_and_openings(demo):
+    """A scenario without a file: a closure, a merger and a new practice where the closed one stood."""
+    with nearcare.open(demo.store_path, read_only=True) as p:
+        closed = p.sites("gp").set_index("code").loc["C82005"]
+        opening = nearcare.NewSite("NEW1", "New surgery", "gp", closed["easting"], closed["northing"], 6.0)
+        only_closed = p.scenario(close=["C82005"], mode="crowfly")
+        reopened = p.scenario(close=["C82005"], openings=[opening], mode="crowfly")
+        merged = p.scenario(merges=[("C82005", "C82010")], mode="crowfly")
+        with pytest.raises(nearcare.InputError, match="unknown site code"):
+            p.scenario(close=["NOPE"])
+    assert only_closed.moved_patients > 0 and only_closed.displaced_patients == pytest.approx(10_860)
+    gained = reopened.practices.set_index("practice_code")["patients_gained"]
+    assert gained["NEW1"] > 0  # patients near the closed practice go to the new one beside it
+    assert merged.merged_patients == pytest.approx(10_860) and merged.displaced_patients == 0
+
+
 def test_mode_words_are_checked(demo):
     with nearcare.open(demo.store_path, read_only=True) as p:
         with pytest.raises(nearcare.InputError, match="network or crowfly"):

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from nearcare.defib import Coverage, Siting
     from nearcare.equity import EquityFigures
     from nearcare.neighbourhoods import DesignCheck
-    from nearcare.scenarios import Merge, Scenario, ScenarioResult
+    from nearcare.scenarios import Merge, NewSite, Scenario, ScenarioResult
     from nearcare.sources import ImportResult
 
 SERVICE_KINDS = ("gp", "pharmacy", "dentist", "optometrist")  # the kinds travel times are computed to
@@ -379,11 +379,12 @@ class Project:
         *,
         close: Sequence[str] = (),
         merges: Sequence[Merge | tuple[str, str]] = (),
+        openings: Sequence[NewSite] = (),
         name: str = "scenario",
         mode: str | None = None,
     ) -> ScenarioResult:
         """Before and after a closure, merger or new site: from a scenario file (TOML), a
-        ``Scenario``, or site codes to ``close`` and (from, into) practice ``merges``.
+        ``Scenario``, or site codes to ``close``, (from, into) practice ``merges`` and ``NewSite`` openings.
 
         ``mode``: network or crowfly (default crowfly if stored). The result's frames: ``lsoas``,
         ``practices``, ``pharmacy``, ``pharmacy_distance``, ``newly_beyond``, ``unplaced``.
@@ -397,6 +398,7 @@ class Project:
                 name,
                 list(close),
                 [m if isinstance(m, scenarios.Merge) else scenarios.Merge(*m) for m in merges],
+                list(openings),
             )
             scenarios.check_scenario(self.store, chosen)
         return scenarios.run_scenario(self.store, chosen, mode="drive" if mode == "network" else mode)
