@@ -324,10 +324,9 @@ def _sites(store: Store, small_areas: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     by_postcode = ~by_source & orgs["postcode_lat"].notna()
     orgs["lat"] = np.where(by_source, orgs["source_lat"], orgs["postcode_lat"])
     orgs["lon"] = np.where(by_source, orgs["source_lon"], orgs["postcode_lon"])
-    orgs["geocoded_by"] = np.select(
-        [by_source, by_postcode], ["source coordinates", "postcode"], default=None
-    )
-    orgs.loc[orgs["geocoded_by"] == "None", "geocoded_by"] = None
+    orgs["geocoded_by"] = pd.Series(None, index=orgs.index, dtype=object)
+    orgs.loc[by_postcode, "geocoded_by"] = "postcode"
+    orgs.loc[by_source, "geocoded_by"] = "source coordinates"
 
     located = orgs["lat"].notna()
     placed, placed_by = place_in_lsoas(orgs, small_areas, _lsoa_centroids(store, small_areas))

@@ -8,8 +8,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any, NoReturn
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,26 +18,27 @@ from rich.table import Table as RichTable
 from typer.core import TyperGroup
 from typer.models import OptionInfo
 
-from nearcare import __version__
 from nearcare._errors import InputError, StoreError
 from nearcare._format import figure as _figure
 from nearcare._format import whole as _whole
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from nearcare.store import Store
+from nearcare._version import __version__
+from nearcare.project import Project, import_kinds
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", help="The analysis store (a DuckDB file).")]
 
+# The library works on one core unless told otherwise; the command line uses them all.
+WORKERS = os.cpu_count() or 1
+
 # typer >= 0.20 vendors click, older versions use it: find click's base exception either way.
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
 
 
-def _fail(exc: Exception | str, code: int = 2) -> None:
+def _fail(exc: Exception | str, code: int = 2) -> NoReturn:
     """End the command with one line on stderr (never a traceback) and exit code 2 (1 for a bug)."""
     errors.print("[bold red]error:[/] " + escape(" ".join(str(exc).split())), highlight=False, markup=True)
     raise typer.Exit(code=code)
@@ -49,13 +51,14 @@ class _Commands(TyperGroup):
     code 1, and ``nearcare --debug COMMAND`` (or NEARCARE_DEBUG=1) shows its traceback.
     """
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Any) -> Any:  # Any: typer's Context is click's, vendored or not
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except typer.BadParameter as exc:  # a value typer itself could not read, e.g. --k nan
-            allowed = getattr(exc.param, "callback", None) and getattr(exc.param.callback, "allowed", None)
+            callback = getattr(exc.param, "callback", None)
+            allowed = callback and getattr(callback, "allowed", None)
             _fail(exc.format_message() + (f"; {allowed}" if allowed else ""))
         except _ClickException:
             raise  # usage errors: typer shows them with the command's usage
@@ -114,21 +117,44 @@ def _number(
             _fail(f"{param.opts[-1]} must be {what}, {allowed} (got {value!r})")
         return value
 
-    check.allowed = allowed
+    check.allowed = allowed  # type: ignore[attr-defined]  # read back by _Commands for typer's own errors
     return typer.Option(*param_decls, help=f"{help} ({allowed})", callback=check)
 
 
 @contextmanager
-def _opened(path: Path, *, read_only: bool = False) -> Iterator[Store]:
-    """Open the store; a user's mistake (bad input, a missing step) ends the command with exit code 2."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.store import Store
-
+def _opened(path: Path, *, read_only: bool = False) -> Iterator[Project]:
+    """Open the project; a user's mistake (bad input, a missing step) ends the command with exit code 2."""
     try:
-        with Store(path, read_only=read_only) as store:
-            yield store
+        with Project(path, read_only=read_only) as project:
+            yield project
     except (InputError, StoreError) as exc:
         _fail(exc)
+
+
+def _profile(profile: str | None, mode: str | None, default: str, allowed: tuple[str, ...]) -> str:
+    """``--profile``, or its old spelling ``--mode`` (deprecated: kept working for one release)."""
+    if mode is not None:
+        errors.print(
+            "note: --mode is deprecated here; use --profile (same values)", highlight=False, markup=False
+        )
+        if profile is not None and profile != mode:
+            _fail(InputError(f"--profile {profile} and --mode {mode} disagree; give --profile only"))
+    chosen = profile or mode or default
+    if chosen not in allowed:
+        option = "--profile" if profile is not None else "--mode"
+        _fail(InputError(f"{option} must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {chosen!r}"))
+    return chosen
+
+
+def _profile_options(default: str, values: str) -> tuple[Any, Any]:
+    """The ``--profile`` option and its hidden, deprecated ``--mode`` alias."""
+    return (
+        typer.Option("--profile", help=f"{values} (default {default})."),
+        typer.Option("--mode", hidden=True, help="Deprecated: use --profile."),
+    )
+
+
+_WALK_DRIVE = ("walk", "drive")
 
 
 _PEOPLE_COLUMN = re.compile(r"people|population|patients|residents")
@@ -182,7 +208,7 @@ def demo(
     ),
 ) -> None:
     """Build a store from the bundled LLR data and write its report."""
-    # lazy: start-up time (`nearcare --help` stays quick)
+    # lazy: start-up time
     from nearcare.demo import run_demo
 
     try:
@@ -205,15 +231,9 @@ def import_(
     geography: Annotated[str | None, typer.Option(help="lsoa11 or lsoa21, for population files.")] = None,
 ) -> None:
     """Validate public files and import them into the store (all or nothing)."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.sources import import_files
-
     options = {k: v for k, v in (("year", year), ("geography", geography)) if v is not None}
-    with _opened(store) as opened:
-        try:
-            result = import_files(opened, kind, files, data_date=data_date, **options)
-        except TypeError as exc:  # an option this kind does not take
-            raise InputError(f"{kind} does not take that option ({exc})") from None
+    with _opened(store) as project:
+        result = project.import_files(kind, files, data_date=data_date, **options)
     for table, rows in result.rows.items():
         console.print(f"{kind}: {rows:,} rows into {table}")
     for note in result.notes:
@@ -223,12 +243,9 @@ def import_(
 @app.command("kinds")
 def kinds() -> None:
     """List the kinds of public file nearcare imports."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.sources import importers
-
     table = RichTable("kind", "file", "publisher", "licence")
-    for imp in importers().values():
-        table.add_row(imp.kind, imp.summary, imp.publisher, imp.licence)
+    for row in import_kinds().itertuples():
+        table.add_row(row.kind, row.file, row.publisher, row.licence)
     console.print(table)
 
 
@@ -242,13 +259,15 @@ def build_(
         ),
     ],
     store: StoreOption = Path("nearcare.duckdb"),
+    from_: Annotated[
+        Path | None, typer.Option("--from", help="First import what `nearcare fetch` put in this folder.")
+    ] = None,
 ) -> None:
     """Derive the area's small areas, sites and practices from the imported files."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.area import build
-
-    with _opened(store) as opened:
-        result = build(opened, area)
+    with _opened(store) as project:
+        if from_ is not None:
+            project.import_fetched(from_, log=console.print)
+        result = project.build(area)
     console.print(
         f"built {result.label}: {result.lsoas} LSOAs; sites "
         + ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items()))
@@ -259,37 +278,132 @@ def build_(
         console.print(f"  not geocoded: {row['kind']} {row['code']} {row['name']} ({row['postcode']})")
 
 
+def _box(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError("--bbox must be WEST,SOUTH,EAST,NORTH in degrees", value=text) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InputError("--bbox must have west < east and south < north, in degrees", value=text)
+    return (west, south, east, north)
+
+
+@app.command("fetch")
+def fetch_(
+    area: Annotated[
+        str | None,
+        typer.Option(help="The area, as for `nearcare build --area` (QK1, 03W, E06000017...)."),
+    ] = None,
+    into: Annotated[Path, typer.Option(help="Folder for the area's files and fetched.json.")] = Path(
+        "nearcare-data"
+    ),
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Cache of national files shared by all areas (default $NEARCARE_CACHE or ~/.cache/nearcare)."
+        ),
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="A sources manifest (TOML) to use instead of the bundled one.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Fetch only this kind (repeat for several; includes optional ones)."),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Print what would be fetched, and from where.")
+    ] = False,
+    offline: Annotated[bool, typer.Option(help="Use only the cache; say what is missing.")] = False,
+    bbox: Annotated[
+        str | None,
+        typer.Option(help="WEST,SOUTH,EAST,NORTH for the OpenStreetMap cut (default: the area's)."),
+    ] = None,
+    timeout_s: Annotated[
+        float, _number("Seconds to wait for the server.", 0, 3600, above=True, unit=" s")
+    ] = 60.0,
+    retries: Annotated[int, _number("Attempts after the first, resuming each time.", 0, 20)] = 3,
+) -> None:
+    """Download the public files an area needs (national files once, into a shared cache)."""
+    # lazy: start-up time
+    from nearcare.fetch import default_cache, fetch_area, load_manifest, plan
+
+    loaded = load_manifest(manifest)
+    if list_:
+        console.print(f"manifest: {loaded.path}", markup=False, highlight=False)
+        for source in plan(loaded, kind):
+            size = f"about {source.size_mb:g} MB, " if source.size_mb else ""
+            console.print(
+                f"{source.kind}: {source.name} ({size}{source.edition}; {source.licence})\n"
+                f"    url:  {source.url or 'none known: download it from the page'}\n"
+                f"    page: {source.page}",
+                markup=False,
+                highlight=False,
+            )
+        if loaded.osm and (not kind or "osm" in kind):
+            console.print(
+                f"osm: the Geofabrik extracts meeting the area plus {loaded.osm.buffer_km:g} km, cut to it "
+                f"({loaded.osm.edition}; {loaded.osm.licence})\n"
+                f"    url:  {loaded.osm.url_pattern}\n    page: {loaded.osm.page}",
+                markup=False,
+                highlight=False,
+            )
+        return
+    if area is None:
+        raise InputError("--area is required (or --list to see what would be fetched)")
+    result = fetch_area(
+        area,
+        into=into,
+        cache=cache or default_cache(),
+        manifest=loaded,
+        kinds=kind,
+        offline=offline,
+        box=_box(bbox),
+        timeout_s=timeout_s,
+        retries=retries,
+        log=console.print,
+    )
+    files = sum(len(p) for p in result.files.values())
+    console.print(f"fetched {files} files of {len(result.files)} kinds into {into}")
+    for note in result.notes:
+        console.print(f"  note: {note}")
+    for line in result.missing:
+        console.print(f"  missing: {line}")
+    console.print(f"next: nearcare build --area {area} --from {into} --store STORE")
+
+
 @app.command("network")
 def network_(
     store: StoreOption = Path("nearcare.duckdb"),
-    mode: Annotated[str, typer.Option(help="walk, drive or both.")] = "both",
+    profile: Annotated[str | None, _profile_options("both", "walk, drive or both")[0]] = None,
+    mode: Annotated[str | None, _profile_options("both", "walk, drive or both")[1]] = None,
     walk_speed_kph: Annotated[float, _number("Walking speed in km/h.", 1, 10, unit=" km/h")] = 4.8,
 ) -> None:
     """Build the walk and drive networks from the imported OpenStreetMap extract."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.network import MODES, build_networks
-
-    if mode != "both" and mode not in MODES:
-        _fail(InputError(f"--mode must be walk, drive or both, not {mode!r}"))
-    with _opened(store) as opened:
-        built = build_networks(opened, MODES if mode == "both" else (mode,), walk_speed_kph=walk_speed_kph)
-    for network in built:
+    chosen = _profile(profile, mode, "both", (*_WALK_DRIVE, "both"))
+    with _opened(store) as project:
+        built = project.build_networks(
+            _WALK_DRIVE if chosen == "both" else chosen, walk_speed_kph=walk_speed_kph
+        )
+    for network in built.itertuples():
         console.print(
-            f"{network.mode}: {network.n_nodes:,} nodes, {len(network.source):,} edges; dropped "
+            f"{network.profile}: {network.nodes:,} nodes, {network.edges:,} edges; dropped "
             f"{network.dropped_nodes:,} nodes and {network.dropped_edges:,} edges outside the largest "
             "strongly connected part"
         )
-        if network.access is not None:
+        if not pd.isna(network.access_edges):  # drive networks only, where access ways were found
             console.print(
-                f"  {len(network.access.source):,} access-way edges (private and access-only roads and "
-                f"tracks) join points to it at {int((network.access.gate >= 0).sum()):,} drive nodes"
+                f"  {network.access_edges:,} access-way edges (private and access-only roads and "
+                f"tracks) join points to it at {network.access_gates:,} drive nodes"
             )
 
 
 @app.command("travel-times")
 def travel_times_(
     store: StoreOption = Path("nearcare.duckdb"),
-    mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    profile: Annotated[str | None, _profile_options("walk", "walk or drive")[0]] = None,
+    mode: Annotated[str | None, _profile_options("walk", "walk or drive")[1]] = None,
     to: Annotated[str, typer.Option(help="gp, pharmacy, dentist, optometrist or all.")] = "all",
     max_minutes: Annotated[
         float, _number("Keep pairs within this many minutes.", 0, 300, above=True, unit=" minutes")
@@ -312,42 +426,35 @@ def travel_times_(
     ] = None,
 ) -> None:
     """Travel times from every LSOA in the area to each service, within a cutoff, and the nearest."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.export import check_export_path, write_frame
-    from nearcare.store import SERVICE_KINDS
-    from nearcare.travel import compute_travel_times
+    # lazy: start-up time
+    from nearcare.export import check_export_path
 
-    kinds = list(SERVICE_KINDS) if to == "all" else [to]
-    with _opened(store) as opened:
+    chosen = _profile(profile, mode, "walk", _WALK_DRIVE)
+    with _opened(store) as project:
         if out is not None:
             check_export_path(out)
-        results = compute_travel_times(
-            opened,
-            mode,
-            kinds,
+        pairs = project.travel_times(
+            chosen,
+            to,
             max_minutes=max_minutes,
             max_snap_m=max_snap_m,
-            crowfly=True if crowfly else None,
+            mode="crowfly" if crowfly else None,
+            workers=WORKERS,
         )
         if (
             out is not None
         ):  # the pairs of this run only (a crow-fly run and a network run may both be stored)
-            pairs = opened.df(
-                "SELECT * FROM travel_times WHERE profile = ? AND mode = ? AND destination_kind IN "
-                f"({', '.join('?' * len(kinds))}) ORDER BY ALL",
-                [mode, results[0].mode, *kinds],
-            )
-            write_frame(pairs, out, name="travel_times")
-    for r in results:
+            project.export(pairs, out, name="travel_times")
+    for r in pairs.attrs["runs"]:
         left_out = (
             ""
-            if r.mode == "crowfly"
-            else f"; {r.unsnapped_origins:,} LSOAs and {r.unsnapped_destinations:,} "
+            if r["mode"] == "crowfly"
+            else f"; {r['unsnapped_origins']:,} LSOAs and {r['unsnapped_destinations']:,} "
             "sites too far from the network were left out"
         )  # crow-fly estimates need no network
         console.print(
-            f"{r.profile} to {r.kinds[0]} ({r.mode}): {r.pairs:,} pairs within {max_minutes:g} minutes "
-            f"from {r.origins:,} LSOAs{left_out}"
+            f"{r['profile']} to {r['kind']} ({r['mode']}): {r['pairs']:,} pairs within {max_minutes:g} minutes "
+            f"from {r['origins']:,} LSOAs{left_out}"
         )
     if out is not None:
         console.print(f"wrote {out}")
@@ -371,7 +478,8 @@ def _zones(text: str | None) -> tuple[tuple[float, float], ...]:
 @app.command("access")
 def access_(
     store: StoreOption = Path("nearcare.duckdb"),
-    mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
+    profile: Annotated[str | None, _profile_options("drive", "walk or drive")[0]] = None,
+    mode: Annotated[str | None, _profile_options("drive", "walk or drive")[1]] = None,
     crowfly: Annotated[
         bool, typer.Option("--crowfly", help="Use the crow-fly run even if a network run exists.")
     ] = False,
@@ -392,47 +500,40 @@ def access_(
     out: Annotated[Path | None, typer.Option(help="Also write the measures to .csv or .parquet.")] = None,
 ) -> None:
     """Access per LSOA: minutes to the nearest, services within a threshold, E2SFCA."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.access import DEFAULT_THRESHOLD_MINUTES, Catchment, compute_access
-    from nearcare.export import check_export_path, write_frame
+    # lazy: start-up time
+    from nearcare.export import check_export_path
+    from nearcare.project import SERVICE_KINDS
 
-    if mode not in DEFAULT_THRESHOLD_MINUTES:
-        raise InputError(f"--mode must be walk or drive, not {mode!r}")
+    chosen = _profile(profile, mode, "drive", _WALK_DRIVE)
     parsed = _zones(zones)
-    with _opened(store) as opened:
+    with _opened(store) as project:
         if out is not None:
             check_export_path(out)
-        threshold = threshold_minutes or DEFAULT_THRESHOLD_MINUTES[mode]
-        catchment = Catchment(max(threshold, parsed[-1][0]) if parsed else threshold, decay, parsed)
-        results = compute_access(
-            opened,
-            mode,
+        measures = project.access(
+            chosen,
             mode="crowfly" if crowfly else None,
-            threshold_minutes=threshold,
-            catchment=catchment,
+            threshold_minutes=threshold_minutes,
+            decay=decay,
+            zones=parsed,
         )
+        estimated = project.estimated_gp_fte()
         if out is not None:
-            write_frame(
-                opened.df(
-                    "SELECT * FROM access WHERE profile = ? AND mode = ? ORDER BY ALL",
-                    [mode, results[0].mode],
-                ),
-                out,
-                name="access",
-            )
-    for r in results:
+            project.export(measures, out, name="access")
+    for kind in [k for k in SERVICE_KINDS if (measures["kind"] == k).any()]:
+        rows = measures[measures["kind"] == kind]
+        r = rows.iloc[0]
         console.print(
-            f"{r.kind} ({r.profile}, {r.mode}): {r.lsoas:,} LSOAs; threshold {r.threshold_minutes:g} min; "
-            f"supply {r.supply_measure}; {r.catchment.describe()}"
+            f"{kind} ({r['profile']}, {r['mode']}): {len(rows):,} LSOAs; threshold {r['threshold_minutes']:g} "
+            f"min; supply {r['supply_measure']}; {r['catchment']}"
         )
-        if r.estimated_fte is not None:
-            _print_estimated_fte(r.estimated_fte)
+        if kind == "gp":
+            _print_estimated_fte(estimated)
 
 
-def _print_estimated_fte(estimated) -> None:
-    """The practices whose GP FTE was estimated (``nearcare.access.estimated_gp_fte``), one line each."""
-    import pandas as pd
-
+def _print_estimated_fte(estimated: pd.DataFrame | None) -> None:
+    """The practices whose GP FTE was estimated (``Project.estimated_gp_fte``), one line each."""
+    if estimated is None:
+        return
     if not len(estimated):
         return
 
@@ -455,7 +556,8 @@ def _print_estimated_fte(estimated) -> None:
 def equity_(
     store: StoreOption = Path("nearcare.duckdb"),
     kind: Annotated[str, typer.Option(help="gp, pharmacy, dentist or optometrist.")] = "gp",
-    mode: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
+    profile: Annotated[str | None, _profile_options("drive", "walk or drive")[0]] = None,
+    mode: Annotated[str | None, _profile_options("drive", "walk or drive")[1]] = None,
     crowfly: Annotated[
         bool, typer.Option("--crowfly", help="Use the crow-fly access run even if a network run exists.")
     ] = False,
@@ -471,24 +573,20 @@ def equity_(
     ] = "decile",
 ) -> None:
     """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.access import estimated_gp_fte
-    from nearcare.equity import MEASURES, lsoa_equity, practice_equity
+    # lazy: start-up time
+    from nearcare.equity import MEASURES, EquityFigures
 
-    with _opened(store, read_only=True) as opened:
-        figures = lsoa_equity(
-            opened,
-            kind=kind,
-            profile=mode,
-            mode="crowfly" if crowfly else None,
-            measure=measure,
-            sii_level=sii_level,
+    chosen = _profile(profile, mode, "drive", _WALK_DRIVE)
+    with _opened(store, read_only=True) as project:
+        figures = project.equity(
+            kind, chosen, mode="crowfly" if crowfly else None, measure=measure, sii_level=sii_level
         )
-        estimated = estimated_gp_fte(opened)
+        estimated = project.estimated_gp_fte()
+        practices: EquityFigures | None = None
         try:
-            practices = practice_equity(opened, sii_level=sii_level)
+            practices = project.practice_equity(sii_level=sii_level)
         except StoreError as exc:
-            practices, missing = None, str(exc)
+            missing = str(exc)
     table = RichTable("IMD decile", "population", figures.measure, "standard error")
     for decile, row in figures.deciles.iterrows():
         table.add_row(str(decile), _whole(row["population"]), _figure(row["value"]), _figure(row["se"]))
@@ -496,7 +594,7 @@ def equity_(
     console.print(figures.verdict(f"{MEASURES[measure][0]} to {kind} services"))
     if practices is not None:
         console.print(practices.verdict("GP FTE per need-weighted patient"))
-        if len(practices.left_out):
+        if practices.left_out is not None and len(practices.left_out):
             console.print(
                 f"practice level: {len(practices.left_out)} practices left out, their GP FTE not reported "
                 "or not plausible (listed below)"
@@ -518,18 +616,17 @@ def allocate_(
     out: Annotated[Path | None, typer.Option(help="Also write the allocation to .csv or .parquet.")] = None,
 ) -> None:
     """Share units in proportion to need, with optional floors and caps, and show the change in equity."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.allocation import allocate_units
-    from nearcare.export import check_export_path, write_frame
+    # lazy: start-up time
+    from nearcare.export import check_export_path
 
     if floor is not None and cap is not None and floor > cap:
         raise InputError(f"--floor ({floor:g}) is more than --cap ({cap:g})")
-    with _opened(store) as opened:
+    with _opened(store) as project:
         if out is not None:
             check_export_path(out)
-        result = allocate_units(opened, units, to=to, floor=floor, cap=cap)
+        result = project.allocate(units, to=to, floor=floor, cap=cap)
         if out is not None:
-            write_frame(result.allocation.reset_index(), out, name="allocation")
+            project.export(result.allocation.reset_index(), out, name="allocation")
     table = RichTable("quintile (1 = most deprived)", f"{result.measure}: before", "after")
     for q in result.before.index:
         table.add_row(str(q), _figure(result.before[q]), _figure(result.after[q]))
@@ -556,17 +653,12 @@ def scenario_(
     ] = None,
 ) -> None:
     """Model a closure, merger or new site (nearcare scenario FILE), or rank every closure (nearcare scenario rank)."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.report import Report
-    from nearcare.report.scenarios import scenario_section
-    from nearcare.scenarios import load_scenario, rank_closures, run_scenario, write_outputs
-
-    with _opened(store) as opened:
+    with _opened(store) as project:
         if file == "rank":
             kinds = {"each-practice": "gp", "each-pharmacy": "pharmacy"}
             if close not in kinds:
                 raise InputError("--close must be each-practice or each-pharmacy", value=close)
-            ranked = rank_closures(opened, kinds[close], mode=mode, workers=os.cpu_count() or 1)
+            ranked = project.rank_closures(kinds[close], mode=mode, workers=WORKERS)
             out.mkdir(parents=True, exist_ok=True)
             ranked.to_csv(out / f"ranked_{close}.csv", index=False)
             console.print(_frame_text(ranked.head(10)))
@@ -577,13 +669,11 @@ def scenario_(
                 )
             console.print(f"wrote {out / f'ranked_{close}.csv'}")
             return
-        scenario = load_scenario(file, opened)
-        result = run_scenario(opened, scenario, mode=mode)
-        written = write_outputs(result, out)
-        report = Report(f"nearcare scenario: {scenario.name}", "Before and after")
-        report.add(scenario_section(opened, result))
-        written.append(report.write(out / "scenario.html"))
-    console.print(f"{scenario.name}: {result.headline()}. Where patients go: {result.model.describe()}")
+        result = project.scenario(file, mode=mode)
+        written = project.write_scenario(result, out)
+    console.print(
+        f"{result.scenario.name}: {result.headline()}. Where patients go: {result.model.describe()}"
+    )
     for row in result.unplaced.itertuples():
         console.print(f"  unplaced: {_whole(row.patients)} patients of {row.practice_code}: {row.reason}")
     for path in written:
@@ -607,26 +697,9 @@ def defib_import(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Import defibrillators from the OSM extract or a CSV export (replaces that source's list)."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare import defib
-    from nearcare.sources.osm import latest_extract
-
-    with _opened(store) as opened:
-        if file is None:
-            extract = latest_extract(opened)
-            if extract is None:
-                raise StoreError(
-                    "no OSM extract imported; give a CSV file or run `nearcare import osm FILE` first"
-                )
-            count = defib.import_defibrillators(
-                opened, defib.parse_osm_defibrillators(extract.path), source="osm"
-            )
-            console.print(f"{count} defibrillators from OpenStreetMap")
-        else:
-            count = defib.import_defibrillators(
-                opened, defib.parse_defibrillator_csv(file, opened), source="csv"
-            )
-            console.print(f"{count} defibrillators from {file}")
+    with _opened(store) as project:
+        count = project.import_defibrillators(file)
+    console.print(f"{count} defibrillators from {'OpenStreetMap' if file is None else file}")
 
 
 @defib_app.command("report")
@@ -648,12 +721,15 @@ def defib_report(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Report a defibrillator sighting; it is matched to a known one within 50 m or added."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare import defib
-
-    with _opened(store) as opened:
-        defib_id, matched = defib.add_report(
-            opened, defib.Report(lat, lon, postcode, access, hours, looks_registered, note)
+    with _opened(store) as project:
+        defib_id, matched = project.report_defibrillator(
+            access=access,
+            hours=hours,
+            lat=lat,
+            lon=lon,
+            postcode=postcode,
+            looks_registered=looks_registered,
+            note=note,
         )
     console.print(f"report added to {'known' if matched else 'new'} defibrillator {defib_id}")
 
@@ -669,28 +745,18 @@ def defib_list(
     ] = None,
 ) -> None:
     """List known defibrillators with status, reports and expired parts."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare import defib
-    from nearcare.export import check_export_path, write_frame
+    # lazy: start-up time
+    from nearcare.export import check_export_path
 
-    with _opened(store, read_only=out is None) as opened:
+    with _opened(store, read_only=out is None) as project:
         if out is not None:
             check_export_path(out)
-        frame = defib.unregistered(opened) if unregistered else defib.register(opened)
+        frame = project.defibrillators(unregistered=unregistered)
         if out is not None:
-            write_frame(frame, out, name="defibrillators")
+            project.export(frame, out, name="defibrillators")
     columns = ["defib_id", "status", "access", "hours", "reports", "pads_expired", "battery_expired"]
     shown = frame[columns].assign(hours=frame["hours"].fillna("not recorded"))
     console.print(_frame_text(shown) if len(frame) else "no defibrillators known")
-
-
-def _lsoa_option(opened, lad: str | None) -> list[str] | None:
-    if lad is None:
-        return None
-    codes = opened.df("SELECT lsoa21_code FROM small_areas WHERE lad_code = ?", [lad])["lsoa21_code"].tolist()
-    if not codes:
-        raise InputError("no LSOAs of that local authority in the built area", value=lad)
-    return codes
 
 
 @defib_app.command("deserts")
@@ -703,14 +769,14 @@ def defib_deserts(
     lad: Annotated[str | None, typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
 ) -> None:
     """LSOAs where nobody lives within walking distance of an available public defibrillator."""
-    # lazy: start-up time (`nearcare --help` stays quick)
+    # lazy: start-up time
     from nearcare import defib
 
     if time not in defib.TIMES:
         _fail(InputError("--time must be day, evening or night", value=time))
-    with _opened(store, read_only=True) as opened:
-        cov = defib.coverage(opened, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
-    found = defib.deserts(cov, time)
+    with _opened(store, read_only=True) as project:
+        cov = project.defib_coverage(lad=lad, distance_m=distance_m)
+        found = project.defib_deserts(time, coverage=cov)
     for name in defib.TIMES:
         console.print(cov.summary(name))
     console.print(cov.not_assessed_note())
@@ -733,11 +799,8 @@ def defib_site(
     lad: Annotated[str | None, typer.Option(help="Only this local authority (e.g. E06000017).")] = None,
 ) -> None:
     """Choose k new sites among candidate hosts to cover the most people at night (exact and greedy)."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare import defib
-
-    with _opened(store, read_only=True) as opened:
-        siting, cov = defib.best_sites(opened, k, lsoas=_lsoa_option(opened, lad), distance_m=distance_m)
+    with _opened(store, read_only=True) as project:
+        siting, cov = project.defib_sites(k, lad=lad, distance_m=distance_m)
     console.print(_frame_text(siting.chosen[["site_id", "name", "host", "marginal_people"]]))
     console.print(f"{cov.not_assessed_note()}; no site is chosen for them")
     console.print(
@@ -750,11 +813,8 @@ neighbourhood_app = typer.Typer(no_args_is_help=True, help="Design or load neigh
 app.add_typer(neighbourhood_app, name="neighbourhoods")
 
 
-def _print_neighbourhoods(opened, min_population: float, max_population: float, boundary: str) -> None:
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.neighbourhoods import check
-
-    result = check(opened, min_population=min_population, max_population=max_population, boundary=boundary)
+def _print_neighbourhoods(project: Project, **bounds: Any) -> None:
+    result = project.check_neighbourhoods(**bounds)
     console.print(_frame_text(result.neighbourhoods))
     console.print(result.summary)
 
@@ -769,16 +829,18 @@ def neighbourhoods_design(
     boundary: Annotated[str, typer.Option(help="Do not cross: sub-icb, lad or none.")] = "sub-icb",
 ) -> None:
     """Group contiguous LSOAs into neighbourhoods of a target population (max-p, PySAL spopt)."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.neighbourhoods import design
-
     if min_population > max_population:
         raise InputError(
             f"--min-population ({min_population:g}) is more than --max-population ({max_population:g})"
         )
-    with _opened(store) as opened:
-        design(opened, min_population=min_population, max_population=max_population, boundary=boundary)
-        _print_neighbourhoods(opened, min_population, max_population, boundary)
+    bounds: dict[str, Any] = {
+        "min_population": min_population,
+        "max_population": max_population,
+        "boundary": boundary,
+    }
+    with _opened(store) as project:
+        project.design_neighbourhoods(**bounds)
+        _print_neighbourhoods(project, **bounds)
 
 
 @neighbourhood_app.command("load")
@@ -789,12 +851,9 @@ def neighbourhoods_load(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Load your own neighbourhoods (or practice groupings such as PCNs), validated."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.neighbourhoods import DEFAULT_MAX_POPULATION, DEFAULT_MIN_POPULATION, load
-
-    with _opened(store) as opened:
-        load(opened, file)
-        _print_neighbourhoods(opened, DEFAULT_MIN_POPULATION, DEFAULT_MAX_POPULATION, "sub-icb")
+    with _opened(store) as project:
+        project.load_neighbourhoods(file)
+        _print_neighbourhoods(project)  # checked against the default bounds, within sub-ICBs
 
 
 @neighbourhood_app.command("profile")
@@ -807,11 +866,8 @@ def neighbourhoods_profile(
     out: Annotated[Path | None, typer.Option(help="Folder for profiles.csv and teams.csv.")] = None,
 ) -> None:
     """Profile each neighbourhood and suggest its team, in proportion to need."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.neighbourhoods import parse_ratios, profiles
-
-    with _opened(store, read_only=True) as opened:
-        profile, team = profiles(opened, parse_ratios(ratios))
+    with _opened(store, read_only=True) as project:
+        profile, team = project.neighbourhood_profiles(ratios)
     console.print(_frame_text(profile))
     console.print(_frame_text(team.round(1)))
     if out is not None:
@@ -836,9 +892,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the store as a web app (NHS.UK style, works offline) with a JSON API under /api."""
-    # lazy: start-up time (`nearcare --help` stays quick)
     import uvicorn
 
+    # lazy: start-up time
     from nearcare.web.app import create_app
     from nearcare.web.guard import DEFAULT_HOSTS
 
@@ -856,11 +912,8 @@ def report_(
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
 ) -> None:
     """Write the HTML report for a built store."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.report import area_report
-
-    with _opened(store, read_only=True) as opened:
-        path = area_report(opened).write(out)
+    with _opened(store, read_only=True) as project:
+        path = project.report(out)
     console.print(f"wrote {path}")
 
 
@@ -871,11 +924,8 @@ def export_(
     store: StoreOption = Path("nearcare.duckdb"),
 ) -> None:
     """Export a table to CSV, GeoJSON or GeoParquet."""
-    # lazy: start-up time (`nearcare --help` stays quick)
-    from nearcare.export import export_table
-
-    with _opened(store, read_only=True) as opened:
-        rows = export_table(opened, table, out)
+    with _opened(store, read_only=True) as project:
+        rows = project.export(table, out)
     console.print(f"wrote {rows:,} rows to {out}")
 
 
@@ -883,13 +933,7 @@ def export_(
 def tables(store: StoreOption = Path("nearcare.duckdb")) -> None:
     """List the store's tables and their row counts."""
     listing = RichTable("table", "rows")
-    with _opened(store, read_only=True) as opened:
-        for name in opened.tables():
-            listing.add_row(name, f"{opened.count(name):,}")
+    with _opened(store, read_only=True) as project:
+        for row in project.tables().itertuples():
+            listing.add_row(row.table, f"{row.rows:,}")
     console.print(listing)
-
-
-# `nearcare fetch` and `nearcare build --from DIR` (issue #17) live in nearcare.fetch.cli.
-from nearcare.fetch.cli import register as _register_fetch  # noqa: E402
-
-_register_fetch(app)

@@ -26,11 +26,19 @@ def _geo(frame: pd.DataFrame) -> gpd.GeoDataFrame | None:
     for lat, lon in (("lat", "lon"), ("centroid_lat", "centroid_lon")):
         if lat in frame.columns and lon in frame.columns:
             points = gpd.points_from_xy(frame[lon], frame[lat])
-            geometry = [
+            shapes = [
                 None if pd.isna(y) else p for p, y in zip(points, frame[lat], strict=True)
             ]  # unlocated: null
-            return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84)
+            return gpd.GeoDataFrame(frame, geometry=shapes, crs=WGS84)
     return None
+
+
+def located(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Rows as a GeoDataFrame (WGS84): polygons from ``boundary``, else points from ``lat``/``lon``."""
+    geo = _geo(frame.copy())
+    if geo is None:
+        raise InputError("these rows have no locations (no boundary, no lat/lon)")
+    return geo
 
 
 def check_export_path(path: str | Path) -> Path:

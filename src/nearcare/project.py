@@ -8,18 +8,55 @@ only this class, so everything they show can be had from Python without SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
+import duckdb
 import pandas as pd
 
-from nearcare import defib, equity, neighbourhoods, scenarios
-from nearcare._errors import InputError
-from nearcare.flows import patient_flows
-from nearcare.geo import WGS84, from_wkb
-from nearcare.store import Store
+from nearcare._errors import InputError, StoreError
+from nearcare.store import SERVICE_KINDS, Store
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from nearcare.access import Catchment
+    from nearcare.allocation import AllocationResult
+    from nearcare.area import BuildResult
+    from nearcare.defib import Coverage, Siting
+    from nearcare.defib import Report as DefibReport
+    from nearcare.equity import EquityFigures
+    from nearcare.neighbourhoods import DesignCheck
+    from nearcare.scenarios import Context, Merge, NewSite, Scenario, ScenarioResult
+    from nearcare.sources import ImportResult
+
+MODES = ("network", "crowfly")
+
+
+def _kinds(kinds: str | Sequence[str] | None) -> list[str]:
+    """None or 'all': every service kind; one kind or several as given."""
+    if kinds is None or kinds == "all":
+        return list(SERVICE_KINDS)
+    return [kinds] if isinstance(kinds, str) else list(kinds)
+
+
+def _mode(mode: str | None, profile: str) -> str | None:
+    """The API's ``mode`` (network or crowfly; None: the network if stored). The stored spelling of
+    a network run, its profile (walk or drive), is taken as ``network`` too."""
+    if mode == profile:
+        return "network"
+    if mode is not None and mode not in MODES:
+        raise InputError(f"mode must be network or crowfly, not {mode!r}")
+    return mode
+
+
+def _workers(function: Callable, workers: int) -> dict[str, int]:
+    """``workers=`` for a library function that takes it (those that search in parallel)."""
+    return {"workers": workers} if "workers" in inspect.signature(function).parameters else {}
 
 
 class Project:
@@ -45,12 +82,562 @@ class Project:
         return f"<nearcare.Project {str(self.path)!r}{' read-only' if self.read_only else ''}>"
 
     # ---- Atlas, access, equity, scenarios, neighbourhoods, defibrillators (facade helper) ----
+    # Analysis modules are imported inside the methods that use them, so that `import nearcare` (and
+    # every CLI command) starts without loading SciPy, pyproj, spopt and matplotlib.
 
-    # ---- Queries the web app needs (web helper; keep below this line) ----
+    def _rows(self, table: str, **equal: object) -> pd.DataFrame:
+        """Rows of a store table where each named column equals the value (one of them, for a list).
+
+        The facade's one way of reading rows back; ordered by every column, so results are stable.
+        """
+        clauses, params = [], []
+        for column, value in equal.items():
+            if isinstance(value, list | tuple):
+                clauses.append(f'"{column}" IN ({", ".join("?" * len(value))})' if value else "FALSE")
+                params += list(value)
+            else:
+                clauses.append(f'"{column}" = ?')
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.store.df(f'SELECT * FROM "{self.store._table(table)}"{where} ORDER BY ALL', params)
+
+    @contextmanager
+    def _saved(self, save: bool) -> Iterator[None]:
+        """Run an analysis that stores its results; with ``save=False`` its writes are undone.
+
+        The analysis' own transaction joins an outer one, which is rolled back after the caller has
+        read the results inside the ``with`` block: the store is left exactly as it was.
+        """
+        if save:
+            yield
+            return
+        if self.read_only:
+            raise StoreError(
+                f"{self.path} is open read-only; open it writable to compute results (save=False still "
+                "stages them in a transaction that is then undone)"
+            )
+        store = self.store
+
+        @contextmanager
+        def joined() -> Iterator[duckdb.DuckDBPyConnection]:
+            yield store.con
+
+        store.con.begin()
+        vars(store)["transaction"] = joined  # the instance attribute shadows Store.transaction
+        try:
+            yield
+        finally:
+            del vars(store)["transaction"]
+            store.con.rollback()
+
+    def _lsoas_of(self, lad: str | None, lsoas: Sequence[str] | None) -> list[str] | None:
+        """The built area's LSOAs in local authority ``lad`` (or ``lsoas`` as given; None: all)."""
+        if lad is None:
+            return None if lsoas is None else list(lsoas)
+        codes = self._rows("small_areas", lad_code=lad)["lsoa21_code"].tolist()
+        if not codes:
+            raise InputError("no LSOAs of that local authority in the built area", value=lad)
+        return codes
+
+    # -- importing and building
+
+    def import_files(
+        self,
+        kind: str,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        data_date: str | None = None,
+        **options: object,
+    ) -> ImportResult:
+        """Validate public files of ``kind`` (see ``import_kinds()``) and import them, all or nothing.
+
+        ``options`` are the kind's own (``year=``, ``geography=`` for population files).
+        """
+        # lazy: start-up time
+        from nearcare.sources import import_files
+
+        paths = [paths] if isinstance(paths, str | Path) else list(paths)
+        try:
+            return import_files(self.store, kind, paths, data_date=data_date, **options)
+        except TypeError as exc:  # an option this kind does not take
+            raise InputError(f"{kind} does not take that option ({exc})") from None
+
+    def import_fetched(
+        self, folder: str | Path, *, log: Callable[[str], object] = print
+    ) -> list[ImportResult]:
+        """Import every file ``nearcare fetch`` put in ``folder`` (see ``nearcare.fetch``), kind by kind."""
+        from nearcare.fetch import import_fetched  # lazy: start-up time
+
+        return import_fetched(self.store, Path(folder), log=log)
+
+    def build(self, area: str) -> BuildResult:
+        """Derive the area's small areas, sites and practices (an ICB, sub-ICB, LAD or LSOA codes)."""
+        # lazy: start-up time
+        from nearcare.area import build
+
+        return build(self.store, area)
+
+    def area_label(self) -> str:
+        """'NHS Leicester, Leicestershire and Rutland ICB (QK1)': the built area."""
+        # lazy: start-up time
+        from nearcare.area import area_label
+
+        return area_label(self.store)
+
+    def build_networks(
+        self, profiles: str | Sequence[str] = ("walk", "drive"), *, walk_speed_kph: float = 4.8
+    ) -> pd.DataFrame:
+        """Build and store the walk and/or drive networks from the latest imported OSM extract.
+
+        One row per profile: nodes and edges kept, those dropped outside the largest strongly
+        connected part, and (drive) the access-way edges and the drive nodes they join at.
+        """
+        # lazy: start-up time
+        from nearcare.network import MODES, build_networks
+
+        profiles = (profiles,) if isinstance(profiles, str) else tuple(profiles)
+        for profile in profiles:
+            if profile not in MODES:
+                raise InputError(f"profile must be walk or drive, not {profile!r}")
+        built = build_networks(self.store, profiles, walk_speed_kph=walk_speed_kph)
+        return pd.DataFrame(
+            [
+                {
+                    "profile": n.mode,
+                    "nodes": n.n_nodes,
+                    "edges": len(n.source),
+                    "dropped_nodes": n.dropped_nodes,
+                    "dropped_edges": n.dropped_edges,
+                    "access_edges": None if n.access is None else len(n.access.source),
+                    "access_gates": None if n.access is None else int((n.access.gate >= 0).sum()),
+                }
+                for n in built
+            ]
+        ).astype({"access_edges": "Int64", "access_gates": "Int64"})  # walk: no access ways (<NA>)
+
+    # -- the built area
+
+    def small_areas(self) -> gpd.GeoDataFrame:
+        """The area's LSOAs (2021) with population, IMD 2025 and their boundaries (WGS84)."""
+        return _located(self._rows("small_areas"))
+
+    def sites(self, kind: str | Sequence[str] | None = None, *, code: str | None = None) -> gpd.GeoDataFrame:
+        """Service sites (gp, branch, pharmacy, dentist, optometrist) as points in WGS84, of one kind or
+        several (default all), or the one with ``code``; unlocated sites have no geometry."""
+        equal: dict[str, object] = (
+            {} if kind is None else {"kind": [kind] if isinstance(kind, str) else list(kind)}
+        )
+        if code is not None:
+            equal["code"] = code
+        return _located(self._rows("sites", **equal))
+
+    def practices(self) -> pd.DataFrame:
+        """GP practices with registered patients, GP FTE and patients per GP FTE."""
+        return self._rows("practices")
+
+    # -- travel times and access
+
+    def travel_times(
+        self,
+        profile: str = "walk",
+        kinds: str | Sequence[str] | None = None,
+        *,
+        max_minutes: float = 30.0,
+        mode: str | None = None,
+        max_snap_m: float = 1000.0,
+        lsoas: Sequence[str] | None = None,
+        save: bool = True,
+        workers: int = 1,
+    ) -> pd.DataFrame:
+        """Pairs (LSOA, site) within ``max_minutes`` for each kind of service (default all).
+
+        ``profile`` is walk or drive; ``mode`` is ``network`` or ``crowfly`` (default: the network
+        if one is stored). ``.attrs["runs"]`` holds a record per kind: pairs, origins, and the LSOAs
+        and sites too far from the network to join (left out, not guessed).
+        """
+        # lazy: start-up time
+        from nearcare.travel import compute_travel_times
+
+        kinds = _kinds(kinds)
+        crowfly = {None: None, "crowfly": True, "network": False}[_mode(mode, profile)]
+        with self._saved(save):
+            results = compute_travel_times(
+                self.store,
+                profile,
+                kinds,
+                max_minutes=max_minutes,
+                lsoas=None if lsoas is None else list(lsoas),
+                max_snap_m=max_snap_m,
+                crowfly=crowfly,
+                **_workers(compute_travel_times, workers),
+            )
+            pairs = self._rows("travel_times", profile=profile, mode=results[0].mode, destination_kind=kinds)
+        # One record per kind (plain dicts: pandas compares attrs when frames are combined).
+        pairs.attrs["runs"] = [
+            {"kind": r.kinds[0], **{k: v for k, v in vars(r).items() if k != "kinds"}} for r in results
+        ]
+        return pairs
+
+    def nearest(
+        self, profile: str = "walk", kind: str | None = None, *, mode: str | None = None
+    ) -> pd.DataFrame:
+        """Stored minutes from each LSOA to its nearest site of each kind."""
+        stored = {None: None, "crowfly": "crowfly", "network": profile}[_mode(mode, profile)]
+        equal: dict[str, object] = {"profile": profile}
+        if kind is not None:
+            equal["destination_kind"] = kind
+        if stored is not None:
+            equal["mode"] = stored
+        return self._rows("nearest_services", **equal)
+
+    def access(
+        self,
+        profile: str = "drive",
+        *,
+        kinds: str | Sequence[str] | None = None,
+        mode: str | None = None,
+        threshold_minutes: float | None = None,
+        catchment: Catchment | None = None,
+        decay: str = "step",
+        zones: Sequence[tuple[float, float]] = (),
+        save: bool = True,
+    ) -> pd.DataFrame:
+        """Access per LSOA and kind: minutes to the nearest, services within the threshold, E2SFCA.
+
+        From stored travel times (``mode``: network or crowfly; default the network run if stored).
+        The catchment is ``catchment``, or else one of the threshold (default 20 minutes' walk, 15
+        minutes' drive; at least the last zone) with ``decay`` step, gaussian or gravity and step
+        ``zones`` as (minutes, weight).
+        """
+        # lazy: start-up time
+        from nearcare.access import DEFAULT_THRESHOLD_MINUTES, SERVICE_KINDS, compute_access
+        from nearcare.access import Catchment as _Catchment
+
+        if profile not in DEFAULT_THRESHOLD_MINUTES:
+            raise InputError(f"profile must be walk or drive, not {profile!r}")
+        threshold = threshold_minutes or DEFAULT_THRESHOLD_MINUTES[profile]
+        if catchment is None:
+            zones = tuple(zones)
+            catchment = _Catchment(max(threshold, zones[-1][0]) if zones else threshold, decay, zones)
+        stored = {None: None, "crowfly": "crowfly", "network": profile}[_mode(mode, profile)]
+        with self._saved(save):
+            results = compute_access(
+                self.store,
+                profile,
+                mode=stored,
+                kinds=SERVICE_KINDS if kinds is None else tuple(_kinds(kinds)),
+                threshold_minutes=threshold,
+                catchment=catchment,
+            )
+            return self._rows("access", profile=profile, mode=results[0].mode, kind=[r.kind for r in results])
+
+    def estimated_gp_fte(self) -> pd.DataFrame:
+        """Practices whose GP FTE was not used as reported (estimated from list size, or unknown)."""
+        # lazy: start-up time
+        from nearcare.access import estimated_gp_fte
+
+        return estimated_gp_fte(self.store)
+
+    # -- equity and allocation
+
+    def equity(
+        self,
+        kind: str = "gp",
+        profile: str = "drive",
+        *,
+        mode: str | None = None,
+        measure: str = "e2sfca_need",
+        sii_level: str = "decile",
+    ) -> EquityFigures:
+        """Inequality by deprivation of a stored access measure across LSOAs.
+
+        ``measure``: e2sfca_need, e2sfca, nearest_minutes or services_within; ``sii_level``: decile
+        (OHID's method) or lsoa. The result has ``deciles`` and ``quintiles`` frames, the
+        concentration and slope indices, and ``verdict(what)``.
+        """
+        # lazy: start-up time
+        from nearcare.equity import lsoa_equity
+
+        stored = {None: None, "crowfly": "crowfly", "network": profile}[_mode(mode, profile)]
+        return lsoa_equity(
+            self.store, kind=kind, profile=profile, mode=stored, measure=measure, sii_level=sii_level
+        )
+
+    def practice_equity(self, *, sii_level: str = "decile") -> EquityFigures:
+        """GP FTE per 10,000 need-weighted patients across practices, by deprivation (``left_out``:
+        the practices whose GP FTE is missing or implausible)."""
+        # lazy: start-up time
+        from nearcare.equity import practice_equity
+
+        return practice_equity(self.store, sii_level=sii_level)
+
+    def allocate(
+        self,
+        units: float,
+        *,
+        to: str = "practices",
+        floor: float | None = None,
+        cap: float | None = None,
+        save: bool = True,
+    ) -> AllocationResult:
+        """Share ``units`` (FTE or money) among practices, lsoas or neighbourhoods in proportion to
+        need, within ``floor`` and ``cap``; ``allocation`` is the frame, ``before``/``after`` the
+        equity by deprivation quintile."""
+        # lazy: start-up time
+        from nearcare.allocation import allocate_units
+
+        if floor is not None and cap is not None and floor > cap:
+            raise InputError(f"the floor ({floor:g}) is more than the cap ({cap:g})")
+        with self._saved(save):
+            return allocate_units(self.store, units, to=to, floor=floor, cap=cap)
+
+    # -- scenarios
+
+    def scenario(
+        self,
+        scenario: str | Path | Scenario | None = None,
+        *,
+        close: Sequence[str] = (),
+        merges: Sequence[Merge | tuple[str, str]] = (),
+        openings: Sequence[NewSite] = (),
+        name: str = "scenario",
+        mode: str | None = None,
+    ) -> ScenarioResult:
+        """Before and after a closure, merger or new site: from a scenario file (TOML), a
+        ``Scenario``, or site codes to ``close``, (from, into) practice ``merges`` and ``NewSite`` openings.
+
+        ``mode``: network or crowfly (default crowfly if stored). The result's frames: ``lsoas``,
+        ``practices``, ``pharmacy``, ``pharmacy_distance``, ``newly_beyond``, ``unplaced``.
+        """
+        # lazy: start-up time
+        from nearcare import scenarios
+
+        if isinstance(scenario, str | Path):
+            chosen = scenarios.load_scenario(scenario, self.store)
+        else:
+            chosen = scenario or scenarios.Scenario(
+                name,
+                list(close),
+                [m if isinstance(m, scenarios.Merge) else scenarios.Merge(*m) for m in merges],
+                list(openings),
+            )
+            scenarios.check_scenario(self.store, chosen)
+        return scenarios.run_scenario(self.store, chosen, mode="drive" if mode == "network" else mode)
+
+    def write_scenario(self, result: ScenarioResult, out: str | Path) -> list[Path]:
+        """Write a scenario's tables (CSV) and its before-and-after page (scenario.html) into ``out``."""
+        # lazy: start-up time
+        from nearcare.report import Report
+        from nearcare.report.scenarios import scenario_section
+        from nearcare.scenarios import write_outputs
+
+        written = write_outputs(result, Path(out))
+        report = Report(f"nearcare scenario: {result.scenario.name}", "Before and after")
+        report.add(scenario_section(self.store, result))
+        written.append(report.write(Path(out) / "scenario.html"))
+        return written
+
+    def rank_closures(self, kind: str = "gp", *, mode: str | None = None, workers: int = 1) -> pd.DataFrame:
+        """Score closing each GP practice (or pharmacy) alone, worst first (see ``scenarios.rank_closures``)."""
+        # lazy: start-up time
+        from nearcare.scenarios import rank_closures
+
+        return rank_closures(self.store, kind, mode="drive" if mode == "network" else mode, workers=workers)
+
+    # -- defibrillators
+
+    def import_defibrillators(self, path: str | Path | None = None) -> int:
+        """Defibrillators from a CSV export (documented columns), or else from the latest imported OSM
+        extract; replaces that source's list (reports are kept). Returns how many."""
+        # lazy: start-up time
+        from nearcare import defib
+
+        if path is not None:
+            frame = defib.parse_defibrillator_csv(Path(path), self.store)
+            return defib.import_defibrillators(self.store, frame, source="csv")
+        extracts = self._rows("osm_extracts")
+        if extracts.empty:
+            raise StoreError(
+                "no OSM extract imported; give a CSV file or run `nearcare import osm FILE` first"
+            )
+        latest = Path(extracts.sort_values("source_id")["path"].iloc[-1])
+        return defib.import_defibrillators(self.store, defib.parse_osm_defibrillators(latest), source="osm")
+
+    def report_defibrillator(
+        self,
+        *,
+        access: str,
+        hours: str,
+        lat: float | None = None,
+        lon: float | None = None,
+        postcode: str | None = None,
+        looks_registered: bool | None = None,
+        note: str | None = None,
+    ) -> tuple[str, bool]:
+        """A public sighting: matched to a known defibrillator within 50 m, or added; (id, matched)."""
+        # lazy: start-up time
+        from nearcare import defib
+
+        return defib.add_report(
+            self.store, defib.Report(lat, lon, postcode, access, hours, looks_registered, note)
+        )
+
+    def defibrillators(self, *, unregistered: bool = False) -> pd.DataFrame:
+        """The register: every known defibrillator with status, reports and expired parts."""
+        # lazy: start-up time
+        from nearcare import defib
+
+        return defib.unregistered(self.store) if unregistered else defib.register(self.store)
+
+    def defib_coverage(
+        self, *, lad: str | None = None, lsoas: Sequence[str] | None = None, distance_m: float = 200.0
+    ) -> Coverage:
+        """Residents within ``distance_m`` walk of an available public defibrillator, by day, evening
+        and night (``people`` and ``by_lsoa`` frames; those off the walking network not assessed)."""
+        # lazy: start-up time
+        from nearcare import defib
+
+        return defib.coverage(self.store, lsoas=self._lsoas_of(lad, lsoas), distance_m=distance_m)
+
+    def defib_deserts(
+        self,
+        time: str = "night",
+        *,
+        coverage: Coverage | None = None,
+        lad: str | None = None,
+        lsoas: Sequence[str] | None = None,
+        distance_m: float = 200.0,
+    ) -> pd.DataFrame:
+        """LSOAs where nobody assessed lives within reach of an available defibrillator at ``time``
+        (day, evening or night), by deprivation-weighted priority."""
+        # lazy: start-up time
+        from nearcare import defib
+
+        if time not in defib.TIMES:
+            raise InputError("time must be day, evening or night", value=time)
+        if coverage is None:
+            coverage = self.defib_coverage(lad=lad, lsoas=lsoas, distance_m=distance_m)
+        return defib.deserts(coverage, time)
+
+    def defib_sites(
+        self,
+        k: int,
+        *,
+        lad: str | None = None,
+        lsoas: Sequence[str] | None = None,
+        distance_m: float = 200.0,
+        time: str = "night",
+        solver: object = None,
+    ) -> tuple[Siting, Coverage]:
+        """The best ``k`` new sites among candidate hosts, exactly and greedily (``siting.chosen``)."""
+        # lazy: start-up time
+        from nearcare import defib
+
+        return defib.best_sites(
+            self.store, k, lsoas=self._lsoas_of(lad, lsoas), distance_m=distance_m, time=time, solver=solver
+        )
+
+    # -- neighbourhoods
+
+    def design_neighbourhoods(
+        self,
+        *,
+        min_population: float = 30_000,
+        max_population: float = 50_000,
+        boundary: str = "sub-icb",
+        seed: int = 0,
+        save: bool = True,
+    ) -> pd.DataFrame:
+        """Group contiguous LSOAs into neighbourhoods of ``min_population`` or more (max-p, spopt),
+        within ``boundary`` (sub-icb, lad or none); lsoa21_code -> neighbourhood."""
+        # lazy: start-up time
+        from nearcare.neighbourhoods import design
+
+        if min_population > max_population:
+            raise InputError(
+                f"the minimum population ({min_population:g}) is more than the maximum ({max_population:g})"
+            )
+        with self._saved(save):
+            return design(
+                self.store,
+                min_population=min_population,
+                max_population=max_population,
+                boundary=boundary,
+                seed=seed,
+            )
+
+    def load_neighbourhoods(self, path: str | Path) -> pd.DataFrame:
+        """Your own neighbourhoods: a CSV of lsoa21_code,neighbourhood or practice_code,neighbourhood."""
+        # lazy: start-up time
+        from nearcare.neighbourhoods import load
+
+        return load(self.store, path)
+
+    def neighbourhoods(self) -> pd.DataFrame:
+        """The stored neighbourhoods: lsoa21_code, neighbourhood, method."""
+        return self._rows("neighbourhoods")
+
+    def check_neighbourhoods(
+        self, *, min_population: float = 30_000, max_population: float = 50_000, boundary: str = "sub-icb"
+    ) -> DesignCheck:
+        """How the stored neighbourhoods meet each constraint (``neighbourhoods`` frame, ``summary``)."""
+        # lazy: start-up time
+        from nearcare.neighbourhoods import check
+
+        return check(
+            self.store, min_population=min_population, max_population=max_population, boundary=boundary
+        )
+
+    def neighbourhood_profiles(
+        self, ratios: dict[str, float] | str | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Per neighbourhood, its profile and a suggested team in proportion to need; ``ratios``
+        changes staff per 10,000 need-weighted people (``{"paramedics": 0.8}`` or 'paramedics=0.8')."""
+        # lazy: start-up time
+        from nearcare.neighbourhoods import TEAM_PER_10K_NEED, parse_ratios, profiles
+
+        if isinstance(ratios, str):
+            ratios = parse_ratios(ratios)
+        elif ratios is not None:
+            unknown = sorted(set(ratios) - set(TEAM_PER_10K_NEED))
+            if unknown:
+                raise InputError(
+                    f"unknown profession; known: {', '.join(TEAM_PER_10K_NEED)}", value=unknown[0]
+                )
+            ratios = {**TEAM_PER_10K_NEED, **ratios}
+        return profiles(self.store, ratios)
+
+    # -- report, export, tables
+
+    def report(self, path: str | Path = "report.html") -> Path:
+        """Write the HTML report of everything the store holds results for."""
+        # lazy: start-up time
+        from nearcare.report import area_report
+
+        return area_report(self.store).write(Path(path))
+
+    def export(self, table: str | pd.DataFrame, path: str | Path, *, name: str | None = None) -> int:
+        """Write a store table (or a frame) to .csv, .geojson or .parquet (GeoParquet); rows written."""
+        # lazy: start-up time
+        from nearcare.export import export_table, write_frame
+
+        if isinstance(table, str):
+            return export_table(self.store, table, path)
+        return write_frame(table, path, name=name or "the table")
+
+    def tables(self) -> pd.DataFrame:
+        """The store's tables and their row counts."""
+        names = self.store.tables()
+        return pd.DataFrame({"table": names, "rows": [self.store.count(n) for n in names]})
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A whole store table."""
+        return self._rows(name)
+
+    # -- what the web app's pages show
 
     AREA_ACCESS_MEASURES = ("nearest_minutes", "e2sfca_need")  # access columns that can colour the area map
 
-    # web: a general reader; the facade may own one like it (reconcile at merge).
     def area(self) -> pd.DataFrame:
         """The built area: ``area_code``, ``area_kind``, ``label`` (no rows before ``build``)."""
         return self.store.df("SELECT area_code, area_kind, label FROM area")
@@ -64,23 +651,6 @@ class Project:
     def site_counts(self) -> pd.DataFrame:
         """Sites in the area by ``kind`` (column ``sites``)."""
         return self.store.df("SELECT kind, count(*) AS sites FROM sites GROUP BY 1 ORDER BY 1")
-
-    # web: a general reader; the facade may own one like it (reconcile at merge).
-    def sites(self, kind: str | Sequence[str] | None = None, *, code: str | None = None) -> gpd.GeoDataFrame:
-        """Sites (GP practices, pharmacies, ...) as points in WGS84, by code; unlocated ones have no geometry."""
-        kinds = [kind] if isinstance(kind, str) else list(kind or [])
-        where, params = [], []
-        if kinds:
-            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-            params += kinds
-        if code is not None:
-            where.append("code = ?")
-            params.append(code)
-        frame = self.store.df(
-            "SELECT * FROM sites" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY code",
-            params,
-        )
-        return _points(frame)
 
     def practice(self, code: str) -> pd.DataFrame:
         """The ``practices`` row (list size, workforce, deprivation) of one GP practice; empty if none."""
@@ -97,7 +667,7 @@ class Project:
             frame = self.store.df(
                 f"SELECT lsoa21_code, lsoa21_name, {measure} AS value, boundary FROM small_areas ORDER BY 1"
             )
-            return _polygons(frame)
+            return _located(frame)
         parts = measure.split(":")
         if len(parts) != 4 or parts[3] not in self.AREA_ACCESS_MEASURES:
             raise InputError(
@@ -110,27 +680,33 @@ class Project:
             "JOIN access a USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ? ORDER BY 1",
             [kind, profile, mode],
         )
-        return _polygons(frame)
+        return _located(frame)
 
     def practice_catchment(self, code: str, flows: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
         """LSOAs a practice serves, with ``patients`` (real or modelled registrations, at least one).
 
         ``flows`` are patients per LSOA per practice (``nearcare.flows.patient_flows``); without them
         they are read or modelled here (pass them when asking about many practices)."""
+        from nearcare.flows import patient_flows  # lazy: start-up time
+
         if flows is None:
             flows = patient_flows(self.store)[0]
         mine = flows[(flows["destination_id"] == code) & (flows["patients"] >= 1)]
         frame = self.store.df("SELECT lsoa21_code, lsoa21_name, boundary FROM small_areas ORDER BY 1").merge(
             mine[["origin_id", "patients"]].rename(columns={"origin_id": "lsoa21_code"}), on="lsoa21_code"
         )
-        return _polygons(frame)
+        return _located(frame)
 
-    def scenario_context(self, mode: str | None = None) -> scenarios.Context:
+    def scenario_context(self, mode: str | None = None) -> Context:
         """Travel times, patient flows and the choice model a scenario is evaluated with (read once)."""
+        from nearcare import scenarios  # lazy: start-up time
+
         return scenarios.load_context(self.store, mode=mode)
 
-    def check_scenario(self, scenario: scenarios.Scenario, *, where: str = "scenario") -> None:
+    def check_scenario(self, scenario: Scenario, *, where: str = "scenario") -> None:
         """Raise InputError unless every site and practice the scenario names is in this store."""
+        from nearcare import scenarios  # lazy: start-up time
+
         scenarios.check_scenario(self.store, scenario, where=where)
 
     def equity_figures(
@@ -140,41 +716,70 @@ class Project:
         profile: str = "drive",
         mode: str | None = None,
         measure: str = "e2sfca_need",
-    ) -> equity.EquityFigures:
+    ) -> EquityFigures:
         """Inequality of an access measure by deprivation (deciles, concentration and slope indices)."""
+        from nearcare import equity  # lazy: start-up time
+
         return equity.lsoa_equity(self.store, kind=kind, profile=profile, mode=mode, measure=measure)
 
     def neighbourhood_shapes(self) -> gpd.GeoDataFrame:
         """Neighbourhoods as dissolved polygons (WGS84) with their ``population``; empty when none stored."""
+        import geopandas as gpd  # lazy: start-up time
+
+        from nearcare.geo import WGS84  # lazy: start-up time
+
         frame = self.store.df(
             "SELECT n.neighbourhood, s.population, s.boundary FROM neighbourhoods n "
             "JOIN small_areas s USING (lsoa21_code) ORDER BY 1"
         )
         if frame.empty:
             return gpd.GeoDataFrame(frame.drop(columns="boundary"), geometry=[], crs=WGS84)
-        shapes = _polygons(frame).dissolve(by="neighbourhood", aggfunc={"population": "sum"})
+        shapes = _located(frame).dissolve(by="neighbourhood", aggfunc={"population": "sum"})
         return shapes.reset_index()[["neighbourhood", "population", "geometry"]]
 
-    def neighbourhood_check(self) -> neighbourhoods.DesignCheck:
+    def neighbourhood_check(self) -> DesignCheck:
         """How well the stored neighbourhoods meet each constraint (StoreError when none are stored)."""
+        from nearcare import neighbourhoods  # lazy: start-up time
+
         return neighbourhoods.check(self.store)
 
     def defib_register(self) -> gpd.GeoDataFrame:
         """Every known defibrillator (WGS84 points) with status, hours and report count."""
-        return _points(defib.register(self.store))
+        from nearcare import defib  # lazy: start-up time
+
+        return _located(defib.register(self.store))
 
     def unregistered_defibs(self) -> pd.DataFrame:
         """Known defibrillators not registered on The Circuit (to pass to the ambulance service)."""
+        from nearcare import defib  # lazy: start-up time
+
         return defib.unregistered(self.store)
 
-    def defib_cover(self) -> defib.Coverage:
+    def defib_cover(self) -> Coverage:
         """Residents within reach of an available public defibrillator, by day, evening and night."""
+        from nearcare import defib  # lazy: start-up time
+
         return defib.coverage(self.store)
 
-    def add_defib_report(self, report: defib.Report) -> tuple[str, bool]:
+    def add_defib_report(self, report: DefibReport) -> tuple[str, bool]:
         """Store a public report (matched to a known defibrillator within 50 m, or added): (id, matched).
         Checks the place against the store (postcode known, in England) and the hours; InputError if not."""
+        from nearcare import defib  # lazy: start-up time
+
         return defib.add_report(self.store, report)
+
+
+def import_kinds() -> pd.DataFrame:
+    """The kinds of public file ``Project.import_files`` takes: kind, file, publisher, licence."""
+    # lazy: start-up time
+    from nearcare.sources import importers
+
+    return pd.DataFrame(
+        [
+            {"kind": i.kind, "file": i.summary, "publisher": i.publisher, "licence": i.licence}
+            for i in importers().values()
+        ]
+    )
 
 
 def open(path: str | Path, *, read_only: bool = False) -> Project:  # nearcare.open, like io.open
@@ -182,14 +787,8 @@ def open(path: str | Path, *, read_only: bool = False) -> Project:  # nearcare.o
     return Project(path, read_only=read_only)
 
 
-# web: frames to GeoDataFrames in WGS84 (the export module has its own; reconcile at merge).
-def _polygons(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(frame.drop(columns="boundary"), geometry=from_wkb(frame["boundary"]), crs=WGS84)
+def _located(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Rows as a GeoDataFrame in WGS84 (``nearcare.export.located``)."""
+    from nearcare.export import located  # lazy: geopandas loads on first use, not on `import nearcare`
 
-
-def _points(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    located = frame["lat"].notna() & frame["lon"].notna()
-    geometry = gpd.points_from_xy(frame["lon"], frame["lat"])
-    return gpd.GeoDataFrame(
-        frame, geometry=[p if ok else None for p, ok in zip(geometry, located, strict=True)], crs=WGS84
-    )
+    return located(frame)

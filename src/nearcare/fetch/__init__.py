@@ -271,6 +271,7 @@ def area_box(area: str, files: dict[str, list[Path]]) -> Box:
     The area is resolved as ``build`` resolves it, from the fetched lookups (imported into a
     throwaway store).
     """
+    # lazy: start-up time
     from nearcare.area import resolve_area
     from nearcare.sources import import_files
     from nearcare.store import Store
@@ -320,6 +321,7 @@ def _relative(path: Path, into: Path) -> str:
 
 def import_fetched(store, folder: Path, *, log: Callable[[str], object] = print) -> list:
     """Import every file ``nearcare fetch`` put in ``folder``, kind by kind, in the manifest's order."""
+    # lazy: start-up time
     from nearcare.sources import import_files
 
     record_path = folder / FETCHED

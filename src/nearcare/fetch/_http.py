@@ -19,8 +19,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from nearcare import __version__
 from nearcare._errors import InputError
+from nearcare._version import __version__
 from nearcare.store import file_sha256
 
 CHUNK_BYTES = 1 << 16

@@ -69,6 +69,7 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         raise InputError("no such manifest file", path=where) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML ({exc})", path=where) from None
+    # lazy: start-up time
     from nearcare.sources import importers
 
     known = importers()

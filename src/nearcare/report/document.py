@@ -15,7 +15,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from nearcare import __version__
+from nearcare._version import __version__
 
 
 @dataclass

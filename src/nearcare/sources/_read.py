@@ -346,7 +346,9 @@ def _convert(path, f: Field, label, values: pd.Series, empty: pd.Series, lines) 
     present = ~empty.to_numpy()
 
     def text(series: pd.Series) -> np.ndarray:
-        return np.where(present, series.to_numpy(dtype=object), None)
+        out = series.to_numpy(dtype=object, copy=True)
+        out[~present] = None
+        return out
 
     if f.kind == "text":
         return text(values)

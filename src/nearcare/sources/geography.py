@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -63,8 +64,8 @@ _CENTROID_CODES = {
     "lsoa11cd": "lsoa11",
     "lsoa_code": "lsoa11",
 }
-_EASTING = {"kind": "number", "minimum": GB_EASTING[0], "maximum": GB_EASTING[1]}
-_NORTHING = {"kind": "number", "minimum": GB_NORTHING[0], "maximum": GB_NORTHING[1]}
+_EASTING: dict[str, Any] = {"kind": "number", "minimum": GB_EASTING[0], "maximum": GB_EASTING[1]}
+_NORTHING: dict[str, Any] = {"kind": "number", "minimum": GB_NORTHING[0], "maximum": GB_NORTHING[1]}
 
 
 def _keep_english_and_welsh(path, names, rows, lines, column: int) -> tuple[list, list, int]:
