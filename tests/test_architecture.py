@@ -334,3 +334,75 @@ def test_importing_nearcare_and_drawing_leaves_the_matplotlib_backend_alone():
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["svg", "0"]  # backend unchanged, no pyplot figure left open
+
+
+# The layers, lowest first (README, "Code layout"): a module may import its own layer or one below.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "base": (
+        "nearcare._errors",
+        "nearcare._format",
+        "nearcare._progress",
+        "nearcare._version",
+        "nearcare.geo",
+    ),
+    "store": ("nearcare.store",),
+    "sources": ("nearcare.sources",),
+    "area": ("nearcare.area", "nearcare.atlas", "nearcare.bundle", "nearcare.export", "nearcare.fetch"),
+    "network": ("nearcare.network",),
+    "measures": (
+        "nearcare.travel",
+        "nearcare.access",
+        "nearcare.need",
+        "nearcare.equity",
+        "nearcare.allocation",
+        "nearcare.flows",
+    ),
+    "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib"),
+    "report": ("nearcare.report",),
+    "api": ("nearcare.project", "nearcare.demo"),
+    "faces": ("nearcare.web", "nearcare.cli"),
+}
+
+
+def layer_of(module: str, layers: dict[str, tuple[str, ...]] = LAYERS) -> int | None:
+    """The rank of the module's layer (the package root ``nearcare`` re-exports the API: top)."""
+    if module == "nearcare":
+        return len(layers)
+    for rank, prefixes in enumerate(layers.values()):
+        if _is_under(module, prefixes):
+            return rank
+    return None
+
+
+def layer_violations(edges: list[Edge], layers: dict[str, tuple[str, ...]] = LAYERS) -> list[Edge]:
+    """Imports of a higher layer (type-only imports included: they show a dependency too)."""
+    return [
+        e
+        for e in edges
+        if (low := layer_of(e.importer, layers)) is not None
+        and (high := layer_of(e.imported, layers)) is not None
+        and high > low
+    ]
+
+
+def test_every_module_has_a_layer(edges):
+    modules = {e.importer for e in edges} | {e.imported for e in edges}
+    assert not sorted(m for m in modules if layer_of(m) is None)
+
+
+def test_modules_import_only_their_own_layer_or_below(edges):
+    upward = layer_violations(edges)
+    assert not upward, "imports of a higher layer:\n" + "\n".join(map(_where, upward))
+
+
+def test_layer_check_finds_a_measure_importing_planning(tmp_path):
+    _write_package(
+        tmp_path,
+        {
+            "nearcare/__init__.py": "",
+            "nearcare/access.py": "from nearcare.scenarios import evaluate\n",
+            "nearcare/scenarios.py": "from nearcare.access import e2sfca\n",
+        },
+    )
+    found = layer_violations(import_edges(tmp_path, "nearcare"))
+    assert [(e.importer, e.imported) for e in found] == [("nearcare.access", "nearcare.scenarios")]
