@@ -247,3 +247,14 @@ def test_practice_page_marks_the_practice(client, project):
     lat = float(re.search(r'data-lat="([^"]+)"', html).group(1))
     lon = float(re.search(r'data-lon="([^"]+)"', html).group(1))
     assert (lat, lon) == pytest.approx((practice["lat"], practice["lon"]))
+
+
+def test_a_partial_measure_keeps_every_area_as_no_data(client):
+    """Road-network access was computed for part of the demo area: the rest is drawn as no data."""
+    layer = client.get("/api/areas.geojson", params={"measure": "gp:drive:drive:e2sfca_need"}).json()
+    values = [f["properties"]["value"] for f in layer["features"]]
+    assert len(values) == 634 and 0 < sum(v is not None for v in values) < 634
+    assert all(
+        (f["properties"]["class"] == -1) == (f["properties"]["value"] is None) for f in layer["features"]
+    )
+    assert sum(layer["legend"]["counts"]) == sum(v is not None for v in values)

@@ -662,7 +662,8 @@ class Project:
 
     def area_measure(self, measure: str) -> gpd.GeoDataFrame:
         """LSOA polygons with one measure as ``value``: ``imd_decile``, ``population`` or an access
-        measure ``kind:profile:mode:column`` (column ``nearest_minutes`` or ``e2sfca_need``)."""
+        measure ``kind:profile:mode:column`` (column ``nearest_minutes`` or ``e2sfca_need``; null for
+        the LSOAs it was not computed for)."""
         if measure in ("imd_decile", "population"):
             frame = self.store.df(
                 f"SELECT lsoa21_code, lsoa21_name, {measure} AS value, boundary FROM small_areas ORDER BY 1"
@@ -676,8 +677,10 @@ class Project:
             )
         kind, profile, mode, column = parts
         frame = self.store.df(
+            # every LSOA, null where the measure was not computed: the map says so rather than blanking
             f"SELECT s.lsoa21_code, s.lsoa21_name, a.{column} AS value, s.boundary FROM small_areas s "
-            "JOIN access a USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ? ORDER BY 1",
+            "LEFT JOIN access a ON a.lsoa21_code = s.lsoa21_code AND a.kind = ? AND a.profile = ? "
+            "AND a.mode = ? ORDER BY 1",
             [kind, profile, mode],
         )
         return _located(frame)

@@ -82,6 +82,7 @@ def download_equity(project: ProjectDep, site: SiteDep, fmt: Format) -> Response
     rows = (
         project.area_measure(f"gp:drive:{mode}:e2sfca_need")
         .rename(columns={"value": "e2sfca_need"})
+        .dropna(subset=["e2sfca_need"])  # the LSOAs the measure covers
         .merge(deciles, on="lsoa21_code")
         .merge(means, left_on="imd_decile", right_index=True, how="left")
     )

@@ -30,9 +30,11 @@ var nearcare = (function () {
     if (missing) { item(spec.missing_colour, "no data"); }
     el.appendChild(list);
   }
+  var current = null;  // the page's map (for tests and the console)
   function base() {
-    return L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true })
+    current = L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true })
       .setView([52.65, -1.1], 9);
+    return current;
   }
   function areas(map, url, state, done) {
     fetch(url).then(function (r) { return r.json(); }).then(function (geo) {
@@ -73,6 +75,7 @@ var nearcare = (function () {
     });
   }
   return {
+    map: function () { return current; },
     overview: function () {
       var map = base(), state = {};
       var measure = document.getElementById("measure"), service = document.getElementById("services");
