@@ -57,7 +57,7 @@ def api_areas(project: ProjectDep, site: SiteDep, measure: str = "imd_decile") -
     """LSOA polygons (GeoJSON, WGS84) with the chosen measure as ``value``."""
     available = measures(project)
     if measure not in available:
-        raise HTTPException(400, f"unknown measure {measure!r}; see /api/measures")
+        raise HTTPException(400, "unknown measure; see /api/measures")  # never the input itself
     text = site.store.cached(
         "area_layer",
         (measure,),
