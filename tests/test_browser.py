@@ -106,9 +106,11 @@ def page(browser):
 def test_overview_map_draws_polygons_and_switches_measure(server, page):
     page.goto(server + "/")
     page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length >= 634")
-    assert "(decile)" in page.locator("#legend").inner_text()
+    legend = page.locator("#legend").inner_text()
+    assert "IMD 2025 decile" in legend and all(f"\n{d}" in "\n" + legend for d in range(1, 11))
     page.select_option("#measure", "gp:drive:crowfly:e2sfca_need")
-    page.wait_for_function("() => !document.querySelector('#legend').innerText.includes('(decile)')")
+    page.wait_for_function("() => document.querySelector('#legend').innerText.includes('access per need')")
+    assert "e+" not in page.locator("#legend").inner_text()
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
 
 
@@ -128,11 +130,42 @@ def test_clicking_a_practice_opens_its_page(server, page):
 
 def test_a_closure_scenario_returns_results(server, page):
     page.goto(server + "/scenario")
-    page.select_option("#close", ["C82044"])
+    assert not page.locator("#close").is_visible()  # the multi-select gives way to a search box
+    page.fill("#close-search", "empingham")
+    page.click("#close-suggestions li[data-code='C82044']")
+    assert "EMPINGHAM" in page.locator("#close-chosen").inner_text()
     page.click("#run-scenario")
     page.wait_for_selector("text=Scenario: Close C82044")
     assert "Where the patients go" in page.content()
     page.screenshot(path=str(SHOTS / "scenario.png"), full_page=True)
+
+
+def test_search_as_you_type_leads_to_the_practice_and_its_map(server, page):
+    """Issue 13, items 8 and 9: type in the header's search, follow a suggestion; the practice's page
+    marks the practice and titles its legend with units (no request leaves 127.0.0.1: the fixture)."""
+    page.goto(server + "/equity")
+    page.fill("#search-field", "empingham")
+    page.wait_for_selector("#search-suggestions a.nearcare-suggestion")
+    with page.expect_navigation(url="**/organisations/C82044"):
+        page.click("#search-suggestions a.nearcare-suggestion >> nth=0")
+    page.wait_for_selector("path.nearcare-practice")
+    assert "(patients)" in page.locator("#legend").inner_text()
+    page.screenshot(path=str(SHOTS / "search-to-practice.png"), full_page=True)
+    page.goto(server + "/search?q=LE158PR")  # the results page, without its script's help
+    assert page.locator("#search-results a[href='/organisations/C82044']").count() >= 1
+
+
+def test_the_map_zooms_to_where_a_measure_exists(server, page):
+    """A measure for part of the area (road-network access, computed for Rutland) fills the map and
+    says in the legend that the rest has no data."""
+    page.goto(server + "/")
+    page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length >= 634")
+    whole = page.evaluate("nearcare.map().getZoom()")
+    page.select_option("#measure", "gp:drive:drive:e2sfca_need")
+    page.wait_for_function("() => document.querySelector('#legend').innerText.includes('no data')")
+    page.wait_for_function(f"() => nearcare.map().getZoom() > {whole}")
+    link = page.locator("a.nearcare-download").first.get_attribute("href")
+    assert link.endswith("measure=gp%3Adrive%3Adrive%3Ae2sfca_need")
 
 
 def test_a_defibrillator_report_round_trips(server, page):

@@ -20,6 +20,8 @@ FORMATS = {".csv": "CSV", ".geojson": "GeoJSON", ".parquet": "GeoParquet"}
 
 
 def _geo(frame: pd.DataFrame) -> gpd.GeoDataFrame | None:
+    if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name is not None:
+        return frame if frame.crs is None else frame.to_crs(WGS84)  # as the web's pages hold them
     if "boundary" in frame.columns:
         geometry = from_wkb(frame.pop("boundary"))
         return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84)
@@ -61,7 +63,9 @@ def write_frame(frame: pd.DataFrame, path: str | Path, *, name: str = "the table
     tmp = path.with_name(path.name + ".part")
     geo = _geo(frame.copy())
     if path.suffix == ".csv":
-        if "boundary" in frame.columns:
+        if isinstance(frame, gpd.GeoDataFrame):  # geometry as WKT, like ``boundary``
+            frame = frame.to_wkt()
+        elif "boundary" in frame.columns:
             frame = frame.assign(boundary=[None if g is None else g.wkt for g in from_wkb(frame["boundary"])])
         frame.to_csv(tmp, index=False)
     elif path.suffix == ".geojson":

@@ -662,7 +662,8 @@ class Project:
 
     def area_measure(self, measure: str) -> gpd.GeoDataFrame:
         """LSOA polygons with one measure as ``value``: ``imd_decile``, ``population`` or an access
-        measure ``kind:profile:mode:column`` (column ``nearest_minutes`` or ``e2sfca_need``)."""
+        measure ``kind:profile:mode:column`` (column ``nearest_minutes`` or ``e2sfca_need``; null for
+        the LSOAs it was not computed for)."""
         if measure in ("imd_decile", "population"):
             frame = self.store.df(
                 f"SELECT lsoa21_code, lsoa21_name, {measure} AS value, boundary FROM small_areas ORDER BY 1"
@@ -676,8 +677,10 @@ class Project:
             )
         kind, profile, mode, column = parts
         frame = self.store.df(
+            # every LSOA, null where the measure was not computed: the map says so rather than blanking
             f"SELECT s.lsoa21_code, s.lsoa21_name, a.{column} AS value, s.boundary FROM small_areas s "
-            "JOIN access a USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ? ORDER BY 1",
+            "LEFT JOIN access a ON a.lsoa21_code = s.lsoa21_code AND a.kind = ? AND a.profile = ? "
+            "AND a.mode = ? ORDER BY 1",
             [kind, profile, mode],
         )
         return _located(frame)
@@ -696,6 +699,56 @@ class Project:
             mine[["origin_id", "patients"]].rename(columns={"origin_id": "lsoa21_code"}), on="lsoa21_code"
         )
         return _located(frame)
+
+    SEARCH_KINDS = ("gp", "pharmacy", "dentist", "optometrist")  # what a name search finds, with LSOAs
+
+    def search(self, query: str, *, limit: int = 20, nearby: int = 5) -> pd.DataFrame:
+        """Services, LSOAs and postcodes matching ``query`` (a name, a code or a postcode), best first.
+
+        Columns: ``kind`` (gp, pharmacy, dentist, optometrist, lsoa or postcode), ``code``, ``name``,
+        ``postcode``, ``lsoa21_code``, ``lat``, ``lon`` and ``distance_km`` (straight line from a
+        postcode found, for the ``nearby`` services of each kind listed after it; else null). At most
+        ``limit`` name matches. A postcode is looked up in the store's postcodes table (spaces and case
+        ignored); InputError for an empty or over-long query."""
+        text = " ".join(query.split())
+        if not text or len(text) > 80:
+            raise InputError("a search is 1 to 80 characters: a name, a code or a postcode")
+        if not 1 <= limit <= 100 or not 0 <= nearby <= 20:
+            raise InputError("limit is 1 to 100 and nearby 0 to 20")
+        kinds = list(self.SEARCH_KINDS)
+        squashed = text.upper().replace(" ", "")
+        found = self.store.df(
+            "SELECT 'postcode' AS kind, postcode AS code, postcode AS name, postcode, lsoa21_code, lat, lon, "
+            "easting, northing FROM postcodes WHERE replace(postcode, ' ', '') = ?",
+            [squashed],
+        )
+        parts = [found.drop(columns=["easting", "northing"]).assign(distance_km=float("nan"))]
+        if len(found) and nearby:
+            place = found.iloc[0]
+            parts.append(
+                self.store.df(
+                    "SELECT kind, code, name, postcode, lsoa21_code, lat, lon, "
+                    "sqrt((easting - ?) ** 2 + (northing - ?) ** 2) / 1000 AS distance_km FROM sites "
+                    "WHERE kind IN (SELECT unnest(?)) AND easting IS NOT NULL "
+                    "QUALIFY row_number() OVER (PARTITION BY kind ORDER BY distance_km, code) <= ? "
+                    "ORDER BY array_position(?, kind), distance_km, code",
+                    [float(place["easting"]), float(place["northing"]), kinds, nearby, kinds],
+                )
+            )
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        parts.append(
+            self.store.df(
+                "SELECT kind, code, name, postcode, lsoa21_code, lat, lon, NULL::DOUBLE AS distance_km FROM ("
+                "SELECT kind, code, name, postcode, lsoa21_code, lat, lon FROM sites WHERE kind IN (SELECT unnest(?)) "
+                "UNION ALL SELECT 'lsoa', lsoa21_code, lsoa21_name, NULL, lsoa21_code, centroid_lat, centroid_lon "
+                "FROM small_areas) WHERE upper(code) = ? OR lower(name) LIKE ? ESCAPE '\\' "
+                "OR replace(upper(postcode), ' ', '') = ? "
+                "ORDER BY upper(code) = ? DESC, lower(name) LIKE ? ESCAPE '\\' DESC, name, code LIMIT ?",
+                [kinds, squashed, pattern, squashed, squashed, pattern[1:], limit],
+            )
+        )
+        found = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        return found.drop_duplicates(["kind", "code"]).reset_index(drop=True)  # nearby, and by postcode
 
     def scenario_context(self, mode: str | None = None) -> Context:
         """Travel times, patient flows and the choice model a scenario is evaluated with (read once)."""

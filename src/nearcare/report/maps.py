@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from nearcare.area import small_areas_frame
+from nearcare.legend import map_legend
 
 __all__ = ["bar_chart", "choropleth", "new_figure", "png_data_uri", "small_areas_frame"]
 
@@ -55,9 +56,16 @@ def choropleth(
 ) -> Figure:
     """A map of ``areas`` coloured by ``column``, with services as markers when ``sites`` is given."""
     figure, axes = new_figure((9, 9))
-    kwargs: dict[str, object] = (
-        {"categorical": True} if categorical else {"legend_kwds": {"label": legend_label, "shrink": 0.6}}
-    )
+    kwargs: dict[str, object] = {"categorical": True}
+    if not categorical:  # the web map's classes (nearcare.legend), so the two agree
+        classes = map_legend(areas[column], title=legend_label)
+        kwargs = {"legend_kwds": {"label": legend_label, "shrink": 0.6}}
+        if classes.upper:
+            kwargs = {
+                "scheme": "UserDefined",
+                "classification_kwds": {"bins": classes.upper},
+                "legend_kwds": {"labels": classes.labels},
+            }
     areas.plot(
         column=column,
         ax=axes,
@@ -69,7 +77,7 @@ def choropleth(
         **kwargs,
     )
     decile_legend = axes.get_legend()
-    if categorical and decile_legend is not None:
+    if decile_legend is not None:
         decile_legend.set_title(legend_label)
         decile_legend.set_bbox_to_anchor((1.0, 0.0, 0.3, 0.5))
     if sites is not None and len(sites):

@@ -35,7 +35,17 @@ from fastapi.staticfiles import StaticFiles
 
 from nearcare._errors import StoreError
 from nearcare.web.guard import DEFAULT_HOSTS, Guard
-from nearcare.web.pages import atlas, defibrillators, docs, equity, neighbourhoods, practices, scenarios
+from nearcare.web.pages import (
+    atlas,
+    defibrillators,
+    docs,
+    downloads,
+    equity,
+    neighbourhoods,
+    practices,
+    scenarios,
+    search,
+)
 from nearcare.web.schemas import MAX_SCENARIO_SITES
 from nearcare.web.site import HERE, Site
 
@@ -119,7 +129,7 @@ def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HO
     if assets is not None:
         mount_assets(app, assets)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for page in (atlas, practices, equity, scenarios, neighbourhoods, defibrillators):
+    for page in (atlas, practices, equity, scenarios, neighbourhoods, defibrillators, search, downloads):
         app.include_router(page.router)
 
     @app.exception_handler(HTTPException)

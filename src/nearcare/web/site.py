@@ -3,6 +3,7 @@ the page renderer with its CSRF tokens, and GeoJSON out of GeoDataFrames."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
 
+from nearcare.legend import map_legend
 from nearcare.project import Project
 from nearcare.web.guard import CSRF_COOKIE, CsrfTokens
 from nearcare.web.state import StoreAccess
@@ -86,6 +88,17 @@ def to_geojson(frame: gpd.GeoDataFrame, properties: list[str], *, grid: float = 
         out, geometry=shapely.set_precision(frame.geometry.to_numpy(), grid), crs=frame.crs
     )
     return out.to_json(na="null", drop_id=True)
+
+
+def classed_geojson(frame: gpd.GeoDataFrame, properties: list[str], *, title: str, units: str = "") -> str:
+    """``to_geojson`` with each feature's map ``class`` and the ``legend`` (nearcare.legend: the report's
+    classes too) as a member of the FeatureCollection, so the browser only paints."""
+    legend = map_legend(frame["value"], title=title, units=units)
+    collection = json.loads(
+        to_geojson(frame.assign(**{"class": legend.classify(frame["value"])}), [*properties, "class"])
+    )
+    collection["legend"] = legend.as_dict()
+    return json.dumps(collection, allow_nan=False)
 
 
 def geojson_response(text: str) -> Response:

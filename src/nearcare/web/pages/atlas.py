@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from nearcare.project import Project
-from nearcare.web.site import ProjectDep, SiteDep, geojson_response, to_geojson
+from nearcare.web.site import ProjectDep, SiteDep, classed_geojson, geojson_response
 
 router = APIRouter()
 
@@ -20,6 +20,13 @@ def measures(project: Project) -> dict[str, str]:
         available[f"{key}:nearest_minutes"] = f"Minutes to the nearest {r['kind']} ({r['profile']}, {how})"
         available[f"{key}:e2sfca_need"] = f"{kind} access per need (E2SFCA, {r['profile']}, {how})"
     return available
+
+
+def measure_units(measure: str) -> str:
+    """The units a measure's legend names (deciles, and E2SFCA's ratio of supply to need, have none)."""
+    if measure.endswith(":nearest_minutes"):
+        return "min"
+    return "people" if measure == "population" else ""
 
 
 def area_summary(project: Project, label: str) -> dict:
@@ -48,13 +55,19 @@ def api_measures(project: ProjectDep) -> dict[str, str]:
 @router.get("/api/areas.geojson", tags=["atlas"])
 def api_areas(project: ProjectDep, site: SiteDep, measure: str = "imd_decile") -> Response:
     """LSOA polygons (GeoJSON, WGS84) with the chosen measure as ``value``."""
-    if measure not in measures(project):
-        raise HTTPException(400, f"unknown measure {measure!r}; see /api/measures")
+    available = measures(project)
+    if measure not in available:
+        raise HTTPException(400, "unknown measure; see /api/measures")  # never the input itself
     text = site.store.cached(
         "area_layer",
         (measure,),
         ("small_areas", "access"),
-        lambda opened: to_geojson(opened.area_measure(measure), ["lsoa21_code", "lsoa21_name", "value"]),
+        lambda opened: classed_geojson(
+            opened.area_measure(measure),
+            ["lsoa21_code", "lsoa21_name", "value"],
+            title=available[measure],
+            units=measure_units(measure),
+        ),
     )
     return geojson_response(text)
 

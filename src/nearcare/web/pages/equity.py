@@ -55,5 +55,6 @@ def equity_page(request: Request, site: SiteDep) -> HTMLResponse:
         "sections.html",
         title="Equity: does supply follow need?",
         sections=sections,
+        downloads=[("GP access per need by deprivation decile, per small area", "/download/equity", "")],
         missing="No access measures yet: run `nearcare access` (the demo does)." if not sections else None,
     )

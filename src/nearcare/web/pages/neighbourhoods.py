@@ -48,6 +48,7 @@ def neighbourhoods_page(request: Request, site: SiteDep) -> HTMLResponse:
         "sections.html",
         title="Neighbourhoods",
         sections=sections,
+        downloads=[("Neighbourhood profiles", "/download/neighbourhoods", "")],
         missing="No neighbourhoods yet: run `nearcare neighbourhoods design` or `load`."
         if not sections
         else None,

@@ -12,7 +12,7 @@ from nearcare._errors import StoreError
 from nearcare.project import Project
 from nearcare.web.pages.scenarios import context
 from nearcare.web.schemas import Kind
-from nearcare.web.site import ProjectDep, Site, SiteDep, geojson_response, to_geojson
+from nearcare.web.site import ProjectDep, Site, SiteDep, classed_geojson, geojson_response, to_geojson
 
 router = APIRouter()
 PRACTICE_FIGURES = (
@@ -68,9 +68,11 @@ def _catchment(site: Site, project: Project, code: str) -> str:
         flows = context(site, None).flows
     except StoreError as exc:
         raise HTTPException(409, str(exc)) from None
-    return to_geojson(
+    return classed_geojson(
         project.practice_catchment(code, flows).rename(columns={"patients": "value"}),
         ["lsoa21_code", "lsoa21_name", "value"],
+        title="Registered patients living in each small area",
+        units="patients",
     )
 
 

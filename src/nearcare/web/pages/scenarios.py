@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -38,6 +39,15 @@ def run(
     scenario = Scenario(name[0].upper() + name[1:], close=codes, merges=merged)
     project.check_scenario(scenario, where="request")
     return evaluate(context(site, mode), scenario)
+
+
+def merge_request(merge_from: str, merge_into: str, keep_site: str) -> list[MergeRequest]:
+    """The form's merger (none when both fields are empty); ValueError unless both are valid codes."""
+    if not merge_from and not merge_into:
+        return []
+    return [
+        MergeRequest.model_validate({"from": merge_from, "into": merge_into, "keep_site": keep_site == "yes"})
+    ]
 
 
 @router.post("/api/scenarios", tags=["scenarios"])
@@ -95,15 +105,10 @@ def scenario_run(
     codes = close or []
     merges = []
     error = None
-    if merge_from or merge_into:
-        try:
-            merges = [
-                MergeRequest.model_validate(
-                    {"from": merge_from, "into": merge_into, "keep_site": keep_site == "yes"}
-                )
-            ]
-        except ValueError:
-            error = "To merge, choose both practices."
+    try:
+        merges = merge_request(merge_from, merge_into, keep_site)
+    except ValueError:
+        error = "To merge, choose both practices."
     if not codes and not merges and error is None:
         error = "Choose at least one practice or pharmacy to close, or two practices to merge."
     elif len(codes) > MAX_SCENARIO_SITES:
@@ -121,6 +126,15 @@ def scenario_run(
                 max_sites=MAX_SCENARIO_SITES,
                 chosen=codes,
                 section=section,
+                download_query=urlencode(
+                    [("close", c) for c in codes]
+                    + [
+                        ("merge_from", merge_from),
+                        ("merge_into", merge_into),
+                        ("keep_site", "yes" if keep_site == "yes" else "no"),
+                    ]
+                    * bool(merges)
+                ),
             )
         except (InputError, StoreError) as exc:
             error = str(exc)

@@ -12,53 +12,49 @@ var nearcare = (function () {
     el.appendChild(box);
     el.appendChild(document.createTextNode(label));
   }
-  var ramp = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
-  function colourer(values) {
-    var finite = values.filter(function (v) { return v !== null && isFinite(v); }).sort(function (a, b) { return a - b; });
-    if (!finite.length) { return { colour: function () { return "#d8dde0"; }, breaks: [] }; }
-    if (finite.every(function (v) { return v === Math.round(v) && v >= 1 && v <= 10; })) {
-      // Deciles: one colour each, 1 (most deprived) to 10.
-      return { decile: true, breaks: [1, 2, 3, 4, 5, 6, 7, 8, 9],
-               colour: function (v) { return v === null ? "#d8dde0" : ramp[v - 1]; } };
-    }
-    var breaks = [];
-    for (var i = 1; i < ramp.length; i++) { breaks.push(finite[Math.floor(i * finite.length / ramp.length)]); }
-    return {
-      breaks: breaks,
-      colour: function (v) {
-        if (v === null || !isFinite(v)) { return "#d8dde0"; }
-        var k = 0; while (k < breaks.length && v > breaks[k]) { k++; }
-        return ramp[k];
-      }
-    };
-  }
-  function legend(el, scale, min, max) {
+  // Classes, colours and labels come from the server (nearcare.legend), as in the report's maps.
+  function legend(el, spec, missing) {
     el.textContent = "";
-    if (scale.decile) {
-      for (var d = 1; d <= 10; d++) { swatch(el, ramp[d - 1], String(d)); }
-      el.appendChild(document.createTextNode(" (decile)"));
-      return;
+    var title = document.createElement("p");
+    title.className = "nearcare-legend__title";
+    title.textContent = spec.title + (spec.units ? " (" + spec.units + ")" : "");
+    el.appendChild(title);
+    var list = document.createElement("ul");
+    list.className = "nearcare-legend__classes";
+    function item(colour, label) {
+      var li = document.createElement("li");
+      swatch(li, colour, label);
+      list.appendChild(li);
     }
-    var edges = [min].concat(scale.breaks).concat([max]);
-    for (var i = 0; i < ramp.length; i++) { swatch(el, ramp[i], Number(edges[i]).toPrecision(3)); }
+    for (var i = 0; i < spec.labels.length; i++) { item(spec.colours[i], spec.labels[i]); }
+    if (missing) { item(spec.missing_colour, "no data"); }
+    el.appendChild(list);
   }
+  var current = null;  // the page's map (for tests and the console)
   function base() {
-    return L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true })
+    current = L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true })
       .setView([52.65, -1.1], 9);
+    return current;
   }
   function areas(map, url, state, done) {
     fetch(url).then(function (r) { return r.json(); }).then(function (geo) {
       if (state.layer) { map.removeLayer(state.layer); }
-      var values = geo.features.map(function (f) { return f.properties.value; });
-      var scale = colourer(values);
+      var spec = geo.legend;
+      function colour(f) { return f.properties["class"] >= 0 ? spec.colours[f.properties["class"]] : spec.missing_colour; }
       state.layer = L.geoJSON(geo, {
-        style: function (f) { return { color: "#ffffff", weight: 0.5, fillOpacity: 0.75, fillColor: scale.colour(f.properties.value) }; },
-        onEachFeature: function (f, layer) { layer.bindTooltip(text(f.properties.lsoa21_name + ": " + (f.properties.value === null ? "no data" : Number(f.properties.value).toPrecision(4)))); }
+        style: function (f) { return { color: "#ffffff", weight: 0.5, fillOpacity: 0.75, fillColor: colour(f) }; },
+        onEachFeature: function (f, layer) {
+          var v = f.properties.value, label = f.properties["class"] >= 0 ? spec.labels[f.properties["class"]] : "no data";
+          layer.bindTooltip(text(f.properties.lsoa21_name + ": " + (v === null ? "no data" : Number(v).toLocaleString("en-GB", { maximumSignificantDigits: 3 }) + (spec.units ? " " + spec.units : "")) + " (" + label + ")"));
+        }
       }).addTo(map);
       state.layer.getAttribution = function () { return "Contains OS data © Crown copyright; ONS; MHCLG"; };
-      if (!state.fitted) { map.fitBounds(state.layer.getBounds()); state.fitted = true; }
-      var finite = values.filter(function (v) { return v !== null; });
-      legend(document.getElementById("legend"), scale, Math.min.apply(null, finite), Math.max.apply(null, finite));
+      // Zoom to where the measure exists: a measure for part of the area would otherwise blank the rest.
+      var valued = L.featureGroup();
+      state.layer.eachLayer(function (l) { if (l.feature.properties["class"] >= 0) { valued.addLayer(l); } });
+      var missing = valued.getLayers().length < geo.features.length;
+      if (valued.getLayers().length && (missing || !state.fitted)) { map.fitBounds(valued.getBounds()); state.fitted = true; }
+      legend(document.getElementById("legend"), spec, missing);
       if (state.markers) { state.markers.bringToFront(); }
       if (done) { done(); }
     });
@@ -79,10 +75,16 @@ var nearcare = (function () {
     });
   }
   return {
+    map: function () { return current; },
     overview: function () {
       var map = base(), state = {};
       var measure = document.getElementById("measure"), service = document.getElementById("services");
-      function draw() { areas(map, "/api/areas.geojson?measure=" + encodeURIComponent(measure.value), state); }
+      function draw() {
+        areas(map, "/api/areas.geojson?measure=" + encodeURIComponent(measure.value), state);
+        document.querySelectorAll("a.nearcare-download").forEach(function (a) {  // download what is shown
+          a.href = a.getAttribute("href").replace(/\?.*$/, "") + "?measure=" + encodeURIComponent(measure.value);
+        });
+      }
       measure.addEventListener("change", draw);
       service.addEventListener("change", function () { services(map, service.value, state); });
       draw();
@@ -90,8 +92,14 @@ var nearcare = (function () {
     },
     serves: function () {
       var map = base(), state = {};
-      var code = document.getElementById("map").getAttribute("data-code");
-      areas(map, "/api/organisations/" + encodeURIComponent(code) + "/serves.geojson", state);
+      var el = document.getElementById("map"), code = el.getAttribute("data-code");
+      var lat = parseFloat(el.getAttribute("data-lat")), lon = parseFloat(el.getAttribute("data-lon"));
+      areas(map, "/api/organisations/" + encodeURIComponent(code) + "/serves.geojson", state, function () {
+        if (isFinite(lat) && isFinite(lon)) {  // the practice itself, above its catchment
+          state.markers = L.circleMarker([lat, lon], { radius: 9, color: "#ffffff", weight: 3, fillColor: "#d5281b", fillOpacity: 1, className: "nearcare-practice" }).addTo(map);
+          state.markers.bindTooltip(text(el.getAttribute("data-name") + " (this practice)"));
+        }
+      });
     },
     defibrillators: function () {
       var map = base();
