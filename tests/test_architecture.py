@@ -358,7 +358,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "nearcare.flows",
     ),
     "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib"),
-    "report": ("nearcare.report",),
+    "report": ("nearcare.report", "nearcare.legend"),
     "api": ("nearcare.project", "nearcare.demo"),
     "faces": ("nearcare.web", "nearcare.cli"),
 }
