@@ -195,3 +195,28 @@ def test_cli_access_equity_allocate(tmp_path, demo):
     Store(store).con.execute("DELETE FROM neighbourhoods")
     result = runner.invoke(app, ["allocate", "--units", "1", "--to", "neighbourhoods", "--store", str(store)])
     assert result.exit_code == 2 and "no neighbourhoods" in result.output
+
+
+def test_csv_exports_defuse_spreadsheet_formulas(tmp_path):
+    """A name that a spreadsheet would run as a formula is written with a leading quote; numbers and
+    ordinary text are written as they are (CSV injection, OWASP)."""
+    import pandas as pd
+
+    from nearcare.export import write_frame
+
+    frame = pd.DataFrame(
+        {
+            "name": ['=HYPERLINK("http://x.example","click")', "+1 surgery", "@home", "Oakham Medical", None],
+            "change_minutes": [-1.5, 2.0, 0.0, -3.0, 1.0],
+        }
+    )
+    written = tmp_path / "out.csv"
+    write_frame(frame, written)
+    back = pd.read_csv(written)
+    assert back["name"].tolist()[:4] == [
+        '\'=HYPERLINK("http://x.example","click")',
+        "'+1 surgery",
+        "'@home",
+        "Oakham Medical",
+    ]
+    assert back["change_minutes"].tolist() == frame["change_minutes"].tolist()

@@ -56,6 +56,23 @@ def export_table(store: Store, table: str, path: str | Path) -> int:
     return write_frame(store.df(f'SELECT * FROM "{store._table(table)}"'), path, name=table)
 
 
+# A text cell starting with one of these is run as a formula by spreadsheets (CSV injection): imported
+# names and public defibrillator reports could carry one, so such cells are written with a leading '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    text = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    if not text:
+        return frame
+    safe = frame.copy()
+    for column in text:
+        safe[column] = [
+            "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in safe[column]
+        ]
+    return safe
+
+
 def write_frame(frame: pd.DataFrame, path: str | Path, *, name: str = "the table") -> int:
     """Write rows to ``path`` as CSV, GeoJSON or GeoParquet; return the number of rows written."""
     path = check_export_path(path)
@@ -67,7 +84,7 @@ def write_frame(frame: pd.DataFrame, path: str | Path, *, name: str = "the table
             frame = frame.to_wkt()
         elif "boundary" in frame.columns:
             frame = frame.assign(boundary=[None if g is None else g.wkt for g in from_wkb(frame["boundary"])])
-        frame.to_csv(tmp, index=False)
+        _spreadsheet_safe(frame).to_csv(tmp, index=False)
     elif path.suffix == ".geojson":
         if geo is None:
             raise InputError(f"{name} has no locations; export it as .csv or .parquet", path=path)
