@@ -13,10 +13,10 @@ other access-only roads and tracks), whichever is quicker (see nearcare.network)
 through its end nodes (a slight overestimate for neighbours on one street).
 
 Search shapes, by engine (``engine=``; both give the same pairs and minutes, tests/test_engine.py):
-- 'cch' (default where pyroutingkit is installed and no path lengths are traced): the network's
-  customisable contraction hierarchy (network/hierarchy.py), one many-to-many query between the
-  distinct origin and destination nodes, in row batches that bound memory; nearest is the least
-  (network time + the site's join time) over that matrix.
+- 'cch' (the default for pairs where pyroutingkit is installed and no path lengths are traced):
+  the network's customisable contraction hierarchy (network/hierarchy.py), one many-to-many query
+  between the distinct origin and destination nodes, in row batches that bound memory; nearest
+  (on request only: slower than one SciPy search) is the least network + join time over it.
 - 'scipy' (compiled Dijkstra; the fallback and the tests' oracle): nearest is one search from all
   sites at once on the reversed graph, through a virtual node joined to each site's node by its
   snap time, so its cost does not grow with the origins; pairs come from searches bounded by the
@@ -49,7 +49,10 @@ MAX_SNAP_M = 1000.0
 # speed, and an average door-to-door driving speed.
 CROWFLY_SPEED_KPH = {"walk": 4.8, "drive": 40.0}
 _BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 bytes)
-_PARALLEL_WORK = 2_000_000  # searches x nodes above which the cores share the searches
+# Searches x nodes above which the cores share the searches: below it, starting the workers costs
+# more than they save (Rutland, 200 searches of 30 min: drive 0.6-0.7 s in one process, 1.0 s
+# in two workers; walk 0.07 s against 0.09-0.19 s).
+_PARALLEL_WORK = 10_000_000
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -322,8 +325,8 @@ def _uniform_speed(network: Network) -> float | None:
     return network.cache["uniform"]
 
 
-def _engine(network: Network, engine: str | None, traced: bool, max_minutes: float) -> str:
-    """The engine to search with: 'cch' where it can answer and is installed, else 'scipy'."""
+def _engine(network: Network, engine: str | None, traced: bool, max_minutes: float, default: str) -> str:
+    """The engine to search with: as asked, else ``default`` where it can answer and is installed."""
     if engine not in (None, "cch", "scipy"):
         raise ValueError(f"engine must be 'cch' or 'scipy', not {engine!r}")
     cch_can = not traced and max_minutes <= hierarchy.MAX_MINUTES
@@ -334,7 +337,7 @@ def _engine(network: Network, engine: str | None, traced: bool, max_minutes: flo
             else f"the cch engine searches up to {hierarchy.MAX_MINUTES:,.0f} minutes"
         )
     if engine is None:
-        return "cch" if cch_can and hierarchy.available() else "scipy"
+        return "cch" if default == "cch" and cch_can and hierarchy.available() else "scipy"
     return engine
 
 
@@ -398,7 +401,7 @@ def pairs_within(
     d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
     uniform = _uniform_speed(network)
     traced = uniform is None and distances
-    if _engine(network, engine, traced, max_minutes) == "cch":
+    if _engine(network, engine, traced, max_minutes, "cch") == "cch":
         found = []
         for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes):
             row, col = np.nonzero(minutes <= max_minutes)
@@ -496,9 +499,9 @@ def nearest(
 ) -> pd.DataFrame:
     """For each origin: the nearest destination by time, door to door.
 
-    ``engine`` as for ``pairs_within``: 'scipy' is one search from all sites at once; 'cch' one
-    many-to-many query from the origins' nodes to the sites' nodes. Where two sites are equally
-    near, either may be named (the minutes are the same).
+    ``engine``: 'scipy' (the default) is one search from all sites at once; 'cch' one many-to-many
+    query from the origins' nodes to the sites' nodes (slower: it finds every origin-site time).
+    Where two sites are equally near, either may be named (the minutes are the same).
     """
     if len(destinations.ids) == 0:
         return pd.DataFrame(
@@ -516,7 +519,8 @@ def nearest(
     joins = joins.sort_values(["node", "minutes", "id"]).drop_duplicates("node")
     uniform = _uniform_speed(network)
     traced = uniform is None and distances
-    if _engine(network, engine, traced, 0.0) == "cch":
+    # One search from all sites beats a matrix to each (benchmarks/bench_travel_query.py): SciPy by default.
+    if _engine(network, engine, traced, 0.0, "scipy") == "cch":
         found = _cch_nearest(network, origins, joins, uniform)
         if found is not None:
             return _best_per_origin(origins, found)
