@@ -691,7 +691,9 @@ def new_site_pairs(store: Store, ctx: Context, scenario: Scenario) -> pd.DataFra
                     raise InputError(
                         "the new site is too far from the road network to reach", value=site.code
                     )
-                pairs = pairs_within(network, snap(network, origins, side="origin"), snapped, cutoff)
+                pairs = pairs_within(
+                    network, snap(network, origins, side="origin"), snapped, cutoff, distances=False
+                )
             frames.append(pairs.assign(profile=profile, kind=site.kind))
     return pd.concat(frames, ignore_index=True)
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,9 @@ ACCESS_SPEED_KPH = 15.0  # access ways and the off-network leg in drive mode (se
 # the off-network leg in drive mode and for crow-fly estimates (network/search.py).
 DETOUR_FACTOR = 1.3
 ACCESS_MODE = "drive-access"  # how access ways are kept in network_nodes/network_edges
+# Edge times are held to whole microminutes (60 us), the integer unit of the contraction hierarchy
+# (network/hierarchy.py), so that it and SciPy's Dijkstra add up exactly the same weights.
+MINUTES_QUANTUM = 1e-6
 
 WALK_HIGHWAYS = frozenset(
     {
@@ -226,16 +229,26 @@ class Network:
     dropped_edges: int = 0
     walk_speed_kph: float = WALK_SPEED_KPH
     access: AccessWays | None = None  # drive only
+    # Search structures built from the edges on first use (matrices, the hierarchy); not compared.
+    cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Whole quanta, at least one (a zero weight would vanish from a sparse matrix).
+        quanta = np.maximum(np.rint(np.asarray(self.minutes, float) / MINUTES_QUANTUM), 1)
+        self.minutes = quanta * MINUTES_QUANTUM
 
     @property
     def n_nodes(self) -> int:
         return len(self.osm_id)
 
     def matrix(self, weight: str = "minutes", *, reverse: bool = False) -> csr_matrix:
-        """The graph as a sparse matrix (row = from node); ``reverse`` swaps every edge."""
-        values = getattr(self, weight)
-        rows, cols = (self.target, self.source) if reverse else (self.source, self.target)
-        return csr_matrix((values, (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+        """The graph as a sparse matrix (row = from node); ``reverse`` swaps every edge. Built once."""
+        key = ("matrix", weight, reverse)
+        if key not in self.cache:
+            values = getattr(self, weight)
+            rows, cols = (self.target, self.source) if reverse else (self.source, self.target)
+            self.cache[key] = csr_matrix((values, (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+        return self.cache[key]
 
 
 def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SPEED_KPH) -> Network:
@@ -383,9 +396,12 @@ def _assemble(mode, refs, lons, lats, way_of_ref, forward, backward, speeds, wal
     first_of_pair = np.ones(len(source), bool)
     first_of_pair[1:] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
     source, target, length, minutes = (x[first_of_pair] for x in (source, target, length, minutes))
-    # A zero-length edge would vanish in a sparse matrix; a millimetre keeps it.
+    # A zero-length edge would vanish in a sparse matrix; a millimetre (on foot, one quantum) keeps it.
     length = np.maximum(length, 1e-3)
-    minutes = np.maximum(minutes, 1e-6)
+    minutes = np.maximum(np.rint(minutes / MINUTES_QUANTUM), 1) * MINUTES_QUANTUM
+    if mode == "walk":
+        # One speed: each length is its (whole-quantum) time walked, so time and length stay in step.
+        length = minutes * (walk_speed_kph * 1000 / 60)
 
     # Keep the largest strongly connected part.
     n = len(ids)

@@ -12,12 +12,17 @@ other access-only roads and tracks), whichever is quicker (see nearcare.network)
 ``max_snap_m`` from every way they could join are reported in ``unsnapped``, never joined. Two points on the same edge are routed
 through its end nodes (a slight overestimate for neighbours on one street).
 
-Search shapes (SciPy's compiled Dijkstra; no Python loop over edges):
-- nearest service: one search from all sites at once on the reversed graph, through a virtual
-  node joined to each site's node by its snap time, so its cost does not grow with the origins;
-- pairs within a cutoff: searches bounded by the cutoff, run from whichever side has fewer
-  distinct nodes (sites on the reversed graph, or origins on the forward graph), in batches that
-  bound memory.
+Search shapes, by engine (``engine=``; both give the same pairs and minutes, tests/test_engine.py):
+- 'cch' (the default for pairs where pyroutingkit is installed and no path lengths are traced):
+  the network's customisable contraction hierarchy (network/hierarchy.py), one many-to-many query
+  between the distinct origin and destination nodes, in row batches that bound memory; nearest
+  (on request only: slower than one SciPy search) is the least network + join time over it.
+- 'scipy' (compiled Dijkstra; the fallback and the tests' oracle): nearest is one search from all
+  sites at once on the reversed graph, through a virtual node joined to each site's node by its
+  snap time, so its cost does not grow with the origins; pairs come from searches bounded by the
+  cutoff, run from whichever side has fewer distinct nodes (sites on the reversed graph, or
+  origins on the forward graph), in batches that bound memory. It alone traces the length of
+  each quickest path where speeds differ (drive); at one speed (walk) length is time x speed.
 
 Where no network is loaded, ``crowfly`` times are straight-line distance times ``DETOUR_FACTOR``
 at ``CROWFLY_SPEED_KPH``, always labelled ``mode = 'crowfly'``.
@@ -37,14 +42,17 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from nearcare._progress import steps
-from nearcare.network import ACCESS_SPEED_KPH, DETOUR_FACTOR, Network
+from nearcare.network import ACCESS_SPEED_KPH, DETOUR_FACTOR, MINUTES_QUANTUM, Network, hierarchy
 
 MAX_SNAP_M = 1000.0
 # Straight-line fallback: DETOUR_FACTOR (nearcare.network) times the straight line. Speeds: the walking
 # speed, and an average door-to-door driving speed.
 CROWFLY_SPEED_KPH = {"walk": 4.8, "drive": 40.0}
 _BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 bytes)
-_PARALLEL_WORK = 2_000_000  # searches x nodes above which the cores share the searches
+# Searches x nodes above which the cores share the searches: below it, starting the workers costs
+# more than they save (Rutland, 200 searches of 30 min: drive 0.6-0.7 s in one process, 1.0 s
+# in two workers; walk 0.07 s against 0.09-0.19 s).
+_PARALLEL_WORK = 10_000_000
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -306,9 +314,31 @@ def _path_lengths(
 
 
 def _uniform_speed(network: Network) -> float | None:
-    """Metres per minute if every edge has the same speed (walking), else None."""
-    speed = network.length_m / network.minutes
-    return float(speed[0]) if np.allclose(speed, speed[0], rtol=1e-9) else None
+    """Metres per minute if every edge has the same speed (walking), else None.
+
+    Edge times are whole quanta, so one speed means each time is its length's to within a quantum.
+    """
+    if "uniform" not in network.cache:
+        speed = float(np.median(network.length_m / network.minutes))
+        same = np.abs(network.length_m / speed - network.minutes) <= MINUTES_QUANTUM
+        network.cache["uniform"] = speed if bool(same.all()) else None
+    return network.cache["uniform"]
+
+
+def _engine(network: Network, engine: str | None, traced: bool, max_minutes: float, default: str) -> str:
+    """The engine to search with: as asked, else ``default`` where it can answer and is installed."""
+    if engine not in (None, "cch", "scipy"):
+        raise ValueError(f"engine must be 'cch' or 'scipy', not {engine!r}")
+    cch_can = not traced and max_minutes <= hierarchy.MAX_MINUTES
+    if engine == "cch" and not cch_can:
+        raise ValueError(
+            "the cch engine gives times only (pass distances=False, or engine='scipy' to trace lengths)"
+            if traced
+            else f"the cch engine searches up to {hierarchy.MAX_MINUTES:,.0f} minutes"
+        )
+    if engine is None:
+        return "cch" if default == "cch" and cch_can and hierarchy.available() else "scipy"
+    return engine
 
 
 def _expand(slots: np.ndarray, attachment_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -354,22 +384,43 @@ def pairs_within(
     *,
     distances: bool = True,
     workers: int | None = None,
+    engine: str | None = None,
 ) -> pd.DataFrame:
     """Every (origin, destination) pair within ``max_minutes``, door to door, with path length.
 
-    Searches run from whichever side has fewer distinct nodes, bounded by the cutoff; large jobs
-    use every core (``workers``, default all). With ``distances=False`` the length of each quickest
-    path is not traced (``distance_m`` is NaN), unless the network has one speed throughout, where
-    it is simply time times speed.
+    With ``distances=False`` the length of each quickest path is not traced (``distance_m`` is
+    NaN), unless the network has one speed throughout, where it is simply time times speed.
+    ``engine``: 'cch' (the network's contraction hierarchy, network/hierarchy.py: one many-to-many
+    query) or 'scipy' (Dijkstra bounded by the cutoff from whichever side has fewer distinct nodes;
+    large jobs use every core, ``workers``, default all); by default 'cch' where pyroutingkit is
+    installed and no lengths are traced, else 'scipy'. Both give the same pairs and minutes.
     """
     if len(origins.ids) == 0 or len(destinations.ids) == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PAIR_COLUMNS.items()})
     o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
     d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
-    from_destinations = len(d_nodes) <= len(o_nodes)
-    search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
     uniform = _uniform_speed(network)
     traced = uniform is None and distances
+    if _engine(network, engine, traced, max_minutes, "cch") == "cch":
+        found = []
+        for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes):
+            row, col = np.nonzero(minutes <= max_minutes)
+            found.append((row + first, col, minutes[row, col]))
+        node_o, node_d, net_minutes = (np.concatenate(x) for x in zip(*found, strict=True))
+        net_m = net_minutes * uniform if uniform is not None else np.full(len(net_minutes), np.nan)
+    else:
+        node_o, node_d, net_minutes, net_m = _scipy_pairs(
+            network, o_nodes, d_nodes, max_minutes, uniform, traced, workers
+        )
+    return _door_to_door(
+        origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes
+    )
+
+
+def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, workers):
+    """Bounded Dijkstra searches: (origin node slot, destination node slot, minutes, metres) reached."""
+    from_destinations = len(d_nodes) <= len(o_nodes)
+    search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
     keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
     _SEARCH.update(
         graph=network.matrix("minutes", reverse=from_destinations),
@@ -405,6 +456,11 @@ def pairs_within(
     net_minutes = np.concatenate([r[2] for r in results])
     net_m = np.concatenate([r[3] for r in results])
     node_o, node_d = (target, search) if from_destinations else (search, target)
+    return node_o, node_d, net_minutes, net_m
+
+
+def _door_to_door(origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes):
+    """Network pairs (slots of unique nodes) to pairs of points, with each point's way in and out."""
     # Join each node pair to the points attached at either end, door to door.
     pair, o_att = _expand(node_o, o_slot)
     minutes = net_minutes[pair] + origins.extra_minutes[o_att]
@@ -433,13 +489,24 @@ def pairs_within(
     )
 
 
-def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.DataFrame:
-    """For each origin: the nearest destination by time, door to door, in one search from all sites."""
+def nearest(
+    network: Network,
+    origins: Snapped,
+    destinations: Snapped,
+    *,
+    distances: bool = True,
+    engine: str | None = None,
+) -> pd.DataFrame:
+    """For each origin: the nearest destination by time, door to door.
+
+    ``engine``: 'scipy' (the default) is one search from all sites at once; 'cch' one many-to-many
+    query from the origins' nodes to the sites' nodes (slower: it finds every origin-site time).
+    Where two sites are equally near, either may be named (the minutes are the same).
+    """
     if len(destinations.ids) == 0:
         return pd.DataFrame(
             {"origin_id": origins.ids, "destination_id": None, "distance_m": np.nan, "minutes": np.nan}
         )
-    n = network.n_nodes
     # Several sites joining at one node: the one with the least extra time is nearest from everywhere.
     joins = pd.DataFrame(
         {
@@ -450,6 +517,64 @@ def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.Dat
         }
     )
     joins = joins.sort_values(["node", "minutes", "id"]).drop_duplicates("node")
+    uniform = _uniform_speed(network)
+    traced = uniform is None and distances
+    # One search from all sites beats a matrix to each (benchmarks/bench_travel_query.py): SciPy by default.
+    if _engine(network, engine, traced, 0.0, "scipy") == "cch":
+        found = _cch_nearest(network, origins, joins, uniform)
+        if found is not None:
+            return _best_per_origin(origins, found)
+    return _best_per_origin(origins, _scipy_nearest(network, origins, joins, distances, uniform))
+
+
+def _cch_nearest(network: Network, origins: Snapped, joins: pd.DataFrame, uniform: float | None):
+    """Per origin attachment: (minutes, metres, site id) to its nearest site; None if any is beyond reach."""
+    o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
+    site_nodes, site_minutes = joins["node"].to_numpy(), joins["minutes"].to_numpy()
+    best_col = np.empty(len(o_nodes), np.int64)
+    net_minutes = np.empty(len(o_nodes))
+    for first, minutes in hierarchy.minutes_matrix(network, o_nodes, site_nodes):
+        total = minutes + site_minutes
+        col = np.argmin(total, axis=1)
+        best_col[first : first + len(col)] = col
+        net_minutes[first : first + len(col)] = minutes[np.arange(len(col)), col]
+    if not np.isfinite(net_minutes).all():
+        return None  # saturated (a site farther than the hierarchy counts): SciPy searches unbounded
+    col = best_col[o_slot]
+    minutes = net_minutes[o_slot] + site_minutes[col] + origins.extra_minutes
+    if uniform is None:
+        metres = np.full(len(minutes), np.nan)
+    else:
+        metres = net_minutes[o_slot] * uniform + joins["metres"].to_numpy()[col] + origins.extra_m
+    return minutes, metres, joins["id"].to_numpy()[col]
+
+
+def _best_per_origin(origins: Snapped, found) -> pd.DataFrame:
+    minutes, metres, site = found
+    ways = pd.DataFrame(
+        {
+            "origin_id": origins.ids[origins.point],
+            "minutes": minutes,
+            "distance_m": metres,
+            "destination_id": site,
+        }
+    )
+    ways = ways[np.isfinite(ways["minutes"])]
+    best = ways.sort_values(["origin_id", "minutes"]).drop_duplicates("origin_id").set_index("origin_id")
+    result = pd.DataFrame({"origin_id": origins.ids})
+    for column in ("destination_id", "distance_m", "minutes"):
+        result[column] = result["origin_id"].map(best[column])
+    return result
+
+
+def _scipy_nearest(
+    network: Network, origins: Snapped, joins: pd.DataFrame, distances: bool, uniform: float | None
+):
+    """Per origin attachment: (minutes, metres, site id), in one search from all sites at once.
+
+    Lengths are traced along the paths if ``distances``; else, at one speed, time x speed.
+    """
+    n = network.n_nodes
     reverse = network.matrix("minutes", reverse=True).tocoo()
     # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish).
     rows = np.concatenate([reverse.row, np.full(len(joins), n)])
@@ -458,10 +583,13 @@ def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.Dat
     graph = csr_matrix((weights, (rows, cols)), shape=(n + 1, n + 1))
     minutes, pred = dijkstra(graph, indices=[n], return_predecessors=True)
     minutes = minutes[0] - np.where(np.isfinite(minutes[0]), 1e-9, 0)
-    keys, lengths = _edge_lookup(network, reverse=True)
-    first_leg = np.zeros(n + 1)
-    first_leg[joins["node"].to_numpy()] = joins["metres"].to_numpy()
-    metres = _path_lengths(pred, keys, lengths, n, first_leg=first_leg)[0]
+    if distances:
+        keys, lengths = _edge_lookup(network, reverse=True)
+        first_leg = np.zeros(n + 1)
+        first_leg[joins["node"].to_numpy()] = joins["metres"].to_numpy()
+        metres = _path_lengths(pred, keys, lengths, n, first_leg=first_leg)[0]
+    else:
+        metres = np.full(n + 1, np.nan)  # filled below at one speed, once each node's site is known
     # The site each node's path starts from: follow predecessors up to the node after the virtual one.
     up = pred[0].astype(np.int64)
     up = np.where((up == n) | (up < 0), np.arange(n + 1), up)
@@ -471,20 +599,14 @@ def nearest(network: Network, origins: Snapped, destinations: Snapped) -> pd.Dat
             break
         up = next_up
     site_at_node = pd.Series(joins["id"].to_numpy(), index=joins["node"].to_numpy())
-    ways = pd.DataFrame(
-        {
-            "origin_id": origins.ids[origins.point],
-            "minutes": minutes[origins.node] + origins.extra_minutes,
-            "distance_m": metres[origins.node] + origins.extra_m,
-            "destination_id": site_at_node.reindex(up[origins.node]).to_numpy(),
-        }
+    if not distances and uniform is not None:
+        join = joins.set_index("node").reindex(up[:n])
+        metres[:n] = (minutes[:n] - join["minutes"].to_numpy()) * uniform + join["metres"].to_numpy()
+    return (
+        minutes[origins.node] + origins.extra_minutes,
+        metres[origins.node] + origins.extra_m,
+        site_at_node.reindex(up[origins.node]).to_numpy(),
     )
-    ways = ways[np.isfinite(ways["minutes"])]
-    best = ways.sort_values(["origin_id", "minutes"]).drop_duplicates("origin_id").set_index("origin_id")
-    result = pd.DataFrame({"origin_id": origins.ids})
-    for column in ("destination_id", "distance_m", "minutes"):
-        result[column] = result["origin_id"].map(best[column])
-    return result
 
 
 def crowfly_pairs(origins: Points, destinations: Points, profile: str, max_minutes: float) -> pd.DataFrame:

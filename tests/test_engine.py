@@ -1,0 +1,150 @@
+"""The contraction-hierarchy engine against SciPy's Dijkstra (the oracle), on Rutland and generated graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nearcare.bundle import bundle_dir
+from nearcare.network import Network, hierarchy, read_network
+from nearcare.network.search import Points, nearest, pairs_within, snap
+
+pytest.importorskip("pyroutingkit")  # the hierarchy is optional; SciPy is the fallback
+
+RUTLAND = bundle_dir() / "rutland-latest.osm.pbf"
+
+
+@pytest.fixture(scope="module")
+def rutland():
+    return {mode: read_network(RUTLAND, mode) for mode in ("walk", "drive")}
+
+
+def scattered(network: Network, count: int, seed: int, prefix: str) -> Points:
+    """Points near random nodes, off the way by up to 150 m, so they join part-way along edges."""
+    rng = np.random.default_rng(seed)
+    nodes = rng.choice(network.n_nodes, count, replace=False)
+    return Points(
+        np.array([f"{prefix}{i}" for i in range(count)]),
+        network.easting[nodes] + rng.uniform(-150, 150, count),
+        network.northing[nodes] + rng.uniform(-150, 150, count),
+    )
+
+
+def assert_same_pairs(cch: pd.DataFrame, scipy: pd.DataFrame) -> None:
+    key = ["origin_id", "destination_id"]
+    a, b = cch.set_index(key).sort_index(), scipy.set_index(key).sort_index()
+    assert a.index.equals(b.index)  # the same pairs within the cutoff
+    np.testing.assert_allclose(a["minutes"], b["minutes"], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(a["distance_m"], b["distance_m"], rtol=1e-9, atol=0)
+
+
+def assert_same_nearest(cch: pd.DataFrame, scipy: pd.DataFrame) -> None:
+    assert cch["origin_id"].tolist() == scipy["origin_id"].tolist()
+    np.testing.assert_allclose(cch["minutes"], scipy["minutes"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cch["distance_m"], scipy["distance_m"], rtol=1e-9, atol=1e-9)
+    # Which site is named may differ only between equally near ones (same minutes, checked above).
+
+
+@pytest.mark.parametrize("mode", ["walk", "drive"])
+def test_hierarchy_and_scipy_agree_on_rutland(rutland, mode):
+    network = rutland[mode]
+    origins = snap(network, scattered(network, 500, 1, "o"), side="origin")
+    sites = snap(network, scattered(network, 200, 2, "s"), side="destination")
+    for cutoff in (5.0, 30.0):
+        cch = pairs_within(network, origins, sites, cutoff, distances=False, engine="cch")
+        scipy = pairs_within(network, origins, sites, cutoff, distances=False, engine="scipy", workers=1)
+        assert 0 < len(scipy) < 500 * 200 or cutoff == 30.0
+        assert_same_pairs(cch, scipy)
+    assert_same_nearest(
+        nearest(network, origins, sites, distances=False, engine="cch"),
+        nearest(network, origins, sites, distances=False, engine="scipy"),
+    )
+    assert "cch" in network.cache  # built once and kept on the network
+
+
+def test_walk_lengths_come_with_the_hierarchy(rutland):
+    """One walking speed: lengths are time x speed, so the hierarchy answers with distances too."""
+    network = rutland["walk"]
+    origins = snap(network, scattered(network, 60, 3, "o"), side="origin")
+    sites = snap(network, scattered(network, 20, 4, "s"), side="destination")
+    traced = pairs_within(network, origins, sites, 30.0, engine="scipy", workers=1)
+    assert traced["distance_m"].notna().all()
+    assert_same_pairs(pairs_within(network, origins, sites, 30.0, engine="cch"), traced)
+    assert_same_nearest(nearest(network, origins, sites, engine="cch"), nearest(network, origins, sites))
+
+
+def test_drive_lengths_need_scipy(rutland):
+    """The hierarchy gives times only: tracing lengths on a drive network asks for SciPy."""
+    network = rutland["drive"]
+    origins = snap(network, scattered(network, 20, 5, "o"), side="origin")
+    sites = snap(network, scattered(network, 5, 6, "s"), side="destination")
+    with pytest.raises(ValueError, match="times only"):
+        pairs_within(network, origins, sites, 30.0, engine="cch")
+    by_default = pairs_within(network, origins, sites, 30.0)  # chooses SciPy, to trace lengths
+    assert by_default["distance_m"].notna().all()
+    assert_same_pairs(by_default, pairs_within(network, origins, sites, 30.0, engine="scipy", workers=1))
+
+
+@st.composite
+def small_graphs(draw):
+    n = draw(st.integers(2, 25))
+    edges = draw(
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=4 * n, unique=True
+        )
+    )
+    edges = [(a, b) for a, b in edges if a != b] or [(0, 1)]
+    minutes = draw(
+        st.lists(
+            st.floats(1e-6, 20.0, allow_nan=False, allow_infinity=False),
+            min_size=len(edges),
+            max_size=len(edges),
+        )
+    )
+    xy = draw(st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 2000)), min_size=n, max_size=n))
+    source, target = (np.array(x, np.int32) for x in zip(*edges, strict=True))
+    easting, northing = (np.array(v, float) for v in zip(*xy, strict=True))
+    length = np.hypot(easting[target] - easting[source], northing[target] - northing[source]) + 1.0
+    network = Network("drive", np.arange(n), easting, northing, source, target, length, np.array(minutes))
+    cutoff = draw(st.floats(0.5, 60.0))
+    return network, cutoff, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs())
+def test_hierarchy_and_scipy_agree_on_generated_graphs(case):
+    network, cutoff, seed = case
+    rng = np.random.default_rng(seed)
+
+    def points(count, prefix):
+        return Points(
+            np.array([f"{prefix}{i}" for i in range(count)]),
+            rng.uniform(-100, 2100, count),
+            rng.uniform(-100, 2100, count),
+        )
+
+    origins = snap(network, points(12, "o"), side="origin", max_snap_m=1e5)
+    sites = snap(network, points(4, "s"), side="destination", max_snap_m=1e5)
+    assert_same_pairs(
+        pairs_within(network, origins, sites, cutoff, distances=False, engine="cch"),
+        pairs_within(network, origins, sites, cutoff, distances=False, engine="scipy", workers=1),
+    )
+    assert_same_nearest(
+        nearest(network, origins, sites, distances=False, engine="cch"),
+        nearest(network, origins, sites, distances=False, engine="scipy"),
+    )
+
+
+def test_engine_is_checked():
+    network = Network(
+        "walk", np.arange(2), np.array([0.0, 100.0]), np.zeros(2), np.array([0, 1]), np.array([1, 0]),
+        np.array([100.0, 100.0]), np.array([1.25, 1.25]),
+    )  # fmt: skip
+    p = snap(network, Points(np.array(["a"]), np.array([0.0]), np.array([0.0])), side="origin")
+    with pytest.raises(ValueError, match="engine must be"):
+        pairs_within(network, p, p, 5.0, engine="igraph")
+    with pytest.raises(ValueError, match="searches up to"):
+        pairs_within(network, p, p, hierarchy.MAX_MINUTES * 2, engine="cch")
