@@ -8,7 +8,10 @@ from pathlib import Path
 from nearcare.store import ANALYSIS_SCHEMA, AREA_SCHEMA, NETWORK_SCHEMA, SOURCE_SCHEMA
 
 ABOUT = {
-    "provenance": "Every imported file: kind, path, SHA-256, rows, data date, publisher, licence, time of import.",
+    "provenance": "Every imported file: kind, path, SHA-256, rows, data date, publisher, licence, time of import. "
+    "A user's own files are here too, with publisher `user` and licence unknown (NULL): a defibrillator CSV "
+    "(kind `defibrillator-csv`), neighbourhoods (`neighbourhoods`) and scenario files (`scenario`, rows = its "
+    "changes).",
     "organisations": "Organisations from the ODS files and the optician list. `kind` is gp, pharmacy, dentist or "
     "optometrist (branch is reserved for ODS branch sites, which have no importer yet); `status` "
     "active, closed, dormant or proposed; `sub_icb_code` is a GP practice's commissioner; `lat`/`lon` "
@@ -63,9 +66,11 @@ ABOUT = {
     "the supply measure and catchment used.",
     "defibrillators": "Known defibrillators (from OSM, a CSV export or public reports): place, access (public, "
     "restricted, unknown), hours, whether outdoors, guardian, The Circuit registration, expiry and "
-    "check dates, and status (reported, verified, registered).",
+    "check dates, and status (reported, verified, registered). `source_id`: the OSM extract or the CSV it came "
+    "from; NULL for one added by a public report (its record is in `defib_reports`).",
     "defib_reports": "Public reports of defibrillators, each matched to a known one within 50 m or added as new.",
-    "neighbourhoods": "Each LSOA's neighbourhood (designed or loaded) and how it was made.",
+    "neighbourhoods": "Each LSOA's neighbourhood (designed or loaded) and how it was made. `source_id`: the loaded "
+    "file; NULL when designed.",
     "allocations": "The last proportionate allocation for each kind of target: need, floor, cap and units given.",
     "unsnapped": "LSOA centroids and sites farther than the snapping limit from the network: reported, not joined.",
 }

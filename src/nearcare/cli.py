@@ -676,6 +676,8 @@ def scenario_(
     )
     for row in result.unplaced.itertuples():
         console.print(f"  unplaced: {_whole(row.patients)} patients of {row.practice_code}: {row.reason}")
+    if (source := result.scenario.source_note()) is not None:
+        console.print(source)
     for path in written:
         console.print(f"wrote {path}")
 

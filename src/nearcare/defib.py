@@ -14,6 +14,11 @@ Reports: a sighting with a location (lat/lon or postcode), access, hours and whe
 registered. Each is matched to the nearest known defibrillator within ``MATCH_DISTANCE_M``;
 otherwise it adds a new one with status ``reported``.
 
+Provenance: every defibrillator row carries the ``source_id`` of the file it came from: the OSM
+extract, or the CSV (kind ``defibrillator-csv``, publisher ``user``). One added by a report comes
+from no file: its ``source_id`` is NULL and its record is the report (``defib_reports``, with the
+time it was made; its ``defib_id`` is ``report-N``).
+
 Availability by time of day: a defibrillator counts at a time if it is public and open then: day
 is Wednesday 12:00, evening 20:00, night 03:00 of a fixed reference week (``REFERENCE_MONDAY``:
 9-15 March 2026, Greenwich Mean Time, no public holiday), so results do not depend on the day they
@@ -67,6 +72,7 @@ from nearcare.geo import from_wkb, in_england_box, normalise_postcode, to_bng, t
 from nearcare.need import deprivation_priority_weight
 from nearcare.network import load_network
 from nearcare.network.search import Points, pairs_within, snap
+from nearcare.sources import Parsed, import_user_file
 from nearcare.sources._read import Field, read_validated
 from nearcare.sources.osm import amenities, defibrillator_nodes, latest_extract
 from nearcare.store import Store
@@ -92,6 +98,7 @@ CANDIDATE_AMENITIES = (
     "pub",
 )
 STATUSES = ("reported", "verified", "registered")
+DEFIBRILLATOR_CSV_KIND = "defibrillator-csv"  # provenance kind of a user's defibrillator list
 _LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
@@ -313,12 +320,46 @@ def _place(store: Store, lat, lon, postcode, *, path=None, line=None) -> tuple[f
     raise InputError("a location is needed: lat and lon, or a postcode", path=path, line=line)
 
 
-def import_defibrillators(store: Store, frame: pd.DataFrame, *, source: str) -> int:
-    """Replace the defibrillators of one source (osm or csv) in one transaction; reports are kept."""
+def import_defibrillators(
+    store: Store, frame: pd.DataFrame, *, source: str, source_id: int | None = None
+) -> int:
+    """Replace the defibrillators of one source (osm or csv) in one transaction; reports are kept.
+
+    ``source_id``: the provenance row of the file they came from (``import_osm_defibrillators`` and
+    ``import_defibrillator_csv`` give it; prefer those).
+    """
     with store.transaction() as con:
         con.execute("DELETE FROM defibrillators WHERE source = ?", [source])
         if len(frame):
-            store.insert("defibrillators", frame)
+            store.insert("defibrillators", frame.assign(source_id=source_id))
+    return len(frame)
+
+
+def import_osm_defibrillators(store: Store) -> int:
+    """Replace the OSM defibrillators with those of the latest imported extract (rows carry its source_id)."""
+    extract = latest_extract(store)
+    if extract is None:
+        raise StoreError("no OSM extract imported; give a CSV file or run `nearcare import osm FILE` first")
+    frame = parse_osm_defibrillators(extract.path)
+    return import_defibrillators(store, frame, source="osm", source_id=extract.source_id)
+
+
+def import_defibrillator_csv(store: Store, path: str | Path) -> int:
+    """Replace the CSV defibrillators with those of ``path`` (documented columns), recorded in provenance.
+
+    All or nothing: a damaged file is refused (file, line, field) and the store is left as it was.
+    Importing a CSV again replaces the earlier CSV's defibrillators and its provenance row, as
+    importing a public kind again replaces the earlier import; reports are kept.
+    """
+    path = Path(path)
+    frame = parse_defibrillator_csv(path, store)
+    import_user_file(
+        store,
+        DEFIBRILLATOR_CSV_KIND,
+        path,
+        Parsed({"defibrillators": frame}),
+        clear_sql="DELETE FROM defibrillators WHERE source = 'csv'",
+    )
     return len(frame)
 
 

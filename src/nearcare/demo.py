@@ -19,7 +19,6 @@ from nearcare.report.defib import defib_section
 from nearcare.report.neighbourhoods import neighbourhood_section
 from nearcare.report.scenarios import scenario_section
 from nearcare.scenarios import Scenario, check_scenario, rank_closures, run_scenario
-from nearcare.sources.osm import latest_extract
 from nearcare.store import ORGANISATION_KINDS, SERVICE_KINDS, Store
 from nearcare.travel import compute_travel_times
 
@@ -83,9 +82,7 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
         ranked = rank_closures(store, "gp", mode="crowfly", workers=os.cpu_count() or 1)
         ranked.to_csv(out / "ranked_practice_closures.csv", index=False)
         log(f"scenario: {closure.name}; ranked {len(ranked)} single practice closures across LLR")
-        extract = latest_extract(store)
-        assert extract is not None  # the bundle holds one
-        defib.import_defibrillators(store, defib.parse_osm_defibrillators(extract.path), source="osm")
+        defib.import_osm_defibrillators(store)  # the bundle holds an extract
         siting, cov = defib.best_sites(store, DEMO_NEW_DEFIBRILLATORS, lsoas=rutland)
         log(
             f"defibrillators in Rutland: {DEMO_NEW_DEFIBRILLATORS} best new sites cover {siting.exact_people:,.0f} "

@@ -12,7 +12,9 @@ registrations are imported).
 Load. A user's own neighbourhoods: a CSV of ``lsoa21_code,neighbourhood``, or of
 ``practice_code,neighbourhood`` (groupings such as PCNs), where each LSOA joins the grouping that
 holds most of its (modelled) registered patients, or, without travel times, of its nearest
-practice.
+practice. The file goes through the import step of ``nearcare.sources``: recorded in provenance
+(kind ``neighbourhoods``, publisher ``user``), each row carrying its ``source_id``; loading again,
+or designing, replaces the stored neighbourhoods and the earlier file's provenance row.
 
 Profiles. Per neighbourhood: population, share aged 65+ (modelled), people in each national IMD
 quintile, QOF prevalence (the practices inside, weighted by list size), services inside and minutes
@@ -37,9 +39,11 @@ from nearcare.allocation import allocate
 from nearcare.area import small_areas_frame
 from nearcare.flows import patient_flows
 from nearcare.need import need_weighted_population
+from nearcare.sources import Parsed, forget_user_files, import_user_file
 from nearcare.sources._read import read_rows
 from nearcare.store import Store
 
+NEIGHBOURHOODS_KIND = "neighbourhoods"  # provenance kind of a user's neighbourhood file
 DEFAULT_MIN_POPULATION = 30_000
 DEFAULT_MAX_POPULATION = 50_000
 BOUNDARIES = {"sub-icb": "sub_icb_code", "lad": "lad_code", "none": None}
@@ -150,8 +154,10 @@ def design(
 
 
 def _save(store: Store, assignment: pd.DataFrame, method: str) -> None:
+    """Replace the stored neighbourhoods with designed ones (from no file: source_id NULL)."""
     with store.transaction() as con:
         con.execute("DELETE FROM neighbourhoods")
+        forget_user_files(store, NEIGHBOURHOODS_KIND)
         store.insert("neighbourhoods", assignment.assign(method=method))
 
 
@@ -228,7 +234,14 @@ def load(store: Store, path: str | Path) -> pd.DataFrame:
             path=path,
             value=missing[0],
         )
-    _save(store, assignment.reset_index(drop=True), f"loaded from {path.name}")
+    rows = assignment.reset_index(drop=True).assign(method=f"loaded from {path.name}")
+    import_user_file(
+        store,
+        NEIGHBOURHOODS_KIND,
+        path,
+        Parsed({"neighbourhoods": rows}),
+        clear_sql="DELETE FROM neighbourhoods",
+    )
     return assignment
 
 

@@ -406,7 +406,8 @@ class Project:
         """Before and after a closure, merger or new site: from a scenario file (TOML), a
         ``Scenario``, or site codes to ``close``, (from, into) practice ``merges`` and ``NewSite`` openings.
 
-        ``mode``: network or crowfly (default crowfly if stored). The result's frames: ``lsoas``,
+        ``mode``: network or crowfly (default crowfly if stored). A scenario file is recorded in
+        ``provenance`` (kind ``scenario``) and the outputs name it. The result's frames: ``lsoas``,
         ``practices``, ``pharmacy``, ``pharmacy_distance``, ``newly_beyond``, ``unplaced``.
         """
         # lazy: start-up time
@@ -414,14 +415,17 @@ class Project:
 
         if isinstance(scenario, str | Path):
             chosen = scenarios.load_scenario(scenario, self.store)
-        else:
-            chosen = scenario or scenarios.Scenario(
-                name,
-                list(close),
-                [m if isinstance(m, scenarios.Merge) else scenarios.Merge(*m) for m in merges],
-                list(openings),
-            )
-            scenarios.check_scenario(self.store, chosen)
+            result = scenarios.run_scenario(self.store, chosen, mode="drive" if mode == "network" else mode)
+            if not self.read_only:  # a read-only store cannot record it; outputs still name the file
+                scenarios.record_source(self.store, chosen)
+            return result
+        chosen = scenario or scenarios.Scenario(
+            name,
+            list(close),
+            [m if isinstance(m, scenarios.Merge) else scenarios.Merge(*m) for m in merges],
+            list(openings),
+        )
+        scenarios.check_scenario(self.store, chosen)
         return scenarios.run_scenario(self.store, chosen, mode="drive" if mode == "network" else mode)
 
     def write_scenario(self, result: ScenarioResult, out: str | Path) -> list[Path]:
@@ -448,20 +452,14 @@ class Project:
 
     def import_defibrillators(self, path: str | Path | None = None) -> int:
         """Defibrillators from a CSV export (documented columns), or else from the latest imported OSM
-        extract; replaces that source's list (reports are kept). Returns how many."""
+        extract; replaces that source's list (reports are kept). Returns how many. The rows carry the
+        ``source_id`` of their file in ``provenance`` (a CSV: kind ``defibrillator-csv``)."""
         # lazy: start-up time
         from nearcare import defib
 
         if path is not None:
-            frame = defib.parse_defibrillator_csv(Path(path), self.store)
-            return defib.import_defibrillators(self.store, frame, source="csv")
-        extracts = self._rows("osm_extracts")
-        if extracts.empty:
-            raise StoreError(
-                "no OSM extract imported; give a CSV file or run `nearcare import osm FILE` first"
-            )
-        latest = Path(extracts.sort_values("source_id")["path"].iloc[-1])
-        return defib.import_defibrillators(self.store, defib.parse_osm_defibrillators(latest), source="osm")
+            return defib.import_defibrillator_csv(self.store, path)
+        return defib.import_osm_defibrillators(self.store)
 
     def report_defibrillator(
         self,

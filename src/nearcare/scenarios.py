@@ -15,6 +15,10 @@ A scenario file (TOML)::
     postcode = "LE15 6NT"               # or lat = ..., lon = ...
     gp_fte = 6.0                        # capacity: gp_fte and/or list_size
 
+A scenario run from a file records the file in the store's provenance (kind ``scenario``, rows =
+its changes; the same file run again keeps its one row) and its outputs name it (path, SHA-256,
+source_id).
+
 Where patients go. With the LSOA-level registration file imported, the real counts of patients
 per LSOA per practice are used: a closed practice's patients join the practices left in their
 LSOA's reach in proportion to the LSOA's registrations there, and where the LSOA has none there (its
@@ -59,7 +63,10 @@ from nearcare.geo import in_england_box, normalise_postcode, to_bng
 from nearcare.need import deprivation_priority_weight
 from nearcare.network import load_network
 from nearcare.network.search import Points, crowfly_nearest, crowfly_pairs, pairs_within, snap
-from nearcare.store import ORGANISATION_KINDS, Store
+from nearcare.sources import record_user_file
+from nearcare.store import ORGANISATION_KINDS, Store, file_sha256
+
+SCENARIO_KIND = "scenario"  # provenance kind of a scenario file
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,23 @@ class Scenario:
     close: list[str] = field(default_factory=list)
     merges: list[Merge] = field(default_factory=list)
     open: list[NewSite] = field(default_factory=list)
+    # The file that defined it (``load_scenario``), its SHA-256 and, once recorded in the store's
+    # provenance (kind ``scenario``; ``Project.scenario`` does so), its source_id.
+    source_path: Path | None = None
+    source_sha256: str | None = None
+    source_id: int | None = None
+
+    @property
+    def changes(self) -> int:
+        """Sites closed, mergers and new sites: the rows its file is recorded with in provenance."""
+        return len(self.close) + len(self.merges) + len(self.open)
+
+    def source_note(self) -> str | None:
+        """One sentence naming the file that defined the scenario, or None if it came from no file."""
+        if self.source_path is None:
+            return None
+        recorded = f", provenance source {self.source_id}" if self.source_id is not None else ""
+        return f"Defined by {self.source_path} (SHA-256 {self.source_sha256}{recorded})."
 
     @property
     def closed_sites(self) -> set[str]:
@@ -142,9 +166,25 @@ def load_scenario(path: str | Path, store: Store) -> Scenario:
                 _optional_number(o, "list_size", where),
             )
         )
-    scenario = Scenario(str(data.get("name", path.stem)), list(close), merges, opened)
+    scenario = Scenario(
+        str(data.get("name", path.stem)),
+        list(close),
+        merges,
+        opened,
+        source_path=path.resolve(),
+        source_sha256=file_sha256(path),
+    )
     check_scenario(store, scenario, where=str(path))
     return scenario
+
+
+def record_source(store: Store, scenario: Scenario) -> None:
+    """Record the file that defined ``scenario`` in provenance (kind ``scenario``, publisher ``user``)
+    and set its ``source_id``; the same file run again keeps its one provenance row."""
+    if scenario.source_path is not None:
+        scenario.source_id = record_user_file(
+            store, SCENARIO_KIND, scenario.source_path, rows=scenario.changes
+        )
 
 
 def _optional_number(table: dict, key: str, where: str) -> float | None:

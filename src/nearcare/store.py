@@ -374,7 +374,8 @@ CREATE TABLE IF NOT EXISTS defibrillators (
     pads_expiry DATE,
     battery_expiry DATE,
     last_checked DATE,
-    status VARCHAR NOT NULL
+    status VARCHAR NOT NULL,
+    source_id BIGINT
 );
 CREATE TABLE IF NOT EXISTS defib_reports (
     report_id BIGINT PRIMARY KEY,
@@ -391,7 +392,8 @@ CREATE TABLE IF NOT EXISTS defib_reports (
 CREATE TABLE IF NOT EXISTS neighbourhoods (
     lsoa21_code VARCHAR PRIMARY KEY,
     neighbourhood VARCHAR NOT NULL,
-    method VARCHAR NOT NULL
+    method VARCHAR NOT NULL,
+    source_id BIGINT
 );
 CREATE TABLE IF NOT EXISTS allocations (
     target_kind VARCHAR NOT NULL,
@@ -460,7 +462,10 @@ class Store:
                 # Columns added since a store was first made (CREATE TABLE IF NOT EXISTS leaves old tables be).
                 self.con.execute(
                     "ALTER TABLE postcodes ADD COLUMN IF NOT EXISTS lad_code VARCHAR; "
-                    "ALTER TABLE sites ADD COLUMN IF NOT EXISTS lsoa_placed_by VARCHAR"
+                    "ALTER TABLE sites ADD COLUMN IF NOT EXISTS lsoa_placed_by VARCHAR; "
+                    # the file a defibrillator or a loaded neighbourhood came from (NULL: from no file)
+                    "ALTER TABLE defibrillators ADD COLUMN IF NOT EXISTS source_id BIGINT; "
+                    "ALTER TABLE neighbourhoods ADD COLUMN IF NOT EXISTS source_id BIGINT"
                 )
         except duckdb.Error as exc:
             if hasattr(self, "con"):

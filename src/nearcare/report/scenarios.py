@@ -98,6 +98,7 @@ def scenario_section(store: Store, result: ScenarioResult, ranked: pd.DataFrame 
                 for row in result.unplaced.itertuples()
             ],
             f"Where patients go: {result.model.describe()}.",
+            *filter(None, [result.scenario.source_note()]),
         ],
         figures=[
             Figure(

@@ -3,6 +3,10 @@
 Each importer *parses* a file into validated tables without touching the store; ``import_files``
 then writes every table in one transaction, so that a failed import leaves the store exactly as
 it was. Importing a kind again replaces what the earlier import of that kind brought.
+
+A user's own files go through the same step (``import_user_file``, ``record_user_file``): a
+defibrillator CSV (kind ``defibrillator-csv``), neighbourhoods (``neighbourhoods``) and scenario
+files (``scenario``) are recorded in provenance with publisher ``user`` and licence unknown.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from nearcare.sources._importer import Parsed as Parsed  # the parsers' result, 
 from nearcare.store import Store, file_sha256
 
 INSERT_ROWS = 250_000
+# The publisher recorded for a file the user brings (their own defibrillator list, neighbourhoods,
+# scenario); its licence is recorded as unknown (NULL).
+USER_PUBLISHER = "user"
 # DuckDB settings while writing an import: a small buffer pool (the open transaction's rows are
 # spilled to the store file), one thread and no ordering guarantee take the national postcode import's
 # peak from about 1,010 MB to about 910 MB (benchmarks/bench_import_postcodes.py; 500MB gave 980 MB).
@@ -130,29 +137,93 @@ def _write(
                 [kind],
             )
         for path, result in parsed:
-            n = sum(len(f) for f in result.tables.values())
-            source_id = store.add_provenance(
-                kind=kind,
-                path=path.resolve(),
-                sha256=file_sha256(path),
-                rows=n,
-                data_date=data_date or result.data_date,
-                publisher=importer.publisher,
-                licence=importer.licence,
+            source_id, written = _write_file(
+                store, kind, path, result, data_date or result.data_date, importer.publisher, importer.licence
             )
             source_ids.append(source_id)
-            for table, frame in result.tables.items():
-                frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
-                try:
-                    for start in range(0, len(frame), INSERT_ROWS):  # bounded memory for national files
-                        store.insert(
-                            table, frame.iloc[start : start + INSERT_ROWS].assign(source_id=source_id)
-                        )
-                except duckdb.ConstraintException as exc:
-                    raise InputError(
-                        f"clashes with rows already imported into {table} ({exc}); "
-                        "is the same area in two files?",
-                        path=path,
-                    ) from None
-                rows[table] += len(frame)
+            for table, n in written.items():
+                rows[table] += n
     return rows, source_ids
+
+
+def _write_file(
+    store: Store,
+    kind: str,
+    path: Path,
+    result: Parsed,
+    data_date: str | None,
+    publisher: str | None,
+    licence: str | None,
+) -> tuple[int, dict[str, int]]:
+    """Record one file in provenance and insert its rows carrying its ``source_id`` (inside a transaction)."""
+    source_id = store.add_provenance(
+        kind=kind,
+        path=path.resolve(),
+        sha256=file_sha256(path),
+        rows=sum(len(f) for f in result.tables.values()),
+        data_date=data_date,
+        publisher=publisher,
+        licence=licence,
+    )
+    rows: dict[str, int] = {}
+    for table, frame in result.tables.items():
+        frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+        try:
+            for start in range(0, len(frame), INSERT_ROWS):  # bounded memory for national files
+                store.insert(table, frame.iloc[start : start + INSERT_ROWS].assign(source_id=source_id))
+        except duckdb.ConstraintException as exc:
+            raise InputError(
+                f"clashes with rows already imported into {table} ({exc}); is the same area in two files?",
+                path=path,
+            ) from None
+        rows[table] = len(frame)
+    return source_id, rows
+
+
+def import_user_file(store: Store, kind: str, path: str | Path, parsed: Parsed, *, clear_sql: str) -> int:
+    """Write a user's own file (a defibrillator list, neighbourhoods) the way public files are written.
+
+    In one transaction: ``clear_sql`` removes the rows the file replaces (as importing a public kind
+    again replaces what its earlier import brought), then the file is recorded in provenance
+    (publisher ``user``, licence unknown, no data date) and its rows inserted with its ``source_id``.
+    The earlier file's provenance row goes with its rows, so provenance lists the user files whose
+    rows are in the store: importing the same file twice leaves the same rows and one provenance
+    row. Returns the ``source_id``.
+    """
+    path = Path(path)
+    with store.transaction() as con:
+        con.execute(clear_sql)
+        forget_user_files(store, kind)
+        source_id, _ = _write_file(store, kind, path, parsed, parsed.data_date, USER_PUBLISHER, None)
+    return source_id
+
+
+def forget_user_files(store: Store, kind: str) -> None:
+    """Drop the provenance rows of a user file kind whose rows were replaced (call inside ``transaction``)."""
+    store.con.execute("DELETE FROM provenance WHERE kind = ? AND publisher = ?", [kind, USER_PUBLISHER])
+
+
+def record_user_file(store: Store, kind: str, path: str | Path, *, rows: int) -> int:
+    """Record a user's file that defines a run rather than rows (a scenario) and return its ``source_id``.
+
+    The same file (kind, path and SHA-256) run again keeps its one provenance row; an edited file
+    gets a row of its own, so every run's outputs name the exact file that defined them.
+    """
+    path = Path(path).resolve()
+    sha256 = file_sha256(path)
+    with store.transaction():
+        known = store.scalar(
+            "SELECT min(source_id) FROM provenance WHERE kind = ? AND path = ? AND sha256 = ?",
+            [kind, str(path), sha256],
+        )
+        if known is not None:
+            return int(known)
+        return store.add_provenance(
+            kind=kind,
+            path=path,
+            sha256=sha256,
+            rows=rows,
+            data_date=None,
+            publisher=USER_PUBLISHER,
+            licence=None,
+        )
