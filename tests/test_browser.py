@@ -41,7 +41,7 @@ def server(demo, tmp_path_factory):
     csv = folder / "defibrillators.csv"  # through the real importer, as a user's CSV would arrive
     csv.write_text(f'id,lat,lon,access,hours\n"{XSS_DEFIB}",52.75,-0.80,public,24/7\n', encoding="utf-8")
     with Store(path) as store:
-        defib.import_defibrillators(store, defib.parse_defibrillator_csv(csv, store), source="csv")
+        defib.import_defibrillator_csv(store, csv)
         store.con.execute(
             "INSERT INTO sites (code, name, kind, status, source_id, lat, lon) VALUES "
             "('XSS02', ?, 'dentist', 'active', 1, 52.66, -0.72)",
