@@ -166,9 +166,9 @@ def test_other_downloads(client, project):
             got = client.get(f"{path}.{fmt}")
             assert got.status_code == 200, (path, fmt, got.text[:200])
     defibs = _csv(client.get("/download/defibrillators.csv"))
-    assert len(defibs) == len(project.defib_register())
+    assert len(defibs) == len(project.defibrillators())
     equity = _csv(client.get("/download/equity.csv"))
-    figures = project.equity_figures(kind="gp", profile="drive", measure="e2sfca_need")
+    figures = project.equity(kind="gp", profile="drive", measure="e2sfca_need")
     means = {int(r["imd_decile"]): float(r["decile_mean_e2sfca_need"]) for r in equity}
     assert means == pytest.approx({int(k): float(v) for k, v in figures.deciles["value"].items()})
     assert len(equity) == figures.areas  # the LSOAs the measure covers, no more

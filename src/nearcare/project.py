@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from nearcare.allocation import AllocationResult
     from nearcare.area import BuildResult
     from nearcare.defib import Coverage, Siting
-    from nearcare.defib import Report as DefibReport
     from nearcare.equity import EquityFigures
     from nearcare.neighbourhoods import DesignCheck
     from nearcare.scenarios import Context, Merge, NewSite, Scenario, ScenarioResult
@@ -481,11 +480,13 @@ class Project:
         )
 
     def defibrillators(self, *, unregistered: bool = False) -> pd.DataFrame:
-        """The register: every known defibrillator with status, reports and expired parts."""
+        """The register: every known defibrillator (WGS84 points) with status, reports and expired
+        parts; ``unregistered=True``: those not on The Circuit, to pass to the ambulance service."""
         # lazy: start-up time
         from nearcare import defib
 
-        return defib.unregistered(self.store) if unregistered else defib.register(self.store)
+        frame = defib.unregistered(self.store) if unregistered else defib.register(self.store)
+        return _located(frame) if {"lat", "lon"} <= set(frame.columns) else frame
 
     def defib_coverage(
         self, *, lad: str | None = None, lsoas: Sequence[str] | None = None, distance_m: float = 200.0
@@ -760,19 +761,6 @@ class Project:
 
         scenarios.check_scenario(self.store, scenario, where=where)
 
-    def equity_figures(
-        self,
-        *,
-        kind: str = "gp",
-        profile: str = "drive",
-        mode: str | None = None,
-        measure: str = "e2sfca_need",
-    ) -> EquityFigures:
-        """Inequality of an access measure by deprivation (deciles, concentration and slope indices)."""
-        from nearcare import equity  # lazy: start-up time
-
-        return equity.lsoa_equity(self.store, kind=kind, profile=profile, mode=mode, measure=measure)
-
     def neighbourhood_shapes(self) -> gpd.GeoDataFrame:
         """Neighbourhoods as dissolved polygons (WGS84) with their ``population``; empty when none stored."""
         import geopandas as gpd  # lazy: start-up time
@@ -787,37 +775,6 @@ class Project:
             return gpd.GeoDataFrame(frame.drop(columns="boundary"), geometry=[], crs=WGS84)
         shapes = _located(frame).dissolve(by="neighbourhood", aggfunc={"population": "sum"})
         return shapes.reset_index()[["neighbourhood", "population", "geometry"]]
-
-    def neighbourhood_check(self) -> DesignCheck:
-        """How well the stored neighbourhoods meet each constraint (StoreError when none are stored)."""
-        from nearcare import neighbourhoods  # lazy: start-up time
-
-        return neighbourhoods.check(self.store)
-
-    def defib_register(self) -> gpd.GeoDataFrame:
-        """Every known defibrillator (WGS84 points) with status, hours and report count."""
-        from nearcare import defib  # lazy: start-up time
-
-        return _located(defib.register(self.store))
-
-    def unregistered_defibs(self) -> pd.DataFrame:
-        """Known defibrillators not registered on The Circuit (to pass to the ambulance service)."""
-        from nearcare import defib  # lazy: start-up time
-
-        return defib.unregistered(self.store)
-
-    def defib_cover(self) -> Coverage:
-        """Residents within reach of an available public defibrillator, by day, evening and night."""
-        from nearcare import defib  # lazy: start-up time
-
-        return defib.coverage(self.store)
-
-    def add_defib_report(self, report: DefibReport) -> tuple[str, bool]:
-        """Store a public report (matched to a known defibrillator within 50 m, or added): (id, matched).
-        Checks the place against the store (postcode known, in England) and the hours; InputError if not."""
-        from nearcare import defib  # lazy: start-up time
-
-        return defib.add_report(self.store, report)
 
 
 def import_kinds() -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """What the web app accepts: one pydantic model per request body, used by the JSON API and the page forms.
 
 A defibrillator report is checked in two places only, each once: its shape here (access, hours given,
-coordinates in range, postcode characters), and against the store by ``Project.add_defib_report``
+coordinates in range, postcode characters), and against the store by ``Project.report_defibrillator``
 (place in England or a known postcode, hours that are valid ``opening_hours``).
 """
 
@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from nearcare import defib
 from nearcare._errors import InputError
 
 MAX_SCENARIO_SITES = 20
@@ -43,11 +42,6 @@ class DefibReport(BaseModel):
     hours: Annotated[str, Field(min_length=1, max_length=120)]
     looks_registered: bool | None = None
     note: Annotated[str, Field(max_length=300)] | None = None
-
-    def to_report(self) -> defib.Report:
-        return defib.Report(
-            self.lat, self.lon, self.postcode, self.access, self.hours, self.looks_registered, self.note
-        )
 
 
 # Form field -> what to tell a person when the model refuses it (the page never repeats the input).

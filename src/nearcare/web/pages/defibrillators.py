@@ -22,13 +22,13 @@ COVERAGE_TABLES = (*REPORT_TABLES, "small_areas", "postcodes", "network_nodes", 
 
 def add_report(site: Site, report: DefibReport) -> tuple[str, bool]:
     with site.store.writing(REPORT_TABLES) as project:
-        return project.add_defib_report(report.to_report())
+        return project.report_defibrillator(**report.model_dump())
 
 
 def _coverage(project: Project) -> dict:
     """Coverage lines for the page: shares of assessed residents, and who could not be assessed."""
     try:
-        cov = project.defib_cover()
+        cov = project.defib_coverage()
     except StoreError as exc:
         return {"missing": str(exc)}
     return {
@@ -46,7 +46,7 @@ def coverage(site: Site) -> dict:
 @router.get("/api/defibrillators", tags=["defibrillators"])
 def api_defibrillators(project: ProjectDep) -> Response:
     """Known defibrillators with status (GeoJSON points)."""
-    register = project.defib_register()
+    register = project.defibrillators()
     return geojson_response(
         to_geojson(register, ["defib_id", "status", "access", "hours", "reports"], grid=1e-6)
     )
@@ -64,7 +64,7 @@ def api_report(report: DefibReport, site: SiteDep) -> dict:
 
 def _page(request: Request, site: Site, status: int = 200, **context: object) -> HTMLResponse:
     with site.store.reading() as project:
-        listed = project.unregistered_defibs()
+        listed = project.defibrillators(unregistered=True)
     return site.page(
         request,
         "defibrillators.html",

@@ -67,10 +67,10 @@ def download_equity(project: ProjectDep, site: SiteDep, fmt: Format) -> Response
     mode = "drive" if (gp_drive == "drive").any() else "crowfly"  # as nearcare.equity chooses
     try:
         figures = site.store.cached(
-            "equity_figures",
+            "equity",
             ("gp", "drive", mode, "e2sfca_need"),
             EQUITY_TABLES,
-            lambda p: p.equity_figures(kind="gp", profile="drive", mode=mode, measure="e2sfca_need"),
+            lambda p: p.equity(kind="gp", profile="drive", mode=mode, measure="e2sfca_need"),
         )
     except (InputError, StoreError) as exc:
         raise HTTPException(409, str(exc)) from None
@@ -92,7 +92,7 @@ def download_equity(project: ProjectDep, site: SiteDep, fmt: Format) -> Response
 @router.get("/download/defibrillators.{fmt}", tags=["downloads"])
 def download_defibrillators(project: ProjectDep, fmt: Format) -> Response:
     """The defibrillator register: every known defibrillator, its status, hours and reports."""
-    rows = project.defib_register()
+    rows = project.defibrillators()
     return send(project, rows, filename(project, "defibrillators", fmt=fmt), fmt)
 
 

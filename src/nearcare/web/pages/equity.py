@@ -28,10 +28,10 @@ def api_equity(
     """Inequality of an access measure by deprivation: deciles, indices and the verdict."""
     try:
         figures = site.store.cached(
-            "equity_figures",
+            "equity",
             (kind, profile, mode, measure),
             EQUITY_TABLES,
-            lambda p: p.equity_figures(kind=kind, profile=profile, mode=mode, measure=measure),
+            lambda p: p.equity(kind=kind, profile=profile, mode=mode, measure=measure),
         )
     except (InputError, StoreError) as exc:
         raise HTTPException(409, str(exc)) from None

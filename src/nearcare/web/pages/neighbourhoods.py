@@ -35,7 +35,7 @@ def api_neighbourhoods(site: SiteDep) -> Response:
 
 def _sections(project: Project) -> list:
     try:
-        return [neighbourhood_section(project.store, project.neighbourhood_check())]
+        return [neighbourhood_section(project.store, project.check_neighbourhoods())]
     except StoreError:
         return []
 
