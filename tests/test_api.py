@@ -143,3 +143,20 @@ def test_the_cli_holds_no_sql_and_no_store_access():
     assert not attributes & {"df", "scalar", "con", "store", "transaction"}
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not modules & {"nearcare.store", "nearcare.sources", "nearcare.area", "nearcare.network"}
+
+
+def test_travel_times_hands_workers_to_the_network_search(copy, monkeypatch):
+    """``workers=`` reaches the search (it was once dropped without a word)."""
+    from nearcare import travel
+
+    seen = []
+    search = travel.pairs_within
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("workers"))
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(travel, "pairs_within", recording)
+    with nearcare.open(copy) as p:
+        pairs = p.travel_times("walk", "pharmacy", max_minutes=30, mode="network", save=False, workers=1)
+    assert seen == [1] and len(pairs)

@@ -8,7 +8,6 @@ only this class, so everything they show can be had from Python without SQL.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,11 +50,6 @@ def _mode(mode: str | None, profile: str) -> str | None:
     if mode is not None and mode not in MODES:
         raise InputError(f"mode must be network or crowfly, not {mode!r}")
     return mode
-
-
-def _workers(function: Callable, workers: int) -> dict[str, int]:
-    """``workers=`` for a library function that takes it (those that search in parallel)."""
-    return {"workers": workers} if "workers" in inspect.signature(function).parameters else {}
 
 
 class Project:
@@ -268,7 +262,7 @@ class Project:
                 lsoas=None if lsoas is None else list(lsoas),
                 max_snap_m=max_snap_m,
                 crowfly=crowfly,
-                **_workers(compute_travel_times, workers),
+                workers=workers,
             )
             pairs = self._rows("travel_times", profile=profile, mode=results[0].mode, destination_kind=kinds)
         # One record per kind (plain dicts: pandas compares attrs when frames are combined).

@@ -65,8 +65,10 @@ def compute_travel_times(
     lsoas: list[str] | None = None,
     max_snap_m: float = MAX_SNAP_M,
     crowfly: bool | None = None,
+    workers: int | None = None,
 ) -> list[TravelResult]:
-    """Compute and store travel times from the area's LSOAs to each kind of site.
+    """Compute and store travel times from the area's LSOAs to each kind of site (``workers``: processes
+    for the network search; None, every core).
 
     Uses the stored ``profile`` network when there is one; otherwise (or with ``crowfly=True``)
     straight-line estimates labelled ``crowfly``. Replaces earlier results for the same profile
@@ -106,7 +108,7 @@ def compute_travel_times(
             assert snapped_origins is not None  # snapped above whenever there is a network
             snapped_sites = snap(network, sites, side="destination", max_snap_m=max_snap_m)
             lost_o, lost_d = snapped_origins.unsnapped, snapped_sites.unsnapped
-            pairs = pairs_within(network, snapped_origins, snapped_sites, max_minutes)
+            pairs = pairs_within(network, snapped_origins, snapped_sites, max_minutes, workers=workers)
             near = nearest(network, snapped_origins, snapped_sites)
         pair_frames.append(pairs.assign(destination_kind=kind, profile=profile, mode=mode))
         nearest_frames.append(near.assign(destination_kind=kind, profile=profile, mode=mode))
