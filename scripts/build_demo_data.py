@@ -14,6 +14,7 @@ from nearcare.area import build
 from nearcare.bundle import BUNDLE_AREA, bundle_dir, make_bundle
 from nearcare.sources import import_files
 from nearcare.store import Store
+from nearcare.workforce import england_workforce
 
 # (import kind, files under shared/data), in the order a user would import them.
 NATIONAL_FILES = [
@@ -70,7 +71,7 @@ def main() -> None:
         import_national(store, args.data)
         result = build(store, BUNDLE_AREA)
         print(f"built {result.label}: {result.lsoas} LSOAs, sites {result.sites}")
-        counts = make_bundle(store, args.out)
+        counts = make_bundle(store, args.out, england_workforce=england_workforce(store))
     print(f"wrote {args.out}: {counts}")
 
 

@@ -356,6 +356,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "nearcare.equity",
         "nearcare.allocation",
         "nearcare.flows",
+        "nearcare.workforce",
     ),
     "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib"),
     "report": ("nearcare.report", "nearcare.legend"),

@@ -51,11 +51,12 @@ _AREA_FILTERS = {
 }
 
 
-def make_bundle(store: Store, out: Path) -> dict[str, int]:
-    """Write the area's source rows from a built national ``store`` into ``out`` (Parquet)."""
+def make_bundle(store: Store, out: Path, *, england_workforce: pd.DataFrame | None = None) -> dict[str, int]:
+    """Write the area's source rows from a built national ``store`` into ``out`` (Parquet), with
+    England's workforce totals per year if given (``nearcare.workforce.england_workforce``)."""
     if store.count("small_areas") == 0:
         raise StoreError("build the area first")
-    missing = set(SOURCE_TABLES) - set(_AREA_FILTERS) - {"provenance"}
+    missing = set(SOURCE_TABLES) - set(_AREA_FILTERS) - {"provenance", "england_workforce"}
     assert not missing, f"no bundle filter for {missing}"
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
@@ -67,6 +68,9 @@ def make_bundle(store: Store, out: Path) -> dict[str, int]:
             frame["path"] = frame["path"].map(lambda p: Path(p).name)
         frame.to_parquet(out / f"{table}.parquet", index=False, compression="zstd")
         counts[table] = len(frame)
+    if england_workforce is not None:
+        england_workforce.to_parquet(out / "england_workforce.parquet", index=False, compression="zstd")
+        counts["england_workforce"] = len(england_workforce)
     provenance = store.df("SELECT * FROM provenance ORDER BY source_id")
     provenance["path"] = provenance["path"].map(lambda p: Path(p).name)
     provenance.to_parquet(out / "provenance.parquet", index=False, compression="zstd")
@@ -83,8 +87,10 @@ def load_bundle(store: Store, folder: Path | None = None) -> dict[str, int]:
     with store.transaction() as con:
         for table in SOURCE_TABLES:
             con.execute(f"DELETE FROM {table}")
-        for table in ("provenance", *_AREA_FILTERS):
+        for table in ("provenance", *_AREA_FILTERS, "england_workforce"):
             path = folder / f"{table}.parquet"
+            if table == "england_workforce" and not path.exists():
+                continue  # bundles made before England's workforce totals were kept
             frame = pd.read_parquet(path)
             if table == "osm_extracts":
                 frame["path"] = frame["path"].map(lambda name: str(folder / name))

@@ -879,6 +879,107 @@ def neighbourhoods_profile(
         console.print(f"wrote {out / 'profiles.csv'} and {out / 'teams.csv'}")
 
 
+workforce_app = typer.Typer(
+    no_args_is_help=True, help="GP and nurse workforce: trends, the gap, practices at risk."
+)
+app.add_typer(workforce_app, name="workforce")
+AreaOption = Annotated[
+    str | None, typer.Option(help="A sub-ICB or ICB code of the store (default: the whole built area).")
+]
+OutOption = Annotated[Path | None, typer.Option(help="Also write the table to .csv, .geojson or .parquet.")]
+
+
+def _workforce_run(store: Path, out: Path | None, name: str, compute: Any) -> Any:
+    """``compute(project) -> (result, table)``; the table also written to ``out`` (checked first)."""
+    # lazy: start-up time
+    from nearcare.export import check_export_path
+
+    with _opened(store, read_only=True) as project:
+        if out is not None:
+            check_export_path(out)
+        result, table = compute(project)
+        if out is not None:
+            rows = project.export(table, out, name=name)
+            console.print(f"wrote {rows:,} rows to {out}")
+    return result
+
+
+@workforce_app.command("trends")
+def workforce_trends(
+    store: StoreOption = Path("nearcare.duckdb"),
+    area: AreaOption = None,
+    level: Annotated[
+        str, typer.Option(help="practice, sub_icb, icb or england (what is printed).")
+    ] = "sub_icb",
+    out: OutOption = None,
+) -> None:
+    """GP and nurse FTE and patients per GP FTE by year, need-weighted, with 3- and 5-year change."""
+    if level not in ("practice", "sub_icb", "icb", "england"):
+        _fail(InputError("--level must be practice, sub_icb, icb or england", value=level))
+    result = _workforce_run(
+        store, out, "workforce trends", lambda p: (found := p.workforce_trends(area), found.years)
+    )
+    shown = result.changes[result.changes["level"].isin([level, "england"])]
+    columns = ["code", "measure", "year", "value", "change_3y", "change_3y_pct", "change_5y", "change_5y_pct"]
+    console.print(_frame_text(shown[columns].round(1)))
+    for note in result.notes:
+        console.print(note)
+
+
+@workforce_app.command("gap")
+def workforce_gap(
+    store: StoreOption = Path("nearcare.duckdb"),
+    area: AreaOption = None,
+    patients_per_gp_fte: Annotated[
+        float | None, _number("Benchmark: need-weighted patients per GP FTE (default England's).", 1, 100_000)
+    ] = None,
+    patients_per_nurse_fte: Annotated[
+        float | None,
+        _number("Benchmark: need-weighted patients per nurse FTE (default England's).", 1, 100_000),
+    ] = None,
+    out: OutOption = None,
+) -> None:
+    """GP and nurse FTE needed to reach a benchmark: total, per sub-ICB, neighbourhood and IMD quintile."""
+    result = _workforce_run(
+        store,
+        out,
+        "workforce gap",
+        lambda p: (
+            found := p.workforce_gap(
+                area, patients_per_gp_fte=patients_per_gp_fte, patients_per_nurse_fte=patients_per_nurse_fte
+            ),
+            found.groups,
+        ),
+    )
+    console.print(_frame_text(result.groups.round(1)))
+    for note in result.notes:
+        console.print(note)
+
+
+@workforce_app.command("risk")
+def workforce_risk(
+    store: StoreOption = Path("nearcare.duckdb"),
+    area: AreaOption = None,
+    closures: Annotated[
+        bool, typer.Option(help="Also score what closing each practice would do (takes a while).")
+    ] = True,
+    out: OutOption = None,
+) -> None:
+    """Practices at risk: a transparent score from public data, each practice's reasons listed."""
+    frame, notes = _workforce_run(
+        store,
+        out,
+        "practices at risk",
+        lambda p: (
+            found := p.practices_at_risk(area, closures=closures, workers=os.cpu_count() or 1),
+            found[0],
+        ),
+    )
+    console.print(_frame_text(frame[["practice_code", "name", "risk_score", "reasons"]].head(20)))
+    for note in notes:
+        console.print(note)
+
+
 @app.command("serve")
 def serve(
     store: StoreOption = Path("nearcare.duckdb"),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from nearcare.neighbourhoods import DesignCheck
     from nearcare.scenarios import Context, Merge, NewSite, Scenario, ScenarioResult
     from nearcare.sources import ImportResult
+    from nearcare.workforce import WorkforceGap, WorkforceTrends
 
 MODES = ("network", "crowfly")
 
@@ -440,6 +441,56 @@ class Project:
         from nearcare.scenarios import rank_closures
 
         return rank_closures(self.store, kind, mode="drive" if mode == "network" else mode, workers=workers)
+
+    # -- workforce
+
+    def workforce_trends(self, area: str | None = None) -> WorkforceTrends:
+        """GP and nurse FTE and patients per FTE by year, need-weighted, with the change over 3 and 5
+        years, per practice, sub-ICB, ICB and England (``area``: a sub-ICB or ICB code to narrow to)."""
+        # lazy: start-up time
+        from nearcare.workforce import trends
+
+        return trends(self.store, area)
+
+    def workforce_gap(
+        self,
+        area: str | None = None,
+        *,
+        patients_per_gp_fte: float | None = None,
+        patients_per_nurse_fte: float | None = None,
+        year: int | None = None,
+    ) -> WorkforceGap:
+        """GP and nurse FTE needed to reach a benchmark (England's need-weighted patients per FTE by
+        default): total, per sub-ICB, per neighbourhood and per deprivation quintile."""
+        # lazy: start-up time
+        from nearcare.workforce import gap
+
+        return gap(
+            self.store,
+            patients_per_gp_fte=patients_per_gp_fte,
+            patients_per_nurse_fte=patients_per_nurse_fte,
+            year=year,
+            area=area,
+        )
+
+    def practices_at_risk(
+        self,
+        area: str | None = None,
+        *,
+        closures: bool = True,
+        patients_per_gp_fte: float | None = None,
+        workers: int = 1,
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """Practices scored on the documented rules (``nearcare.workforce``), each with its reasons, and
+        notes; ``closures`` also scores what closing each practice would do (crow-fly closure ranking)."""
+        # lazy: start-up time
+        from nearcare.scenarios import rank_closures
+        from nearcare.workforce import practices_at_risk
+
+        ranked = rank_closures(self.store, "gp", mode="crowfly", workers=workers) if closures else None
+        return practices_at_risk(
+            self.store, closures=ranked, patients_per_gp_fte=patients_per_gp_fte, area=area
+        )
 
     # -- defibrillators
 

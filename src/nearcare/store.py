@@ -159,6 +159,22 @@ CREATE TABLE IF NOT EXISTS gp_workforce (
     source_id BIGINT NOT NULL,
     PRIMARY KEY (practice_code, year)
 );
+-- England's totals per year, derived from the national workforce file when the bundle is made
+-- (nearcare.bundle.england_workforce): over practices reporting GP FTE above 0.
+CREATE TABLE IF NOT EXISTS england_workforce (
+    year INTEGER PRIMARY KEY,
+    practices BIGINT NOT NULL,
+    practices_with_gp_fte BIGINT NOT NULL,
+    patients DOUBLE,
+    patients_with_gp_fte DOUBLE,
+    gp_fte DOUBLE,
+    locum_trainee_fte DOUBLE,
+    nurse_fte DOUBLE,
+    direct_patient_care_fte DOUBLE,
+    admin_fte DOUBLE,
+    need_factor_mean DOUBLE,
+    source_id BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS practice_deprivation (
     practice_code VARCHAR PRIMARY KEY,
     imd_score DOUBLE NOT NULL,

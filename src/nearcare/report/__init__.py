@@ -13,6 +13,7 @@ from nearcare.report.atlas import atlas_sections, sources_section
 from nearcare.report.document import Figure, Report, Section, Table, format_value, table_from_frame
 from nearcare.report.equity import equity_sections
 from nearcare.report.travel import travel_sections
+from nearcare.report.workforce import workforce_sections
 from nearcare.store import Store
 
 __all__ = ["Figure", "Report", "Section", "Table", "area_report", "format_value", "table_from_frame"]
@@ -26,6 +27,7 @@ def area_report(store: Store, notes: list[str] | None = None, extra: list[Sectio
         *atlas_sections(store, notes),
         *travel_sections(store),
         *equity_sections(store),
+        *workforce_sections(store),
         *(extra or []),
     ]:
         report.add(section)

@@ -45,6 +45,7 @@ from nearcare.web.pages import (
     practices,
     scenarios,
     search,
+    workforce,
 )
 from nearcare.web.schemas import MAX_SCENARIO_SITES
 from nearcare.web.site import HERE, Site
@@ -129,7 +130,17 @@ def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HO
     if assets is not None:
         mount_assets(app, assets)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for page in (atlas, practices, equity, scenarios, neighbourhoods, defibrillators, search, downloads):
+    for page in (
+        atlas,
+        practices,
+        equity,
+        scenarios,
+        neighbourhoods,
+        defibrillators,
+        workforce,
+        search,
+        downloads,
+    ):
         app.include_router(page.router)
 
     @app.exception_handler(HTTPException)

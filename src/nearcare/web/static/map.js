@@ -101,6 +101,21 @@ var nearcare = (function () {
         }
       });
     },
+    workforce: function () {  // practices coloured by risk score (classes and legend from the server)
+      var map = base();
+      fetch("/api/workforce/risk.geojson").then(function (r) { return r.json(); }).then(function (geo) {
+        var spec = geo.legend;
+        var layer = L.geoJSON(geo, {
+          pointToLayer: function (f, latlng) {
+            var c = f.properties["class"] >= 0 ? spec.colours[f.properties["class"]] : spec.missing_colour;
+            return L.circleMarker(latlng, { radius: 6, color: "#212b32", weight: 1, fillColor: c, fillOpacity: 0.9 });
+          },
+          onEachFeature: function (f, l) { l.bindTooltip(text(f.properties.name + ": " + f.properties.value + " points. " + (f.properties.reasons || "no rule met"))); }
+        }).addTo(map);
+        if (geo.features.length) { map.fitBounds(layer.getBounds()); }
+        legend(document.getElementById("legend"), spec, false);
+      });
+    },
     defibrillators: function () {
       var map = base();
       fetch("/api/defibrillators").then(function (r) { return r.json(); }).then(function (geo) {
