@@ -271,3 +271,30 @@ def test_web_page_and_api(client):
     assert "reasons" in download.text.splitlines()[0]
     trends = client.get("/api/workforce/trends").json()
     assert {c["level"] for c in trends["changes"]} == {"sub_icb", "icb", "england"}
+
+
+def test_readme_workforce_figures(demo):
+    """The figures the README's Workforce section quotes for the demo."""
+    with Store(demo.store_path, read_only=True) as store:
+        result = workforce.gap(store)
+        found = workforce.trends(store)
+    groups = result.groups.set_index(["grouping", "group"])
+    assert round(result.benchmark_per_gp_fte) == 2351 and round(result.benchmark_per_nurse_fte) == 3770
+    total = groups.loc[("total", "area")]
+    assert (round(total["gp_fte"], 1), round(total["gp_fte_needed"], 1), round(total["gp_fte_gap"], 1)) == (
+        481.7,
+        480.4,
+        -1.3,
+    )
+    assert round(total["nurse_fte_gap"], 1) == 29.5
+    assert round(groups.loc[("sub_icb", "04C"), "gp_fte_gap"], 1) == 58.8
+    quintile = groups.loc["imd_quintile", "gp_fte_gap"]
+    assert (
+        round(quintile["1"] + quintile["2"], 1) == 61.6 and round(quintile["4"] + quintile["5"], 1) == -60.2
+    )
+    icb = _row(found.years, "icb", "QK1", 2024)
+    assert (
+        round(icb["patients_per_gp_fte"]) == 2465 and round(icb["need_weighted_patients_per_gp_fte"]) == 2345
+    )
+    england = found.years[found.years["level"] == "england"]
+    assert england["practices_with_gp_fte"].min() == 6296 and england["practices_with_gp_fte"].max() == 7274
