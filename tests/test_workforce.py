@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import shared_file
@@ -298,3 +300,36 @@ def test_readme_workforce_figures(demo):
     )
     england = found.years[found.years["level"] == "england"]
     assert england["practices_with_gp_fte"].min() == 6296 and england["practices_with_gp_fte"].max() == 7274
+
+
+_fte = st.one_of(st.just(0.0), st.just(float("nan")), st.floats(0.1, 50))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("ABC"), st.sampled_from([2020, 2024]), st.floats(0, 30_000), _fte, _fte),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_sums_count_only_practices_reporting_gp_fte(rows):
+    """Every practice is counted; FTE, patients behind ratios and need only where GP FTE > 0."""
+    panel = pd.DataFrame(rows, columns=["group", "year", "patients", "gp_fte", "nurse_fte"])
+    panel["covered"] = panel["gp_fte"].fillna(0) > 0
+    panel["need_weighted_patients"] = panel["patients"] * 1.1
+    for column in ("locum_trainee_fte", "direct_patient_care_fte", "admin_fte"):
+        panel[column] = 1.0
+    summed = workforce._ratios(workforce._sum_covered(panel, ["group"]))
+    for (group, year), part in panel.groupby(["group", "year"]):
+        row = summed[(summed["group"] == group) & (summed["year"] == year)].iloc[0]
+        covered = part[part["covered"]]
+        assert row["practices"] == len(part) and row["practices_with_gp_fte"] == len(covered)
+        assert row["patients"] == pytest.approx(part["patients"].sum())
+        if covered.empty:
+            assert np.isnan(row["gp_fte"]) and np.isnan(row["patients_per_gp_fte"])
+        else:
+            assert row["gp_fte"] == pytest.approx(covered["gp_fte"].sum())
+            assert row["patients_per_gp_fte"] == pytest.approx(
+                covered["patients"].sum() / covered["gp_fte"].sum()
+            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from nearcare._errors import StoreError
@@ -44,9 +46,14 @@ def trend_chart(found: WorkforceTrends, measure: str) -> Figure:
     """One line per sub-ICB, ICB and England: ``measure`` by year."""
     figure, axes = maps.new_figure((8, 4))
     rows = found.years[found.years["level"] != "practice"]
+    styles: dict[str, dict[str, Any]] = {
+        "england": {"color": "#212b32", "linestyle": "--"},
+        "icb": {"color": "#005eb8", "linewidth": 2.5},
+    }
+    others = iter(["#d5281b", "#ffb81c", "#007f3b", "#78be20", "#330072", "#ae2573"] * 50)
     for (level, code), unit in rows.groupby(["level", "code"], sort=False):
-        style = {"england": "k--", "icb": "C0-"}.get(str(level), "-")
-        axes.plot(unit["year"], unit[measure], style, marker="o", markersize=3, label=f"{code} ({level})")
+        style = styles.get(str(level)) or {"color": next(others)}
+        axes.plot(unit["year"], unit[measure], marker="o", markersize=3, label=f"{code} ({level})", **style)
     axes.set_title(MEASURE_LABELS[measure])
     axes.set_xlabel("year")
     axes.set_ylabel(MEASURE_LABELS[measure])
