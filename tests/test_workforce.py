@@ -118,6 +118,16 @@ def test_england_figures_computed_from_an_imported_file_when_none_kept(store):
     assert "relative to England" in need_note  # a computed table has its own need mean
 
 
+def test_a_store_made_before_the_england_table_opens_read_only(demo, tmp_path):
+    path = tmp_path / "old.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with Store(path) as store:
+        store.con.execute("DROP TABLE england_workforce")
+    with Store(path, read_only=True) as store:
+        table, note = workforce.england_figures(store)
+        assert "imported workforce file" in note and len(table) == 9
+
+
 def test_old_bundle_without_england_table_still_loads(tmp_path):
     folder = tmp_path / "bundle"
     shutil.copytree(bundle_dir(), folder)

@@ -99,7 +99,9 @@ def _need_factor(pct_65_plus: pd.Series, imd_quintile: pd.Series) -> np.ndarray:
 
 def england_figures(store: Store) -> tuple[pd.DataFrame, str]:
     """England's totals per year and a line saying where they come from."""
-    table = store.df("SELECT * FROM england_workforce ORDER BY year")
+    # A store made before this table existed, opened read-only, does not have it.
+    kept = "england_workforce" in store.tables()
+    table = store.df("SELECT * FROM england_workforce ORDER BY year") if kept else pd.DataFrame()
     if len(table):
         return table, (
             f"England: totals of the national workforce file ({int(table['practices'].max()):,} practices), "
