@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from conftest import shared_file
 from nearcare import workforce
 from nearcare._errors import InputError
-from nearcare.bundle import bundle_dir, load_bundle
+from nearcare.bundle import bundle_dir, load_bundle, make_bundle
 from nearcare.cli import app
 from nearcare.need import age_factor, deprivation_factor
 from nearcare.store import Store
@@ -343,3 +343,55 @@ def test_sums_count_only_practices_reporting_gp_fte(rows):
             assert row["patients_per_gp_fte"] == pytest.approx(
                 covered["patients"].sum() / covered["gp_fte"].sum()
             )
+
+
+def test_every_practice_year_matches_the_source_file(found, source):
+    """All of the area's practices, 2016-2024, against the national file row by row."""
+    mine = found.years[found.years["level"] == "practice"]
+    theirs = source.rename(
+        columns={
+            "Practice.Code": "code",
+            "Year": "year",
+            "TOTAL_PATIENTS": "patients",
+            "TOTAL_GP_EXTGL_FTE": "gp_fte",
+            "TOTAL_NURSES_FTE": "nurse_fte",
+            "TOTAL_DPC_FTE": "direct_patient_care_fte",
+        }
+    )
+    both = mine.merge(theirs, on=["code", "year"], how="left", suffixes=("", "_file"), indicator=True)
+    assert (both["_merge"] == "both").all()
+    assert len(mine) == theirs["code"].isin(set(mine["code"])).sum() == 1121  # every row of the file for them
+    assert sorted(set(mine["year"])) == list(range(2016, 2025))
+    covered = both["gp_fte_file"] > 0
+    assert (both["practices_with_gp_fte"] == covered.astype(int)).all()
+    assert np.allclose(both["patients"], both["patients_file"])
+    for column in ("gp_fte", "nurse_fte", "direct_patient_care_fte"):
+        assert np.allclose(both.loc[covered, column], both.loc[covered, f"{column}_file"], equal_nan=True), (
+            column
+        )
+
+
+def test_bundle_round_trip_keeps_england(demo, tmp_path):
+    """make_bundle writes England's table when given one; load_bundle puts it back."""
+    path = tmp_path / "national.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with Store(path) as store:
+        england = workforce.england_figures(store)[0]
+        counts = make_bundle(store, tmp_path / "bundle", england_workforce=england)
+    assert counts["england_workforce"] == 9
+    with Store(tmp_path / "loaded.duckdb") as store:
+        load_bundle(store, tmp_path / "bundle")
+        loaded = store.df("SELECT * FROM england_workforce ORDER BY year")
+    pd.testing.assert_frame_equal(loaded, england, check_dtype=False)
+
+
+def test_risk_through_the_api_scores_closures(demo):
+    """Project.practices_at_risk runs the crow-fly closure ranking and uses it."""
+    import nearcare
+
+    with nearcare.open(demo.store_path, read_only=True) as project:
+        risk, notes = project.practices_at_risk(workers=2)
+    latham = risk.set_index("practice_code").loc["C82038"]  # the closure the demo ranks worst
+    assert latham["people_newly_beyond_if_closed"] > workforce.CLOSURE_PEOPLE
+    assert "closing it would leave" in latham["reasons"]
+    assert not any("not assessed" in n for n in notes)
