@@ -385,13 +385,22 @@ def test_bundle_round_trip_keeps_england(demo, tmp_path):
     pd.testing.assert_frame_equal(loaded, england, check_dtype=False)
 
 
-def test_risk_through_the_api_scores_closures(demo):
-    """Project.practices_at_risk runs the crow-fly closure ranking and uses it."""
+def test_risk_through_the_api_scores_closures(demo, monkeypatch):
+    """Project.practices_at_risk runs the crow-fly closure ranking (stubbed here: ranking every
+    closure takes minutes; tests/test_scenarios.py checks the ranking itself) and uses it."""
     import nearcare
+    from nearcare import scenarios
 
+    asked = {}
+
+    def ranked(store, kind, *, mode, workers):
+        asked.update(kind=kind, mode=mode, workers=workers)
+        return pd.DataFrame({"code": ["C82038"], "people_newly_beyond_threshold": [22_249.0]})
+
+    monkeypatch.setattr(scenarios, "rank_closures", ranked)
     with nearcare.open(demo.store_path, read_only=True) as project:
         risk, notes = project.practices_at_risk(workers=2)
-    latham = risk.set_index("practice_code").loc["C82038"]  # the closure the demo ranks worst
-    assert latham["people_newly_beyond_if_closed"] > workforce.CLOSURE_PEOPLE
-    assert "closing it would leave" in latham["reasons"]
-    assert not any("not assessed" in n for n in notes)
+        _, without = project.practices_at_risk(closures=False)
+    assert asked == {"kind": "gp", "mode": "crowfly", "workers": 2}
+    assert "closing it would leave 22,249 people" in risk.set_index("practice_code").loc["C82038", "reasons"]
+    assert not any("not assessed" in n for n in notes) and any("not assessed" in n for n in without)
