@@ -357,7 +357,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "nearcare.allocation",
         "nearcare.flows",
     ),
-    "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib"),
+    "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib", "nearcare.hubs"),
     "report": ("nearcare.report", "nearcare.legend"),
     "api": ("nearcare.project", "nearcare.demo"),
     "faces": ("nearcare.web", "nearcare.cli"),

@@ -41,6 +41,7 @@ from nearcare.web.pages import (
     docs,
     downloads,
     equity,
+    hubs,
     neighbourhoods,
     practices,
     scenarios,
@@ -129,7 +130,17 @@ def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HO
     if assets is not None:
         mount_assets(app, assets)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for page in (atlas, practices, equity, scenarios, neighbourhoods, defibrillators, search, downloads):
+    for page in (
+        atlas,
+        practices,
+        equity,
+        scenarios,
+        neighbourhoods,
+        hubs,
+        defibrillators,
+        search,
+        downloads,
+    ):
         app.include_router(page.router)
 
     @app.exception_handler(HTTPException)
