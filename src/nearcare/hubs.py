@@ -279,7 +279,16 @@ def read_candidates(store: Store, path: str | Path) -> pd.DataFrame:
         where = f"{path} line {line}"
         if "code" not in table:
             raise InputError("required value is missing", path=path, line=line, field="code")
-        easting, northing = _locate(store, table, where)
+        located: dict[str, object] = dict(table)
+        for key in ("lat", "lon"):
+            if key in table:
+                try:
+                    located[key] = float(table[key])
+                except ValueError:
+                    raise InputError(
+                        "not a number", path=path, line=line, field=key, value=table[key]
+                    ) from None
+        easting, northing = _locate(store, located, where)
         records.append(
             {
                 "code": table["code"],
