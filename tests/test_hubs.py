@@ -297,3 +297,8 @@ def test_project_method_and_report_section(demo, store):
     assert "Neighbourhood hubs" in [s.title for s in area_report(store).sections]
     store.con.execute("DELETE FROM neighbourhoods")
     assert hub_sections(store) == []  # nothing to place hubs in: no section
+
+
+def test_the_demo_report_has_the_hubs_section(demo):
+    html = demo.report_path.read_text()
+    assert "Neighbourhood hubs" in html and "31 hubs in 31 of 31 neighbourhoods" in html

@@ -213,10 +213,17 @@ class HubPlan:
     def people(self, status: str) -> float:
         return float(self.lsoas.loc[self.lsoas["status"] == status, "population"].sum())
 
+    def _greedy_solved(self) -> pd.DataFrame:
+        """Neighbourhoods solved exactly where greedy also found a feasible choice (it may not, with
+        ``max_minutes``: the exact method can prove a choice exists that greedy misses)."""
+        solved = self.neighbourhoods[self.neighbourhoods["status"] == "optimal"]
+        return solved[np.isfinite(solved["greedy_need_minutes"].astype(float))]
+
     @property
     def gap(self) -> float:
-        """The greedy heuristic's excess need-weighted minutes over the exact optimum, all neighbourhoods."""
-        solved = self.neighbourhoods[self.neighbourhoods["status"] == "optimal"]
+        """The greedy heuristic's excess need-weighted minutes over the exact optimum, summed over the
+        neighbourhoods where greedy found a feasible choice."""
+        solved = self._greedy_solved()
         exact, greedy = solved["exact_need_minutes"].sum(), solved["greedy_need_minutes"].sum()
         return float((greedy - exact) / exact) if exact > 0 else 0.0
 
@@ -231,13 +238,20 @@ class HubPlan:
             else float("nan")
         )
         optimal = int((self.neighbourhoods["status"] == "optimal").sum())
+        missed = optimal - len(self._greedy_solved())
+        greedy_missed = f" (in {missed} it found no choice within the time)" if missed else ""
+        reach = (
+            f"no pair to any candidate within {self.max_minutes:g} minutes"
+            if self.max_minutes
+            else "no pair to any candidate"
+        )
         return (
             f"{len(self.hubs)} hubs in {optimal} of {len(self.neighbourhoods)} neighbourhoods "
             f"({self.per_neighbourhood} each, among {self.candidates}; {self.profile}, {how}{within}): "
             f"{self.people(STATUS_ASSIGNED):,.0f} of {total:,.0f} people assigned, need-weighted mean "
-            f"{mean:.1f} minutes to their hub; {self.people(STATUS_UNREACHABLE):,.0f} unreachable (no pair to "
-            f"any candidate), {self.people(STATUS_NOT_PLACED):,.0f} in neighbourhoods with no feasible choice; "
-            f"greedy with interchange is {100 * self.gap:.2f}% above the exact optimum"
+            f"{mean:.1f} minutes to their hub; {self.people(STATUS_UNREACHABLE):,.0f} unreachable ({reach}), "
+            f"{self.people(STATUS_NOT_PLACED):,.0f} in neighbourhoods with no feasible choice; "
+            f"greedy with interchange is {100 * self.gap:.2f}% above the exact optimum{greedy_missed}"
         )
 
 

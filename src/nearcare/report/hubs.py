@@ -20,7 +20,8 @@ def hub_sections(store: Store) -> list[Section]:
 
 
 def hub_map(store: Store, plan: HubPlan):
-    """LSOAs coloured by minutes to their hub (grey: not assigned), neighbourhoods outlined, hubs marked."""
+    """LSOAs coloured by minutes to their hub (grey: not assigned), neighbourhoods outlined, hubs as
+    stars sized by the people they serve."""
     areas = maps.small_areas_frame(store, "lsoa21_code").merge(
         plan.lsoas[["lsoa21_code", "neighbourhood", "minutes"]], on="lsoa21_code"
     )
@@ -28,21 +29,22 @@ def hub_map(store: Store, plan: HubPlan):
     figure = maps.choropleth(
         areas,
         "minutes",
-        title=f"Minutes to the neighbourhood's hub ({plan.profile}, {how})",
+        title=f"Minutes to the neighbourhood's hub ({plan.profile}, {how})\n"
+        "stars: the hubs, sized by the people they serve; lines: neighbourhoods",
         legend_label="Minutes to the hub",
     )
     axes = figure.axes[0]
     areas.dissolve("neighbourhood").boundary.plot(ax=axes, color="#212b32", linewidth=0.7)
+    people = plan.hubs["population"].astype(float)
     axes.scatter(
         plan.hubs["easting"],
         plan.hubs["northing"],
-        s=40,
+        s=30 + 120 * people / max(float(people.max()), 1.0),  # star size: the people the hub serves
         marker="*",
         c="#d5281b",
         edgecolors="#ffffff",
         linewidths=0.6,
         zorder=4,
-        label="Hub",
     )
     return figure
 
