@@ -302,3 +302,22 @@ def test_project_method_and_report_section(demo, store):
 def test_the_demo_report_has_the_hubs_section(demo):
     html = demo.report_path.read_text()
     assert "Neighbourhood hubs" in html and "31 hubs in 31 of 31 neighbourhoods" in html
+
+
+def test_cli_takes_candidates_from_a_file_and_names_a_bad_line(demo, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("code,name,postcode\nNEWHUB,New hub,LE15 6AA\n")  # Oakham, Rutland
+    result = CliRunner().invoke(
+        app,
+        ["neighbourhoods", "hubs", "--store", str(demo.store_path), "--candidates", str(good), "--crowfly"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "NEWHUB" in result.output and "1 hubs in 1 of 31 neighbourhoods" in result.output
+    assert "the first 20 of" in result.output  # the other neighbourhoods' LSOAs: listed, capped on screen
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,lat,lon\nA,52.6,abc\n")
+    for path, needle in ((bad, "line 2, field 'lon': not a number"), (tmp_path / "none.csv", "no such file")):
+        result = CliRunner().invoke(
+            app, ["neighbourhoods", "hubs", "--store", str(demo.store_path), "--candidates", str(path)]
+        )
+        assert result.exit_code == 2 and needle in result.output, result.output

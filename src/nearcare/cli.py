@@ -916,8 +916,13 @@ def neighbourhoods_hubs(
         console.print(_frame_text(unsolved[["neighbourhood", "status", "population"]]))
     unreachable = plan.lsoas[plan.lsoas["status"] == "unreachable"]
     if len(unreachable):
-        console.print(f"LSOAs with no pair to any candidate ({len(unreachable)}):")
-        console.print(_frame_text(unreachable[["lsoa21_code", "neighbourhood", "population"]]))
+        shown = (
+            ""
+            if len(unreachable) <= 20
+            else f"; the first 20 of {len(unreachable):,} (all in lsoas.csv with --out)"
+        )
+        console.print(f"LSOAs with no pair to any candidate{shown}:")
+        console.print(_frame_text(unreachable[["lsoa21_code", "neighbourhood", "population"]].head(20)))
     console.print(plan.summary())
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
