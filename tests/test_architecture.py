@@ -358,7 +358,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "nearcare.flows",
         "nearcare.workforce",
     ),
-    "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib"),
+    "planning": ("nearcare.scenarios", "nearcare.neighbourhoods", "nearcare.defib", "nearcare.hubs"),
     "report": ("nearcare.report", "nearcare.legend"),
     "api": ("nearcare.project", "nearcare.demo"),
     "faces": ("nearcare.web", "nearcare.cli"),

@@ -879,6 +879,56 @@ def neighbourhoods_profile(
         console.print(f"wrote {out / 'profiles.csv'} and {out / 'teams.csv'}")
 
 
+@neighbourhood_app.command("hubs")
+def neighbourhoods_hubs(
+    store: StoreOption = Path("nearcare.duckdb"),
+    per_neighbourhood: Annotated[int, _number("Hubs in each neighbourhood.", 1, 20)] = 1,
+    candidates: Annotated[
+        str,
+        typer.Option(help="practices, sites (every service site) or a CSV of code,postcode or code,lat,lon."),
+    ] = "practices",
+    max_minutes: Annotated[
+        float | None,
+        _number("Every LSOA must reach its hub within this.", 0, 300, above=True, unit=" minutes"),
+    ] = None,
+    profile: Annotated[str, typer.Option(help="walk or drive.")] = "drive",
+    crowfly: Annotated[
+        bool, typer.Option("--crowfly", help="Use the crow-fly run even if a network run exists.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for hubs.csv, lsoas.csv and neighbourhoods.csv.")
+    ] = None,
+) -> None:
+    """Choose each neighbourhood's hub site(s): least need-weighted travel time (p-median), exact and greedy."""
+    if profile not in _WALK_DRIVE:
+        _fail(InputError(f"--profile must be walk or drive, not {profile!r}"))
+    with _opened(store, read_only=True) as project:
+        plan = project.neighbourhood_hubs(
+            per_neighbourhood,
+            candidates=candidates if candidates in ("practices", "sites") else Path(candidates),
+            max_minutes=max_minutes,
+            profile=profile,
+            mode="crowfly" if crowfly else None,
+        )
+    console.print(_frame_text(plan.hubs[["neighbourhood", "code", "name", "population", "mean_minutes"]]))
+    unsolved = plan.neighbourhoods[plan.neighbourhoods["status"] != "optimal"]
+    if len(unsolved):
+        console.print(_frame_text(unsolved[["neighbourhood", "status", "population"]]))
+    unreachable = plan.lsoas[plan.lsoas["status"] == "unreachable"]
+    if len(unreachable):
+        shown = (
+            ""
+            if len(unreachable) <= 20
+            else f"; the first 20 of {len(unreachable):,} (all in lsoas.csv with --out)"
+        )
+        console.print(f"LSOAs with no pair to any candidate{shown}:")
+        console.print(_frame_text(unreachable[["lsoa21_code", "neighbourhood", "population"]].head(20)))
+    console.print(plan.summary())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("hubs", "lsoas", "neighbourhoods"):
+            getattr(plan, name).to_csv(out / f"{name}.csv", index=False)
+        console.print(f"wrote hubs.csv, lsoas.csv and neighbourhoods.csv in {out}")
 workforce_app = typer.Typer(
     no_args_is_help=True, help="GP and nurse workforce: trends, the gap, practices at risk."
 )

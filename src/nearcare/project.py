@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from nearcare.area import BuildResult
     from nearcare.defib import Coverage, Siting
     from nearcare.equity import EquityFigures
+    from nearcare.hubs import HubPlan
     from nearcare.neighbourhoods import DesignCheck
     from nearcare.scenarios import Context, Merge, NewSite, Scenario, ScenarioResult
     from nearcare.sources import ImportResult
@@ -650,6 +651,32 @@ class Project:
                 )
             ratios = {**TEAM_PER_10K_NEED, **ratios}
         return profiles(self.store, ratios)
+
+    def neighbourhood_hubs(
+        self,
+        per_neighbourhood: int = 1,
+        *,
+        candidates: str | Path = "practices",
+        max_minutes: float | None = None,
+        profile: str = "drive",
+        mode: str | None = None,
+        solver: object = None,
+    ) -> HubPlan:
+        """Where each neighbourhood's hub(s) should stand: the p-median of need-weighted minutes over
+        ``candidates`` (practices, sites or a CSV of points), exactly and greedily, optionally all
+        within ``max_minutes`` (``hubs``, ``lsoas``, ``neighbourhoods`` frames; see ``nearcare.hubs``)."""
+        # lazy: start-up time
+        from nearcare.hubs import choose_hubs
+
+        return choose_hubs(
+            self.store,
+            per_neighbourhood=per_neighbourhood,
+            candidates=candidates,
+            max_minutes=max_minutes,
+            profile=profile,
+            mode=_mode(mode, profile),
+            solver=solver,  # any PuLP solver (typed loosely: PuLP loads lazily)
+        )
 
     # -- report, export, tables
 

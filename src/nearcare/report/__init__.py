@@ -3,7 +3,7 @@
 ``document`` holds the report objects (sections, figures, tables) and renders them; ``maps`` draws
 with matplotlib's object API (never pyplot's global state, so a notebook's backend is left alone);
 one module per analysis (``atlas``, ``travel``, ``equity``, ``scenarios``, ``neighbourhoods``,
-``defib``) turns its results into sections. The analysis modules never import this package.
+``hubs``, ``defib``) turns its results into sections. The analysis modules never import this package.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from nearcare.area import area_label
 from nearcare.report.atlas import atlas_sections, sources_section
 from nearcare.report.document import Figure, Report, Section, Table, format_value, table_from_frame
 from nearcare.report.equity import equity_sections
+from nearcare.report.hubs import hub_sections
 from nearcare.report.travel import travel_sections
 from nearcare.report.workforce import workforce_sections
 from nearcare.store import Store
@@ -29,6 +30,7 @@ def area_report(store: Store, notes: list[str] | None = None, extra: list[Sectio
         *equity_sections(store),
         *workforce_sections(store),
         *(extra or []),
+        *hub_sections(store),
     ]:
         report.add(section)
     report.add(sources_section(store))
