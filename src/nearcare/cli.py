@@ -929,6 +929,8 @@ def neighbourhoods_hubs(
         for name in ("hubs", "lsoas", "neighbourhoods"):
             getattr(plan, name).to_csv(out / f"{name}.csv", index=False)
         console.print(f"wrote hubs.csv, lsoas.csv and neighbourhoods.csv in {out}")
+
+
 workforce_app = typer.Typer(
     no_args_is_help=True, help="GP and nurse workforce: trends, the gap, practices at risk."
 )
