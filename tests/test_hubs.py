@@ -321,3 +321,18 @@ def test_cli_takes_candidates_from_a_file_and_names_a_bad_line(demo, tmp_path):
             app, ["neighbourhoods", "hubs", "--store", str(demo.store_path), "--candidates", str(path)]
         )
         assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_cli_hub_files_defuse_spreadsheet_formulas(demo, tmp_path):
+    """A candidate's name from a user file is written to hubs.csv as text a spreadsheet will not run."""
+    candidates = tmp_path / "candidates.csv"
+    candidates.write_text('code,name,postcode\nNEWHUB,"=HYPERLINK(""http://x"")",LE15 6AA\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["neighbourhoods", "hubs", "--store", str(demo.store_path), "--candidates", str(candidates)]
+        + ["--crowfly", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    hubs = pd.read_csv(out / "hubs.csv")
+    assert hubs.loc[hubs["code"] == "NEWHUB", "name"].item() == '\'=HYPERLINK("http://x")'

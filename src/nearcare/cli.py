@@ -870,13 +870,13 @@ def neighbourhoods_profile(
     """Profile each neighbourhood and suggest its team, in proportion to need."""
     with _opened(store, read_only=True) as project:
         profile, team = project.neighbourhood_profiles(ratios)
-    console.print(_frame_text(profile))
-    console.print(_frame_text(team.round(1)))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        profile.to_csv(out / "profiles.csv", index=False)
-        team.to_csv(out / "teams.csv", index=False)
-        console.print(f"wrote {out / 'profiles.csv'} and {out / 'teams.csv'}")
+        console.print(_frame_text(profile))
+        console.print(_frame_text(team.round(1)))
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            project.export(profile, out / "profiles.csv", name="neighbourhood profiles")
+            project.export(team, out / "teams.csv", name="neighbourhood teams")
+            console.print(f"wrote {out / 'profiles.csv'} and {out / 'teams.csv'}")
 
 
 @neighbourhood_app.command("hubs")
@@ -910,6 +910,10 @@ def neighbourhoods_hubs(
             profile=profile,
             mode="crowfly" if crowfly else None,
         )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("hubs", "lsoas", "neighbourhoods"):
+                project.export(getattr(plan, name), out / f"{name}.csv", name=f"hub {name}")
     console.print(_frame_text(plan.hubs[["neighbourhood", "code", "name", "population", "mean_minutes"]]))
     unsolved = plan.neighbourhoods[plan.neighbourhoods["status"] != "optimal"]
     if len(unsolved):
@@ -925,9 +929,6 @@ def neighbourhoods_hubs(
         console.print(_frame_text(unreachable[["lsoa21_code", "neighbourhood", "population"]].head(20)))
     console.print(plan.summary())
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("hubs", "lsoas", "neighbourhoods"):
-            getattr(plan, name).to_csv(out / f"{name}.csv", index=False)
         console.print(f"wrote hubs.csv, lsoas.csv and neighbourhoods.csv in {out}")
 
 
