@@ -59,10 +59,11 @@ def import_national(store: Any, postcode_files: list[Path], data: Path = SHARED_
     # lazy: keeps this module importable for its constants without nearcare's import cost
     from nearcare.sources import import_files
 
-    rows: dict[str, int] = {}
+    # Postcodes first, into the empty store: imported after the other national files, the commit of
+    # the 23 packed files failed in DuckDB ("failed to pin block", buffer pool held to 300 MB).
+    rows = {"postcodes": sum(import_files(store, "postcodes", postcode_files).rows.values())}
     for kind, relative in NATIONAL_FILES.items():
         rows[kind] = sum(import_files(store, kind, [data / relative]).rows.values())
-    rows["postcodes"] = sum(import_files(store, "postcodes", postcode_files).rows.values())
     return rows
 
 

@@ -476,7 +476,7 @@ def parse_rural_urban(path: Path) -> Parsed:
 IMPORTERS = [
     Importer(
         "postcodes",
-        "OS Code-Point Open CSV or ONS Postcode Directory: postcode points",
+        "OS Code-Point Open CSV, ONS Postcode Directory, or its packed copy (postcodes_*.msgpack.br): postcode points",
         parse_postcodes,
         OS,
         "OS OpenData licence (Open Government Licence v3.0)",
