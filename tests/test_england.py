@@ -17,6 +17,7 @@ from nearcare._errors import InputError
 from nearcare.area import build, resolve_area
 from nearcare.cli import app
 from nearcare.equity import equity_figures, league_table
+from nearcare.report.equity import league_section
 from nearcare.sources import import_files
 from nearcare.sources.geography import packed_onspd_files, parse_postcodes
 from nearcare.store import Store
@@ -156,8 +157,10 @@ def test_packed_onspd_real_file():
 # -- the equity league table
 
 
-def test_league_rows_are_each_units_own_figures(tmp_path):
-    """Each unit's row is equity_figures over its LSOAs alone; the last row is all of them."""
+@pytest.fixture
+def three_icbs(tmp_path):
+    """A store of 300 LSOAs in three ICBs (GP access rising, falling and flat with deprivation
+    rank) and a fourth of two LSOAs, with their centroids; returns (path, small_areas, access)."""
     rng = np.random.default_rng(16)
     n = 300
     small = pd.DataFrame(
@@ -166,6 +169,8 @@ def test_league_rows_are_each_units_own_figures(tmp_path):
             "icb_code": rng.choice(["QAA", "QBB", "QCC"], n),
             "population": rng.integers(1000, 3000, n).astype(float),
             "imd_rank": rng.permutation(np.arange(1, n + 1)).astype(float),
+            "centroid_easting": rng.uniform(400_000, 500_000, n),
+            "centroid_northing": rng.uniform(200_000, 300_000, n),
         }
     )
     small["imd_decile"] = np.ceil(small["imd_rank"] / (n / 10)).astype(int)
@@ -188,6 +193,14 @@ def test_league_rows_are_each_units_own_figures(tmp_path):
     with Store(tmp_path / "s.duckdb") as store:
         store.insert("small_areas", small)
         store.insert("access", access)
+    return tmp_path / "s.duckdb", small, access
+
+
+def test_league_rows_are_each_units_own_figures(three_icbs):
+    """Each unit's row is equity_figures over its LSOAs alone; the last row is all of them."""
+    path, small, access = three_icbs
+    n = len(small)
+    with Store(path, read_only=True) as store:
         league = league_table(store, by="icb", mode="crowfly")
     assert list(league["unit_code"]) == ["QAA", "QCC", "QBB", "QDD", "*"]
     assert list(league["rank"].iloc[:3]) == [1, 2, 3] and pd.isna(league["rank"].iloc[3])
@@ -204,6 +217,19 @@ def test_league_rows_are_each_units_own_figures(tmp_path):
         assert (row.sii, row.concentration_index, row.concentration_index_se) == pytest.approx(
             (own.sii, own.concentration_index, own.concentration_index_se)
         )
+
+
+def test_league_in_the_report(three_icbs):
+    """The report's league section: the ranked rows with the whole area last, and a map of units."""
+    path, _, _ = three_icbs
+    with Store(path, read_only=True) as store:
+        section = league_section(store, profile="drive", mode="crowfly")
+    assert section is not None and "by ICB" in section.title
+    rows = section.tables[0].rows
+    assert [r[0] for r in rows] == ["1", "2", "3", "", ""]
+    assert rows[0][1] == "QAA ICB (QAA)" and rows[-1][1] == "whole area" and rows[0][-1] == "holds"
+    assert rows[3][-1].startswith("not assessed")
+    assert section.figures[0].uri.startswith("data:image/png;base64,")
 
 
 def test_league_refuses_unknown_unit(tmp_path):

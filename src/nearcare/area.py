@@ -91,9 +91,9 @@ def resolve_area(store: Store, area: str) -> tuple[str, str, list[str]]:
     unknown = [p for p, hit in found.items() if hit is None]
     if unknown:
         raise InputError(
-            f"{len(unknown)} of {len(parts)} area codes match no ICB, sub-ICB location or local authority in "
-            f"the imported lookups: {', '.join(unknown)} (use england, an NHS code like QK1 or 03W, an ONS "
-            "code like E54000015 or E06000017, or LSOA codes)",
+            f"{len(unknown)} of {len(parts)} area codes given ({', '.join(unknown)}): each matches no ICB, "
+            "sub-ICB location or local authority in the imported lookups (use england, an NHS code like QK1 "
+            "or 03W, an ONS code like E54000015 or E06000017, or LSOA codes)",
             value=unknown[0],
         )
     lsoas = [p for p in parts if p.startswith("E01")]
