@@ -193,6 +193,19 @@ def three_icbs(tmp_path):
     with Store(tmp_path / "s.duckdb") as store:
         store.insert("small_areas", small)
         store.insert("access", access)
+        store.insert(
+            "area",
+            pd.DataFrame(
+                [
+                    {
+                        "area_code": "test",
+                        "area_kind": "areas",
+                        "label": "Four ICBs",
+                        "built_at": pd.Timestamp.now(),
+                    }
+                ]
+            ),
+        )
     return tmp_path / "s.duckdb", small, access
 
 
@@ -230,6 +243,19 @@ def test_league_in_the_report(three_icbs):
     assert rows[0][1] == "QAA ICB (QAA)" and rows[-1][1] == "whole area" and rows[0][-1] == "holds"
     assert rows[3][-1].startswith("not assessed")
     assert section.figures[0].uri.startswith("data:image/png;base64,")
+
+
+def test_equity_by_prints_the_league(three_icbs):
+    path, _, _ = three_icbs
+    result = CliRunner().invoke(
+        app, ["equity", "--by", "icb", "--crowfly", "--store", str(path)], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert [row.split("│")[2].strip() for row in rows] == ["QAA", "QCC", "QBB", "QDD", "all"]
+    assert (
+        "holds" in rows[0] and "reversed" in rows[2] and "not assessed" in rows[3] and "Four ICBs" in rows[4]
+    )
 
 
 def test_league_refuses_unknown_unit(tmp_path):
