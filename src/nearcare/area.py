@@ -44,26 +44,74 @@ class BuildResult:
     notes: list[str] = field(default_factory=list)
 
 
-def resolve_area(store: Store, area: str) -> tuple[str, str, list[str]]:
-    """Return (kind, label, LSOA 2021 codes) for an ICB, sub-ICB, local authority or LSOA list.
+ENGLAND = ("england", "E92000001")  # the word and the ONS code for England
+EACH_ICB = "each-icb"  # not an area: the CLI runs its command once per ICB (see ``each_icb``)
 
-    ``area`` is an NHS code (``QK1``, ``03W``), an ONS code (``E54000015``, ``E38000051``,
-    ``E06000017``), a comma-separated list of LSOA codes, or a path to a file of LSOA codes.
+
+def each_icb(store: Store) -> list[tuple[str, str]]:
+    """(NHS code, name) of every ICB in the imported lookup, in code order."""
+    _require_lookup(store)
+    rows = store.df(
+        "SELECT DISTINCT icb_code, icb_name FROM lsoa_nhs_lookup WHERE icb_code IS NOT NULL ORDER BY 1"
+    )
+    return list(zip(rows["icb_code"], rows["icb_name"].fillna(rows["icb_code"]), strict=True))
+
+
+def _require_lookup(store: Store) -> None:
+    store.require(
+        "lsoa_nhs_lookup",
+        "import the ONS LSOA to sub-ICB to ICB lookup first (nearcare import lsoa-nhs-lookup)",
+    )
+
+
+def resolve_area(store: Store, area: str) -> tuple[str, str, list[str]]:
+    """Return (kind, label, LSOA 2021 codes) for England, ICBs, sub-ICBs, local authorities or LSOAs.
+
+    ``area`` is ``england`` (or ``E92000001``: every LSOA in the lookup), an NHS code (``QK1``,
+    ``03W``), an ONS code (``E54000015``, ``E38000051``, ``E06000017``), several of these
+    comma-separated (``QK1,QWO``: their LSOAs together), a comma-separated list of LSOA codes, or a
+    path to a file of LSOA codes. Unknown codes are refused together, by name.
     """
     area = area.strip()
+    if area == EACH_ICB:
+        raise InputError(f"{EACH_ICB!r} runs a command once per ICB; it is not one area")
     path = Path(area)
     if path.suffix in (".csv", ".txt") or (path.exists() and path.is_file()):
         if not path.exists():
             raise InputError("no such file of LSOA codes", path=path)
         codes = re.findall(r"E01\d{6}", path.read_text())
         return "lsoa-list", f"{len(codes)} LSOAs from {path.name}", _known_lsoas(store, codes, str(path))
-    if area.startswith("E01"):
-        codes = [c.strip() for c in area.split(",") if c.strip()]
-        return "lsoa-list", f"{len(codes)} LSOAs", _known_lsoas(store, codes, "--area")
-    store.require(
-        "lsoa_nhs_lookup",
-        "import the ONS LSOA to sub-ICB to ICB lookup first (nearcare import lsoa-nhs-lookup)",
+    parts = list(dict.fromkeys(c.strip() for c in area.split(",") if c.strip()))
+    if not parts:
+        raise InputError("--area is empty", value=area)
+    if all(p.startswith("E01") for p in parts):
+        return "lsoa-list", f"{len(parts)} LSOAs", _known_lsoas(store, parts, "--area")
+    _require_lookup(store)
+    found = {p: _resolve_code(store, p) for p in parts if not p.startswith("E01")}
+    unknown = [p for p, hit in found.items() if hit is None]
+    if unknown:
+        raise InputError(
+            f"{len(unknown)} of {len(parts)} area codes given ({', '.join(unknown)}): each matches no ICB, "
+            "sub-ICB location or local authority in the imported lookups (use england, an NHS code like QK1 "
+            "or 03W, an ONS code like E54000015 or E06000017, or LSOA codes)",
+            value=unknown[0],
+        )
+    lsoas = [p for p in parts if p.startswith("E01")]
+    resolved = [hit for hit in found.values() if hit is not None]
+    if len(parts) == 1:
+        return resolved[0]
+    codes = sorted(
+        set(_known_lsoas(store, lsoas, "--area") if lsoas else []).union(*(h[2] for h in resolved))
     )
+    labels = [label for _, label, _ in resolved] + ([f"{len(lsoas)} LSOAs"] if lsoas else [])
+    return "areas", " + ".join(labels), codes
+
+
+def _resolve_code(store: Store, code: str) -> tuple[str, str, list[str]] | None:
+    """(kind, label, LSOA codes) for one England, ICB, sub-ICB or local authority code; None if unknown."""
+    if code.lower() == ENGLAND[0] or code == ENGLAND[1]:
+        found = store.df("SELECT lsoa21_code FROM lsoa_nhs_lookup WHERE lsoa21_code LIKE 'E01%' ORDER BY 1")
+        return ("england", "England", found["lsoa21_code"].tolist()) if len(found) else None
     for kind, column, name_column in (
         ("icb", "icb_code", "icb_name"),
         ("icb", "icb_ons_code", "icb_name"),
@@ -72,19 +120,16 @@ def resolve_area(store: Store, area: str) -> tuple[str, str, list[str]]:
     ):
         found = store.df(
             f"SELECT lsoa21_code, {name_column} AS label FROM lsoa_nhs_lookup WHERE {column} = ? ORDER BY 1",
-            [area],
+            [code],
         )
         if len(found):
-            return kind, str(found["label"].iloc[0] or area), found["lsoa21_code"].tolist()
+            return kind, str(found["label"].iloc[0] or code), found["lsoa21_code"].tolist()
     found = store.df(
-        "SELECT DISTINCT lsoa21_code, lad_name FROM lsoa11_lsoa21 WHERE lad_code = ? ORDER BY 1", [area]
+        "SELECT DISTINCT lsoa21_code, lad_name FROM lsoa11_lsoa21 WHERE lad_code = ? ORDER BY 1", [code]
     )
     if len(found):
-        return "local-authority", str(found["lad_name"].iloc[0] or area), found["lsoa21_code"].tolist()
-    raise InputError(
-        f"area {area!r} matches no ICB, sub-ICB location or local authority in the imported lookups "
-        "(use an NHS code like QK1 or 03W, an ONS code like E54000015 or E06000017, or LSOA codes)"
-    )
+        return "local-authority", str(found["lad_name"].iloc[0] or code), found["lsoa21_code"].tolist()
+    return None
 
 
 def _known_lsoas(store: Store, codes: list[str], where: str) -> list[str]:

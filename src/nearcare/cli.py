@@ -254,8 +254,9 @@ def build_(
     area: Annotated[
         str,
         typer.Option(
-            help="ICB (QK1, E54000015), sub-ICB (03W), local authority (E06000017), "
-            "LSOA codes (comma-separated) or a file of LSOA codes."
+            help="england (E92000001), ICB (QK1, E54000015), sub-ICB (03W), local authority (E06000017), "
+            "several of these comma-separated (QK1,QWO), LSOA codes (comma-separated), a file of LSOA "
+            "codes, or each-icb (build every ICB in turn, the store keeping the last)."
         ),
     ],
     store: StoreOption = Path("nearcare.duckdb"),
@@ -264,18 +265,28 @@ def build_(
     ] = None,
 ) -> None:
     """Derive the area's small areas, sites and practices from the imported files."""
+    # lazy: start-up time
+    from nearcare.area import EACH_ICB
+
     with _opened(store) as project:
         if from_ is not None:
             project.import_fetched(from_, log=console.print)
-        result = project.build(area)
-    console.print(
-        f"built {result.label}: {result.lsoas} LSOAs; sites "
-        + ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items()))
-    )
-    for note in result.notes:
-        console.print(f"  note: {note}")
-    for _, row in result.ungeocoded.iterrows():
-        console.print(f"  not geocoded: {row['kind']} {row['code']} {row['name']} ({row['postcode']})")
+        areas = [code for code, _ in project.icbs()] if area.strip() == EACH_ICB else [area]
+        for code in areas:
+            result = project.build(code)
+            prefix = f"[{code}] " if len(areas) > 1 else ""
+            console.print(
+                f"{prefix}built {result.label}: {result.lsoas} LSOAs; sites "
+                + ", ".join(f"{k} {v}" for k, v in sorted(result.sites.items())),
+                markup=False,
+            )
+            for note in result.notes:
+                console.print(f"{prefix}  note: {note}", markup=False)
+            for _, row in result.ungeocoded.iterrows():
+                console.print(
+                    f"{prefix}  not geocoded: {row['kind']} {row['code']} {row['name']} ({row['postcode']})",
+                    markup=False,
+                )
 
 
 def _box(text: str | None) -> tuple[float, float, float, float] | None:
@@ -571,12 +582,24 @@ def equity_(
             "practices) or 'lsoa' (fitted over every LSOA, or practice)."
         ),
     ] = "decile",
+    by: Annotated[
+        str | None,
+        typer.Option(help="A league table: one row per icb, sub-icb or lad, ranked, and the whole area."),
+    ] = None,
 ) -> None:
     """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
     # lazy: start-up time
     from nearcare.equity import MEASURES, EquityFigures
 
     chosen = _profile(profile, mode, "drive", _WALK_DRIVE)
+    if by is not None:
+        with _opened(store, read_only=True) as project:
+            league = project.equity_league(
+                by, kind, chosen, mode="crowfly" if crowfly else None, measure=measure, sii_level=sii_level
+            )
+            area = project.area_label()
+        _print_league(league, area)
+        return
     with _opened(store, read_only=True) as project:
         figures = project.equity(
             kind, chosen, mode="crowfly" if crowfly else None, measure=measure, sii_level=sii_level
@@ -604,6 +627,39 @@ def equity_(
     _print_estimated_fte(
         estimated
     )  # the practice level (and GP access) use these estimates or leave them out
+
+
+def _print_league(league: pd.DataFrame, area: str) -> None:
+    """The equity league table, ranked, with the whole area's row last."""
+    table = RichTable(
+        "rank",
+        league.attrs["by"],
+        "name",
+        "LSOAs",
+        "population",
+        "mean",
+        "conc. index (SE)",
+        "SII (95% CI)",
+        "finding",
+    )
+    for row in league.itertuples():
+        assessed = not isinstance(row.not_assessed, str)
+        table.add_row(
+            "" if pd.isna(row.rank) else str(row.rank),
+            str(row.unit_code) if row.unit_code != "*" else "all",
+            str(row.unit_name) if row.unit_code != "*" else area,
+            _whole(row.lsoas),
+            _whole(row.population),
+            _figure(row.mean) if assessed else "",
+            f"{row.concentration_index:+.3f} ({row.concentration_index_se:.3f})" if assessed else "",
+            f"{row.sii:+.3g} ({row.sii_low:+.3g} to {row.sii_high:+.3g})" if assessed else "",
+            row.finding if assessed else f"not assessed: {row.not_assessed}",
+        )
+    console.print(table)
+    console.print(
+        f"{league.attrs['measure']}: rank 1 is where the inverse care law bites hardest (the steepest slope "
+        "favouring the less deprived); SII by OHID's method over each unit's IMD 2025 deciles (national deciles)."
+    )
 
 
 @app.command("allocate")

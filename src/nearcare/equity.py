@@ -272,6 +272,14 @@ def lsoa_equity(
     sii_level: str = "decile",
 ) -> EquityFigures:
     """Equity of an access measure across the area's LSOAs, ranked by IMD 2025."""
+    frame, mode = _access_rows(store, kind, profile, mode, measure)
+    return _lsoa_figures(frame, f"{measure} ({kind}, {profile}, {mode})", measure, sii_level)
+
+
+def _access_rows(
+    store: Store, kind: str, profile: str, mode: str | None, measure: str, columns: str = ""
+) -> tuple[pd.DataFrame, str]:
+    """(y, population, imd_rank, imd_decile and ``columns`` of small_areas per LSOA; the mode used)."""
     if measure not in MEASURES:
         raise InputError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
     modes = store.df("SELECT DISTINCT mode FROM access WHERE kind = ? AND profile = ?", [kind, profile])[
@@ -283,14 +291,18 @@ def lsoa_equity(
         )
     mode = mode or (profile if (modes == profile).any() else "crowfly")
     frame = store.df(
-        f"SELECT a.{measure} AS y, s.population, s.imd_rank, s.imd_decile FROM access a JOIN small_areas s "
-        "USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ?",
+        f"SELECT a.{measure} AS y, s.population, s.imd_rank, s.imd_decile{columns} FROM access a "
+        "JOIN small_areas s USING (lsoa21_code) WHERE a.kind = ? AND a.profile = ? AND a.mode = ?",
         [kind, profile, mode],
     )
     if frame.empty:
         raise StoreError(f"no {profile} ({mode}) access measures for {kind}")
+    return frame, mode
+
+
+def _lsoa_figures(frame: pd.DataFrame, label: str, measure: str, sii_level: str) -> EquityFigures:
     return equity_figures(
-        f"{measure} ({kind}, {profile}, {mode})",
+        label,
         frame["y"],
         frame["population"],
         frame["imd_rank"],
@@ -299,6 +311,95 @@ def lsoa_equity(
         sii_level=sii_level,
         unit="LSOA",
     )
+
+
+# League-table units: the small_areas columns holding each unit's code and name.
+LEAGUE_UNITS = {
+    "icb": ("icb_code", "icb_name"),
+    "sub-icb": ("sub_icb_code", "sub_icb_name"),
+    "lad": ("lad_code", "lad_name"),
+}
+LEAGUE_COLUMNS = [
+    "rank",
+    "unit_code",
+    "unit_name",
+    "lsoas",
+    "population",
+    "mean",
+    "concentration_index",
+    "concentration_index_se",
+    "sii",
+    "sii_low",
+    "sii_high",
+    "finding",
+    "not_assessed",
+]
+
+
+def league_table(
+    store: Store,
+    *,
+    by: str = "icb",
+    kind: str = "gp",
+    profile: str = "drive",
+    mode: str | None = None,
+    measure: str = "e2sfca_need",
+    sii_level: str = "decile",
+) -> pd.DataFrame:
+    """Equity of an access measure in each ICB, sub-ICB or local authority of the built area.
+
+    One row per unit with its LSOAs, population, the population-weighted mean of the measure, the
+    concentration index with its SE, the slope index (OHID's method over the IMD deciles present
+    in the unit, national deciles) and the finding (holds, reversed, unclear), each unit's LSOAs
+    ranked against each other; then a last row for the whole built area (``unit_code`` ``*``).
+    ``rank`` 1 is where the inverse care law bites hardest: the largest slope towards the less
+    deprived (for minutes, the most negative). A unit whose figures cannot be computed (fewer than
+    three LSOAs with figures, or a single decile) keeps its row with the reason in ``not_assessed``.
+    LSOAs with no unit code are counted only in the whole-area row.
+    """
+    if by not in LEAGUE_UNITS:
+        raise InputError(f"--by must be one of {', '.join(LEAGUE_UNITS)}, not {by!r}")
+    code, name = LEAGUE_UNITS[by]
+    frame, mode = _access_rows(
+        store, kind, profile, mode, measure, f", s.{code} AS unit_code, s.{name} AS unit_name"
+    )
+    label = f"{measure} ({kind}, {profile}, {mode})"
+    rows = []
+    groups = frame.groupby("unit_code", dropna=True, sort=True)
+    whole = [("*", "whole built area", frame)]
+    for unit_code, unit_name, part in [(c, str(p["unit_name"].iloc[0] or c), p) for c, p in groups] + whole:
+        row: dict[str, object] = {
+            "unit_code": unit_code,
+            "unit_name": unit_name,
+            "lsoas": len(part),
+            "population": float(part["population"].sum()),
+        }
+        try:
+            figures = _lsoa_figures(part, label, measure, sii_level)
+        except InputError as exc:
+            row.update(not_assessed=str(exc), finding="not assessed")
+        else:
+            row.update(
+                mean=figures.mean,
+                concentration_index=figures.concentration_index,
+                concentration_index_se=figures.concentration_index_se,
+                sii=figures.sii,
+                sii_low=figures.sii_low,
+                sii_high=figures.sii_high,
+                finding=figures.finding,
+            )
+        rows.append(row)
+    table = pd.DataFrame(rows).reindex(columns=LEAGUE_COLUMNS)
+    units = table.iloc[:-1]
+    bite = units["sii"] if MEASURES[measure][1] else -units["sii"]
+    table.loc[units.index, "rank"] = bite.rank(ascending=False, method="min")
+    order = units.assign(_bite=bite).sort_values(
+        ["_bite", "unit_code"], ascending=[False, True], na_position="last"
+    )
+    table = pd.concat([table.loc[order.index], table.iloc[-1:]], ignore_index=True)
+    table["rank"] = table["rank"].astype("Int64")
+    table.attrs.update(measure=label, by=by, higher_is_better=MEASURES[measure][1])
+    return table
 
 
 def practice_equity(store: Store, *, sii_level: str = "decile") -> EquityFigures:

@@ -172,6 +172,13 @@ class Project:
 
         return build(self.store, area)
 
+    def icbs(self) -> list[tuple[str, str]]:
+        """(NHS code, name) of every ICB in the imported lookup: what ``--area each-icb`` runs over."""
+        # lazy: start-up time
+        from nearcare.area import each_icb
+
+        return each_icb(self.store)
+
     def area_label(self) -> str:
         """'NHS Leicester, Leicestershire and Rutland ICB (QK1)': the built area."""
         # lazy: start-up time
@@ -356,6 +363,26 @@ class Project:
         stored = {None: None, "crowfly": "crowfly", "network": profile}[_mode(mode, profile)]
         return lsoa_equity(
             self.store, kind=kind, profile=profile, mode=stored, measure=measure, sii_level=sii_level
+        )
+
+    def equity_league(
+        self,
+        by: str = "icb",
+        kind: str = "gp",
+        profile: str = "drive",
+        *,
+        mode: str | None = None,
+        measure: str = "e2sfca_need",
+        sii_level: str = "decile",
+    ) -> pd.DataFrame:
+        """Equity of an access measure per ICB, sub-ICB or local authority (``by``: icb, sub-icb,
+        lad), ranked from where the inverse care law bites hardest, with the whole area last."""
+        # lazy: start-up time
+        from nearcare.equity import league_table
+
+        stored = {None: None, "crowfly": "crowfly", "network": profile}[_mode(mode, profile)]
+        return league_table(
+            self.store, by=by, kind=kind, profile=profile, mode=stored, measure=measure, sii_level=sii_level
         )
 
     def practice_equity(self, *, sii_level: str = "decile") -> EquityFigures:

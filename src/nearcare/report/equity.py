@@ -13,7 +13,7 @@ from nearcare.access import (
     pharmacies_within_distance,
     practice_gp_fte,
 )
-from nearcare.equity import MEASURES, EquityFigures, lsoa_equity, practice_equity
+from nearcare.equity import LEAGUE_UNITS, MEASURES, EquityFigures, league_table, lsoa_equity, practice_equity
 from nearcare.report import maps
 from nearcare.report.document import Figure, Section, Table, format_value
 from nearcare.store import Store
@@ -155,10 +155,130 @@ def equity_sections(store: Store) -> list:
             tables=tables,
         )
     ]
+    league = league_section(store, profile=runs["profile"].iloc[0], mode=runs["mode"].iloc[0])
+    if league is not None:
+        sections.append(league)
     allocations = store.df("SELECT * FROM allocations WHERE target_kind = 'practices'")
     if len(allocations):
         sections.append(_allocation_section(store, allocations))
     return sections
+
+
+def league_section(store: Store, *, profile: str, mode: str) -> Section | None:
+    """Where the inverse care law bites hardest: GP access equity per ICB (or, in an area of one ICB,
+    per sub-ICB or local authority), ranked, with a map of the units; None if the area has one unit."""
+    counts = store.df(
+        "SELECT count(DISTINCT icb_code) AS icb, count(DISTINCT sub_icb_code) AS sub_icb, "
+        "count(DISTINCT lad_code) AS lad FROM small_areas"
+    ).iloc[0]
+    by = next((unit for unit in LEAGUE_UNITS if counts[unit.replace("-", "_")] > 1), None)
+    if by is None:
+        return None
+    try:
+        league = league_table(store, by=by, profile=profile, mode=mode)
+    except (InputError, StoreError):
+        return None
+    run = f"{'walking' if profile == 'walk' else 'driving'}, {'crow-fly estimate' if mode == 'crowfly' else 'road network'}"
+    rows = [
+        [
+            format_value(r.rank) if pd.notna(r.rank) else "",
+            "whole area" if r.unit_code == "*" else f"{r.unit_name} ({r.unit_code})",
+            format_value(r.lsoas),
+            format_value(r.population),
+            format_value(r.mean, 3),
+            format_value(r.concentration_index, 3),
+            format_value(r.concentration_index_se, 3),
+            format_value(r.sii, 3),
+            f"{r.sii_low:.3g} to {r.sii_high:.3g}" if pd.notna(r.sii) else "",
+            r.finding if pd.notna(r.sii) else f"not assessed: {r.not_assessed}",
+        ]
+        for r in league.itertuples()
+    ]
+    units = {"icb": "ICB", "sub-icb": "sub-ICB location", "lad": "local authority"}[by]
+    units_assessed = league.iloc[:-1]
+    holds = int((units_assessed["finding"] == "holds").sum())
+    return Section(
+        f"Where the inverse care law bites hardest: GP access by {units}",
+        paragraphs=[
+            f"GP access per need (E2SFCA, {run}) in each of {len(units_assessed)} {units}s, its LSOAs "
+            f"ranked by national IMD 2025 within it; rank 1 has the steepest slope favouring the less "
+            f"deprived. The inverse care law holds (the slope's whole 95% interval favours the less "
+            f"deprived) in {holds} of them. The last row is the whole area.",
+        ],
+        figures=[
+            Figure(
+                maps.png_data_uri(_league_map(store, league, by, units)),
+                f"Map of the slope index of inequality in GP access per {units}",
+            )
+        ],
+        tables=[
+            Table(
+                f"Equity of GP access by {units}, ranked",
+                [
+                    "Rank",
+                    units[0].upper() + units[1:],
+                    "LSOAs",
+                    "Population",
+                    "Mean E2SFCA per 1,000 need-weighted",
+                    "Concentration index",
+                    "SE",
+                    "Slope index",
+                    "95% CI",
+                    "Inverse care law",
+                ],
+                rows,
+                note="Slope index by OHID's method over the IMD deciles present in each unit; a unit with "
+                "fewer than three LSOAs with figures, or a single decile, is not assessed.",
+            )
+        ],
+    )
+
+
+def _league_map(store: Store, league: pd.DataFrame, by: str, units: str):
+    """Units coloured by their slope index: dissolved LSOA boundaries where the store has them,
+    else a dot at the unit's population-weighted centroid (national runs import no boundaries)."""
+    code = LEAGUE_UNITS[by][0]
+    values = league[league["unit_code"] != "*"].set_index("unit_code")["sii"]
+    figure, axes = maps.new_figure((9, 9))
+    shapes = maps.small_areas_frame(store, f"{code} AS unit_code")
+    drawn = set()
+    colours = {"cmap": "RdBu_r", "vmin": -abs(values).max(), "vmax": abs(values).max()}
+    if len(shapes):
+        dissolved = shapes.dissolve("unit_code").reset_index()
+        dissolved["sii"] = dissolved["unit_code"].map(values)
+        dissolved.plot(
+            column="sii",
+            ax=axes,
+            edgecolor="#ffffff",
+            linewidth=0.5,
+            legend=True,
+            **colours,
+            legend_kwds={"label": "slope index (GP access per need)", "shrink": 0.6},
+            missing_kwds={"color": "#d8dde0"},
+        )
+        drawn = set(dissolved["unit_code"])
+    points = store.df(
+        f"SELECT {code} AS unit_code, sum(population * centroid_easting) / sum(population) AS x, "
+        f"sum(population * centroid_northing) / sum(population) AS y FROM small_areas "
+        f"WHERE population > 0 AND centroid_easting IS NOT NULL GROUP BY 1"
+    )
+    points = points[~points["unit_code"].isin(drawn) & points["unit_code"].isin(values.index)]
+    if len(points):
+        dots = axes.scatter(
+            points["x"],
+            points["y"],
+            c=points["unit_code"].map(values),
+            s=80,
+            edgecolors="#212b32",
+            linewidths=0.5,
+            **colours,
+        )
+        if not drawn:
+            figure.colorbar(dots, ax=axes, shrink=0.6, label="slope index (GP access per need)")
+        axes.set_aspect("equal")
+    axes.set_title(f"Slope index of inequality in GP access per {units} (red: favours the less deprived)")
+    axes.set_axis_off()
+    return figure
 
 
 def _inequality_row(what: str, figures: EquityFigures) -> list[str]:

