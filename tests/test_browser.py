@@ -170,16 +170,19 @@ def test_the_map_zooms_to_where_a_measure_exists(server, page):
 
 def test_a_defibrillator_report_round_trips(server, page):
     page.goto(server + "/defibrillators")
-    page.fill("#lat", "52.6583")
-    page.fill("#lon", "-0.6705")
     page.check("#access")
-    page.fill("#hours", "24/7")
+    page.check("#hours")  # the first choice: always (24/7)
+    page.fill("#postcode", "LE15 8PR")  # a postcode instead of a place on the map
     page.click("#send-report")
-    page.wait_for_selector("text=your report was added to defibrillator osm-n5036730561")
-    page.screenshot(path=str(SHOTS / "defibrillators.png"), full_page=True)
+    page.wait_for_selector("text=your report was added to defibrillator")
     page.goto(server + "/defibrillators")
     page.click("#send-report")  # empty form: errors, nothing stored
     assert page.locator(".nhsuk-error-summary").is_visible()
+    problems = page.locator(".nhsuk-error-summary").inner_text()
+    assert (
+        "Tap the map where it is, or enter its postcode" in problems
+        and "Choose when it is available" in problems
+    )
 
 
 def test_controls_are_reachable_by_keyboard(server, page):
@@ -210,7 +213,8 @@ def test_imported_names_in_map_labels_are_text_not_html(server, page):
     """Issue 13, item 1: a defibrillator id or organisation name is shown as text and never runs."""
     page.goto(server + "/defibrillators")
     page.wait_for_selector("path.leaflet-interactive")
-    shown = _hover_label(page, "path.leaflet-interactive", "csv-<img")
+    page.wait_for_selector("path.nearcare-defib")
+    shown = _hover_label(page, "path.nearcare-defib", "csv-<img")
     assert XSS_DEFIB in shown
     assert page.locator(".leaflet-tooltip img").count() == 0
     page.goto(server + "/")
