@@ -6,10 +6,12 @@ Screenshots go to test-output/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,10 +86,11 @@ def browser():
         launched.close()
 
 
-@pytest.fixture()
-def page(browser):
+@contextmanager
+def _checked_page(browser, **context_options):
+    """A page that fails the test if it asks for anything outside 127.0.0.1 or breaks its CSP."""
     SHOTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    context = browser.new_context(**context_options)
     opened = context.new_page()
     remote, blocked = [], []
     local = (
@@ -101,6 +104,21 @@ def page(browser):
     context.close()
     assert not remote, f"the page asked for remote resources: {remote[:3]}"
     assert not blocked, f"the page broke its Content-Security-Policy: {blocked[:3]}"
+
+
+@pytest.fixture()
+def page(browser):
+    with _checked_page(browser, viewport={"width": 1200, "height": 1000}) as opened:
+        yield opened
+
+
+@pytest.fixture()
+def phone(browser):
+    """A phone-sized page (390 x 844 CSS pixels, touch), as issue 13 measured."""
+    with _checked_page(
+        browser, viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+    ) as opened:
+        yield opened
 
 
 def test_overview_map_draws_polygons_and_switches_measure(server, page):
@@ -202,7 +220,7 @@ def _hover_label(page, selector: str, label: str, last_first: bool = False) -> s
     markers = page.locator(selector).all()
     for marker in reversed(markers) if last_first else markers:
         marker.dispatch_event("mouseover")
-        tooltip = page.locator(".leaflet-tooltip").last
+        tooltip = page.locator(".leaflet-tooltip:not(.nearcare-la-label)").last
         if tooltip.count() and label in tooltip.inner_text():
             return tooltip.inner_text()
         marker.dispatch_event("mouseout")
@@ -242,3 +260,146 @@ def test_api_docs_render_from_this_server(server, page):
     assert "/api/area" in page.locator("redoc").inner_text()
     page.wait_for_timeout(500)  # ReDoc starts its search index after drawing
     page.screenshot(path=str(SHOTS / "redoc.png"))
+
+
+def _no_sideways_scroll(page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"the page is {width} px wide"
+
+
+def test_sites_are_picked_on_the_map(server, page):
+    """Issue 13, item 8: click a practice on the scenario map to add it, click again to take it off."""
+    page.goto(server + "/scenario")
+    page.wait_for_function("() => document.querySelectorAll('path.nearcare-site--gp').length >= 100")
+    marker = page.locator("path.nearcare-site--gp").first
+    marker.dispatch_event("click")
+    chosen = page.evaluate("Array.from(document.querySelector('#close').selectedOptions).map(o => o.value)")
+    assert len(chosen) == 1 and chosen[0] in page.locator("#close-chosen").inner_text()
+    marker.dispatch_event("click")
+    assert page.evaluate("document.querySelector('#close').selectedOptions.length") == 0
+    assert page.locator("#close-chosen li").count() == 0
+    marker.dispatch_event("click")
+    page.locator("path.nearcare-site--pharmacy").first.dispatch_event("click")
+    assert page.locator("#close-chosen li").count() == 2
+    page.click("#run-scenario")
+    page.wait_for_selector("text=Scenario: Close")
+    assert chosen[0] in page.locator("h2", has_text="Scenario: Close").inner_text()  # picked on the map
+
+
+def test_the_defibrillator_map_shows_coverage_deserts_and_proposed_sites(server, page):
+    page.goto(server + "/defibrillators")
+    proposed = len(page.request.get(server + "/api/defibrillators/proposed.geojson").json()["features"])
+    page.wait_for_function(f"() => document.querySelectorAll('path.nearcare-proposed').length === {proposed}")
+    page.wait_for_function("() => document.querySelector('#legend').innerText.includes('at night')")
+    deserts = page.evaluate("document.querySelectorAll('path[stroke=\"#d5281b\"]').length")
+    assert deserts >= 1
+    page.select_option("#defib-time", "day")
+    page.wait_for_function("() => document.querySelector('#legend').innerText.includes('by day')")
+    assert page.locator(".nearcare-la-label").count() >= 1  # local authority names for context
+    page.screenshot(path=str(SHOTS / "defibrillators.png"), full_page=True)
+
+
+def test_a_defibrillator_is_reported_on_a_phone_by_tapping_the_map(server, phone):
+    """Issue 13, item 10: at 390 px nothing scrolls sideways; a tap places the report; hours are a choice."""
+    phone.goto(server + "/defibrillators")
+    _no_sideways_scroll(phone)
+    phone.wait_for_function("() => document.querySelector('#report-map').picker !== undefined")
+    phone.locator("#report-map").scroll_into_view_if_needed()
+    phone.wait_for_timeout(500)  # the map has fitted the known defibrillators
+    phone.locator("#report-map").tap(position={"x": 200, "y": 150})
+    phone.wait_for_function("() => document.querySelector('#lat').value !== ''")
+    lat, lon = float(phone.input_value("#lat")), float(phone.input_value("#lon"))
+    assert (
+        52 < lat < 53
+        and -1.5 < lon < 0
+        and "Place marked on the map" in phone.inner_text("#report-place-status")
+    )
+    phone.check("#access")
+    phone.check("#hours-3")  # weekdays, 8am to 6pm
+    phone.click("#send-report")
+    phone.wait_for_selector("text=your report was added to defibrillator")
+    reported = phone.url.split("reported=")[1]
+    register = phone.request.get(server + "/api/defibrillators").json()["features"]
+    hours = {f["properties"]["defib_id"]: f["properties"]["hours"] for f in register}
+    assert hours[reported] in ("Mo-Fr 08:00-18:00", "24/7") or reported.startswith("osm-")  # new, or matched
+    _no_sideways_scroll(phone)
+    phone.screenshot(path=str(SHOTS / "defibrillators-phone.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/organisations/C82044",
+        "/equity",
+        "/scenario",
+        "/defibrillators",
+        "/neighbourhoods",
+        "/search?q=oakham",
+    ],
+)
+def test_no_page_scrolls_sideways_on_a_phone(server, phone, url):
+    """Wide tables scroll inside their own (focusable) box; the page itself fits 390 px."""
+    phone.goto(server + url)
+    phone.wait_for_load_state("networkidle")
+    _no_sideways_scroll(phone)
+
+
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_PAGES = [
+    "/",
+    "/organisations/C82044",
+    "/equity",
+    "/scenario",
+    "/defibrillators",
+    "/neighbourhoods",
+    "/search?q=oakham",
+    "/organisations/NOPE",  # the error page
+]
+
+
+@pytest.mark.parametrize("url", AXE_PAGES)
+def test_axe_finds_no_accessibility_violations(server, page, url):
+    """Issue 13: axe-core (npm, pinned in package.json) on every page, after its maps have drawn. The
+    script is evaluated through the browser's debugging protocol, so the page's CSP is untouched."""
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm ci)")
+    page.goto(server + url)
+    page.wait_for_load_state("networkidle")
+    page.evaluate(AXE.read_text(encoding="utf-8") + "; 0")
+    violations = page.evaluate(
+        "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+        "v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
+    )
+    assert violations == [], f"{url}: {violations}"
+
+
+def test_the_report_reads_on_a_phone_and_prints_compactly(demo, browser, tmp_path):
+    """Issue 13, item 12: at 390 px the report was 1,107 px wide and printed as 17 A4 pages."""
+    from nearcare.project import Project
+
+    path = tmp_path / "store.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with Project(path, read_only=True) as project:
+        report = project.report(tmp_path / "report.html")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    opened = context.new_page()
+    opened.goto(report.as_uri())
+    _no_sideways_scroll(opened)
+    assert opened.locator("section").first.get_attribute("id") == "summary"
+    assert opened.locator("#summary").bounding_box()["y"] < 844  # the summary starts on the first screen
+    opened.screenshot(path=str(SHOTS / "report-phone.png"))
+    printed = _pdf_pages(opened.pdf(format="A4"))
+    # The same report without its print styles, for comparison (issue 13 measured 17 A4 pages).
+    html = report.read_text(encoding="utf-8")
+    plain = tmp_path / "plain.html"
+    plain.write_text(re.sub(r"@media print \{.*?\n  \}\n", "", html, flags=re.S), encoding="utf-8")
+    assert "@media print" in html and "@media print" not in plain.read_text(encoding="utf-8")
+    opened.goto(plain.as_uri())
+    unstyled = _pdf_pages(opened.pdf(format="A4"))
+    context.close()
+    assert 1 < printed < unstyled
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    return pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
