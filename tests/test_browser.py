@@ -8,19 +8,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests.test_web_use import PAGES as WEB_PAGES
+from tests.web_server import serve_app
 
 from nearcare import defib
 from nearcare.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output"
+PAGES = [*(p for p in WEB_PAGES if p != "/search"), "/search?q=oakham"]  # every page, with results
 # Imported strings that would run script if a map label were built as HTML.
 XSS_DEFIB = "<img src=x onerror=window.__xss=1>"
 XSS_NAME = "<img src=y onerror=window.__xss=2>"
@@ -33,8 +33,6 @@ if not CHROMIUM.exists():
 
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
-    import uvicorn
-
     from nearcare.web.app import create_app
 
     folder = tmp_path_factory.mktemp("browser")
@@ -49,20 +47,8 @@ def server(demo, tmp_path_factory):
             "('XSS02', ?, 'dentist', 'active', 1, 52.66, -0.72)",
             [XSS_NAME],
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(path), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if running.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(path)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -326,18 +312,7 @@ def test_a_defibrillator_is_reported_on_a_phone_by_tapping_the_map(server, phone
     phone.screenshot(path=str(SHOTS / "defibrillators-phone.png"), full_page=True)
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/",
-        "/organisations/C82044",
-        "/equity",
-        "/scenario",
-        "/defibrillators",
-        "/neighbourhoods",
-        "/search?q=oakham",
-    ],
-)
+@pytest.mark.parametrize("url", PAGES)
 def test_no_page_scrolls_sideways_on_a_phone(server, phone, url):
     """Wide tables scroll inside their own (focusable) box; the page itself fits 390 px."""
     phone.goto(server + url)
@@ -346,16 +321,7 @@ def test_no_page_scrolls_sideways_on_a_phone(server, phone, url):
 
 
 AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
-AXE_PAGES = [
-    "/",
-    "/organisations/C82044",
-    "/equity",
-    "/scenario",
-    "/defibrillators",
-    "/neighbourhoods",
-    "/search?q=oakham",
-    "/organisations/NOPE",  # the error page
-]
+AXE_PAGES = [*PAGES, "/organisations/NOPE"]  # and the error page
 
 
 @pytest.mark.parametrize("url", AXE_PAGES)

@@ -6,14 +6,13 @@ under load), not a benchmark: the machine running the suite may be busy."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
+from tests.web_server import serve_app
 
 # The heavy pages (computed once per store version) and the layers their maps fetch.
 CACHED = [
@@ -26,38 +25,23 @@ CACHED = [
     "/api/local-authorities.geojson",
     "/api/neighbourhoods.geojson",
 ]
-REQUESTS = 160
-CONCURRENCY = 8
+REQUESTS = 120
+CONCURRENCY = 4
 
 
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
-    import uvicorn
-
     from nearcare.web.app import create_app
 
     path = tmp_path_factory.mktemp("load") / "web.duckdb"
     shutil.copyfile(demo.store_path, path)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    running = uvicorn.Server(
-        uvicorn.Config(create_app(path), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if running.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", running
-    running.should_exit = True
-    thread.join(timeout=10)
+    app = create_app(path)
+    with serve_app(app) as url:
+        yield url, app
 
 
 def test_cached_pages_under_load(server):
-    url, running = server
-    app = running.config.app
+    url, app = server
     with httpx.Client(base_url=url, timeout=30) as client:
         for page in CACHED:  # warm: each heavy result computed once
             assert client.get(page).status_code == 200, page

@@ -4,6 +4,7 @@ A report is the app's one write: the store is opened read-write for that transac
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from typing import Annotated, Literal
@@ -45,12 +46,17 @@ def coverage_of(site: Site) -> defib.Coverage | str:
 
 
 def coverage(site: Site) -> dict:
-    """Coverage lines for the page: shares of assessed residents, and who could not be assessed."""
+    """Coverage lines for the page: shares of assessed residents, and who could not be assessed
+    (worked out once per version too: summing the residents takes longer than the rest of the page)."""
     cov = coverage_of(site)
     if isinstance(cov, str):
         return {"missing": cov}
-    deserts = defib.deserts(cov)
     names = site.store.cached("lsoa_names", (), ("small_areas",), _lsoa_names)
+    return site.store.cached("defib_coverage_summary", (), COVERAGE_TABLES, lambda _: _summary(cov, names))
+
+
+def _summary(cov: defib.Coverage, names: dict[str, str]) -> dict:
+    deserts = defib.deserts(cov)
     top = deserts.head(DESERTS_LISTED).assign(lsoa21_name=lambda f: f["lsoa21_code"].map(names))
     night, day = cov.share("night"), cov.share("day")
     verdict = (
@@ -165,14 +171,18 @@ def api_report(report: DefibReport, site: SiteDep) -> dict:
 
 
 def _page(request: Request, site: Site, status: int = 200, **context: object) -> HTMLResponse:
-    with site.store.reading() as project:
-        listed = project.defibrillators(unregistered=True)
+    listed = site.store.cached(  # by day too: a defibrillator's pads or battery expire on a date
+        "defib_unregistered",
+        (dt.date.today(),),
+        REPORT_TABLES,
+        lambda p: p.defibrillators(unregistered=True).to_dict("records"),
+    )
     sites = proposed_sites(site)
     return site.page(
         request,
         "defibrillators.html",
         status=status,
-        unregistered=listed.to_dict("records"),
+        unregistered=listed,
         coverage=coverage(site),
         proposed=sites if isinstance(sites, list) else [],
         proposed_missing=sites if isinstance(sites, str) else None,

@@ -25,12 +25,15 @@ NEIGHBOURHOOD_TABLES = (
 @router.get("/api/neighbourhoods.geojson", tags=["neighbourhoods"])
 def api_neighbourhoods(site: SiteDep) -> Response:
     """Neighbourhoods as dissolved polygons with their population."""
-    shapes = site.store.cached(
-        "neighbourhood_layer", (), NEIGHBOURHOOD_TABLES, lambda p: p.neighbourhood_shapes()
-    )
-    if shapes.empty:
+
+    def layer(project: Project) -> str | None:
+        shapes = project.neighbourhood_shapes()
+        return None if shapes.empty else to_geojson(shapes, ["neighbourhood", "population"])
+
+    text = site.store.cached("neighbourhood_layer", (), NEIGHBOURHOOD_TABLES, layer)
+    if text is None:
         raise HTTPException(409, "no neighbourhoods designed or loaded yet (nearcare neighbourhoods design)")
-    return geojson_response(to_geojson(shapes, ["neighbourhood", "population"]))
+    return geojson_response(text)
 
 
 def _page(project: Project) -> dict:
