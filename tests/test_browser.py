@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -369,3 +370,54 @@ def test_the_report_reads_on_a_phone_and_prints_compactly(demo, browser, tmp_pat
 
 def _pdf_pages(pdf: bytes) -> int:
     return pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+
+
+@pytest.fixture(scope="module")
+def tile_server():
+    """A stand-in tile server on loopback: one grey PNG for every tile, and the paths asked for."""
+    import base64
+    import http.server
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mN4+/btfwAJhAPk9vbbqwAAAABJRU5ErkJggg=="
+    )
+    asked: list[str] = []
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", asked
+    httpd.shutdown()
+
+
+def test_a_tile_layer_is_drawn_only_when_given(demo, tmp_path, tile_server, page):
+    """Issue 13, item 9: `--tiles URL` draws tiles from that host, which the CSP then allows (the page
+    fixture fails on any CSP violation); without it no tile is asked for."""
+    from nearcare.web.app import create_app
+
+    tiles, asked = tile_server
+    path = tmp_path / "tiles.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with serve_app(create_app(path, tiles=tiles + "/{z}/{x}/{y}.png")) as url:
+        page.goto(url + "/defibrillators")
+        page.wait_for_function("() => document.querySelectorAll('img.leaflet-tile-loaded').length >= 4")
+        assert "Tiles: 127.0.0.1" in page.locator(".leaflet-control-attribution").first.inner_text()
+    assert asked and all(re.fullmatch(r"/\d+/\d+/\d+\.png", p) for p in asked)
+    with serve_app(create_app(path)) as url:
+        page.goto(url + "/defibrillators")
+        page.wait_for_selector("path.nearcare-proposed")
+        before = len(asked)  # the first page's last tiles may still have been on their way
+        page.wait_for_timeout(1000)
+        assert page.locator("img.leaflet-tile").count() == 0 and len(asked) == before
