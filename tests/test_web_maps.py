@@ -35,6 +35,11 @@ def client(web_path):
     return TestClient(create_app(web_path), base_url="http://127.0.0.1")
 
 
+def coverage_of_store(path):
+    with Project(path, read_only=True) as project:
+        return project.defib_coverage()
+
+
 def token(client, url: str = "/defibrillators") -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).text).group(1)
 
@@ -70,7 +75,9 @@ def test_proposed_sites_are_the_exact_best_sites(client, web_path):
     page = client.get("/defibrillators").text
     assert 'id="defib-proposed"' in page and 'id="defib-deserts"' in page
     verdict = re.search(r'id="defib-verdict">([^<]+)<', page).group(1)
-    assert re.search(r"At night \d+% of the [\d,]+ residents", verdict) and "small areas" in verdict
+    cov = coverage_of_store(web_path)
+    assert f"At night {cov.share('night'):.1f}% of the {cov.assessed_people:,.0f} residents" in verdict
+    assert f"{len(defib.deserts(cov))} small areas" in verdict
 
 
 def test_a_report_is_placed_by_map_or_postcode_with_hours_from_choices(client, web_path):

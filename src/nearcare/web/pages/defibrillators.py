@@ -62,8 +62,8 @@ def _summary(cov: defib.Coverage, names: dict[str, str]) -> dict:
     verdict = (
         "No resident could be placed on the walking network, so coverage could not be assessed."
         if math.isnan(night)
-        else f"At night {night:.0f}% of the {cov.assessed_people:,.0f} residents on the walking network live "
-        f"within {cov.distance_m:g} m of a public defibrillator they could use then ({day:.0f}% by day); "
+        else f"At night {night:.1f}% of the {cov.assessed_people:,.0f} residents on the walking network live "
+        f"within {cov.distance_m:g} m of a public defibrillator they could use then ({day:.1f}% by day); "
         f"{len(deserts)} small areas have none within reach at night."
     )
     return {
