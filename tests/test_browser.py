@@ -6,19 +6,22 @@ Screenshots go to test-output/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import threading
-import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests.test_web_use import PAGES as WEB_PAGES
+from tests.web_server import serve_app
 
 from nearcare import defib
 from nearcare.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output"
+PAGES = [*(p for p in WEB_PAGES if p != "/search"), "/search?q=oakham"]  # every page, with results
 # Imported strings that would run script if a map label were built as HTML.
 XSS_DEFIB = "<img src=x onerror=window.__xss=1>"
 XSS_NAME = "<img src=y onerror=window.__xss=2>"
@@ -31,8 +34,6 @@ if not CHROMIUM.exists():
 
 @pytest.fixture(scope="module")
 def server(demo, tmp_path_factory):
-    import uvicorn
-
     from nearcare.web.app import create_app
 
     folder = tmp_path_factory.mktemp("browser")
@@ -47,20 +48,8 @@ def server(demo, tmp_path_factory):
             "('XSS02', ?, 'dentist', 'active', 1, 52.66, -0.72)",
             [XSS_NAME],
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(path), host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if running.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(path)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +73,11 @@ def browser():
         launched.close()
 
 
-@pytest.fixture()
-def page(browser):
+@contextmanager
+def _checked_page(browser, **context_options):
+    """A page that fails the test if it asks for anything outside 127.0.0.1 or breaks its CSP."""
     SHOTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    context = browser.new_context(**context_options)
     opened = context.new_page()
     remote, blocked = [], []
     local = (
@@ -101,6 +91,21 @@ def page(browser):
     context.close()
     assert not remote, f"the page asked for remote resources: {remote[:3]}"
     assert not blocked, f"the page broke its Content-Security-Policy: {blocked[:3]}"
+
+
+@pytest.fixture()
+def page(browser):
+    with _checked_page(browser, viewport={"width": 1200, "height": 1000}) as opened:
+        yield opened
+
+
+@pytest.fixture()
+def phone(browser):
+    """A phone-sized page (390 x 844 CSS pixels, touch), as issue 13 measured."""
+    with _checked_page(
+        browser, viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+    ) as opened:
+        yield opened
 
 
 def test_overview_map_draws_polygons_and_switches_measure(server, page):
@@ -170,16 +175,19 @@ def test_the_map_zooms_to_where_a_measure_exists(server, page):
 
 def test_a_defibrillator_report_round_trips(server, page):
     page.goto(server + "/defibrillators")
-    page.fill("#lat", "52.6583")
-    page.fill("#lon", "-0.6705")
     page.check("#access")
-    page.fill("#hours", "24/7")
+    page.check("#hours")  # the first choice: always (24/7)
+    page.fill("#postcode", "LE15 8PR")  # a postcode instead of a place on the map
     page.click("#send-report")
-    page.wait_for_selector("text=your report was added to defibrillator osm-n5036730561")
-    page.screenshot(path=str(SHOTS / "defibrillators.png"), full_page=True)
+    page.wait_for_selector("text=your report was added to defibrillator")
     page.goto(server + "/defibrillators")
     page.click("#send-report")  # empty form: errors, nothing stored
     assert page.locator(".nhsuk-error-summary").is_visible()
+    problems = page.locator(".nhsuk-error-summary").inner_text()
+    assert (
+        "Tap the map where it is, or enter its postcode" in problems
+        and "Choose when it is available" in problems
+    )
 
 
 def test_controls_are_reachable_by_keyboard(server, page):
@@ -199,7 +207,7 @@ def _hover_label(page, selector: str, label: str, last_first: bool = False) -> s
     markers = page.locator(selector).all()
     for marker in reversed(markers) if last_first else markers:
         marker.dispatch_event("mouseover")
-        tooltip = page.locator(".leaflet-tooltip").last
+        tooltip = page.locator(".leaflet-tooltip:not(.nearcare-la-label)").last
         if tooltip.count() and label in tooltip.inner_text():
             return tooltip.inner_text()
         marker.dispatch_event("mouseout")
@@ -210,7 +218,8 @@ def test_imported_names_in_map_labels_are_text_not_html(server, page):
     """Issue 13, item 1: a defibrillator id or organisation name is shown as text and never runs."""
     page.goto(server + "/defibrillators")
     page.wait_for_selector("path.leaflet-interactive")
-    shown = _hover_label(page, "path.leaflet-interactive", "csv-<img")
+    page.wait_for_selector("path.nearcare-defib")
+    shown = _hover_label(page, "path.nearcare-defib", "csv-<img")
     assert XSS_DEFIB in shown
     assert page.locator(".leaflet-tooltip img").count() == 0
     page.goto(server + "/")
@@ -238,3 +247,177 @@ def test_api_docs_render_from_this_server(server, page):
     assert "/api/area" in page.locator("redoc").inner_text()
     page.wait_for_timeout(500)  # ReDoc starts its search index after drawing
     page.screenshot(path=str(SHOTS / "redoc.png"))
+
+
+def _no_sideways_scroll(page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"the page is {width} px wide"
+
+
+def test_sites_are_picked_on_the_map(server, page):
+    """Issue 13, item 8: click a practice on the scenario map to add it, click again to take it off."""
+    page.goto(server + "/scenario")
+    page.wait_for_function("() => document.querySelectorAll('path.nearcare-site--gp').length >= 100")
+    marker = page.locator("path.nearcare-site--gp").first
+    marker.dispatch_event("click")
+    chosen = page.evaluate("Array.from(document.querySelector('#close').selectedOptions).map(o => o.value)")
+    assert len(chosen) == 1 and chosen[0] in page.locator("#close-chosen").inner_text()
+    marker.dispatch_event("click")
+    assert page.evaluate("document.querySelector('#close').selectedOptions.length") == 0
+    assert page.locator("#close-chosen li").count() == 0
+    marker.dispatch_event("click")
+    page.locator("path.nearcare-site--pharmacy").first.dispatch_event("click")
+    assert page.locator("#close-chosen li").count() == 2
+    page.click("#run-scenario")
+    page.wait_for_selector("text=Scenario: Close")
+    assert chosen[0] in page.locator("h2", has_text="Scenario: Close").inner_text()  # picked on the map
+
+
+def test_the_defibrillator_map_shows_coverage_deserts_and_proposed_sites(server, page):
+    page.goto(server + "/defibrillators")
+    proposed = len(page.request.get(server + "/api/defibrillators/proposed.geojson").json()["features"])
+    page.wait_for_function(f"() => document.querySelectorAll('path.nearcare-proposed').length === {proposed}")
+    page.wait_for_function("() => document.querySelector('#legend').innerText.includes('at night')")
+    deserts = page.evaluate("document.querySelectorAll('path[stroke=\"#d5281b\"]').length")
+    assert deserts >= 1
+    page.select_option("#defib-time", "day")
+    page.wait_for_function("() => document.querySelector('#legend').innerText.includes('by day')")
+    assert page.locator(".nearcare-la-label").count() >= 1  # local authority names for context
+    page.screenshot(path=str(SHOTS / "defibrillators.png"), full_page=True)
+
+
+def test_a_defibrillator_is_reported_on_a_phone_by_tapping_the_map(server, phone):
+    """Issue 13, item 10: at 390 px nothing scrolls sideways; a tap places the report; hours are a choice."""
+    phone.goto(server + "/defibrillators")
+    _no_sideways_scroll(phone)
+    phone.wait_for_function("() => document.querySelector('#report-map').picker !== undefined")
+    phone.locator("#report-map").scroll_into_view_if_needed()
+    phone.wait_for_timeout(500)  # the map has fitted the known defibrillators
+    phone.locator("#report-map").tap(position={"x": 200, "y": 150})
+    phone.wait_for_function("() => document.querySelector('#lat').value !== ''")
+    lat, lon = float(phone.input_value("#lat")), float(phone.input_value("#lon"))
+    assert (
+        52 < lat < 53
+        and -1.5 < lon < 0
+        and "Place marked on the map" in phone.inner_text("#report-place-status")
+    )
+    phone.check("#access")
+    phone.check("#hours-3")  # weekdays, 8am to 6pm
+    phone.click("#send-report")
+    phone.wait_for_selector("text=your report was added to defibrillator")
+    reported = phone.url.split("reported=")[1]
+    register = phone.request.get(server + "/api/defibrillators").json()["features"]
+    hours = {f["properties"]["defib_id"]: f["properties"]["hours"] for f in register}
+    assert hours[reported] in ("Mo-Fr 08:00-18:00", "24/7") or reported.startswith("osm-")  # new, or matched
+    _no_sideways_scroll(phone)
+    phone.screenshot(path=str(SHOTS / "defibrillators-phone.png"), full_page=True)
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_no_page_scrolls_sideways_on_a_phone(server, phone, url):
+    """Wide tables scroll inside their own (focusable) box; the page itself fits 390 px."""
+    phone.goto(server + url)
+    phone.wait_for_load_state("networkidle")
+    _no_sideways_scroll(phone)
+
+
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_PAGES = [*PAGES, "/organisations/NOPE"]  # and the error page
+
+
+@pytest.mark.parametrize("url", AXE_PAGES)
+def test_axe_finds_no_accessibility_violations(server, page, url):
+    """Issue 13: axe-core (npm, pinned in package.json) on every page, after its maps have drawn. The
+    script is evaluated through the browser's debugging protocol, so the page's CSP is untouched."""
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (npm ci)")
+    page.goto(server + url)
+    page.wait_for_load_state("networkidle")
+    page.evaluate(AXE.read_text(encoding="utf-8") + "; 0")
+    violations = page.evaluate(
+        "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+        "v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"
+    )
+    assert violations == [], f"{url}: {violations}"
+
+
+def test_the_report_reads_on_a_phone_and_prints_compactly(demo, browser, tmp_path):
+    """Issue 13, item 12: at 390 px the report was 1,107 px wide and printed as 17 A4 pages."""
+    from nearcare.project import Project
+
+    path = tmp_path / "store.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with Project(path, read_only=True) as project:
+        report = project.report(tmp_path / "report.html")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    opened = context.new_page()
+    opened.goto(report.as_uri())
+    _no_sideways_scroll(opened)
+    assert opened.locator("section").first.get_attribute("id") == "summary"
+    assert opened.locator("#summary").bounding_box()["y"] < 844  # the summary starts on the first screen
+    opened.screenshot(path=str(SHOTS / "report-phone.png"))
+    printed = _pdf_pages(opened.pdf(format="A4"))
+    # The same report without its print styles, for comparison (issue 13 measured 17 A4 pages).
+    html = report.read_text(encoding="utf-8")
+    plain = tmp_path / "plain.html"
+    plain.write_text(re.sub(r"@media print \{.*?\n  \}\n", "", html, flags=re.S), encoding="utf-8")
+    assert "@media print" in html and "@media print" not in plain.read_text(encoding="utf-8")
+    opened.goto(plain.as_uri())
+    unstyled = _pdf_pages(opened.pdf(format="A4"))
+    context.close()
+    assert 1 < printed < unstyled
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    return pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+
+
+@pytest.fixture(scope="module")
+def tile_server():
+    """A stand-in tile server on loopback: one grey PNG for every tile, and the paths asked for."""
+    import base64
+    import http.server
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mN4+/btfwAJhAPk9vbbqwAAAABJRU5ErkJggg=="
+    )
+    asked: list[str] = []
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", asked
+    httpd.shutdown()
+
+
+def test_a_tile_layer_is_drawn_only_when_given(demo, tmp_path, tile_server, page):
+    """Issue 13, item 9: `--tiles URL` draws tiles from that host, which the CSP then allows (the page
+    fixture fails on any CSP violation); without it no tile is asked for."""
+    from nearcare.web.app import create_app
+
+    tiles, asked = tile_server
+    path = tmp_path / "tiles.duckdb"
+    shutil.copyfile(demo.store_path, path)
+    with serve_app(create_app(path, tiles=tiles + "/{z}/{x}/{y}.png")) as url:
+        page.goto(url + "/defibrillators")
+        page.wait_for_function("() => document.querySelectorAll('img.leaflet-tile-loaded').length >= 4")
+        assert "Tiles: 127.0.0.1" in page.locator(".leaflet-control-attribution").first.inner_text()
+    assert asked and all(re.fullmatch(r"/\d+/\d+/\d+\.png", p) for p in asked)
+    with serve_app(create_app(path)) as url:
+        page.goto(url + "/defibrillators")
+        page.wait_for_selector("path.nearcare-proposed")
+        before = len(asked)  # the first page's last tiles may still have been on their way
+        page.wait_for_timeout(1000)
+        assert page.locator("img.leaflet-tile").count() == 0 and len(asked) == before

@@ -44,11 +44,32 @@ def test_reports_with_hours_that_are_not_opening_hours_are_refused(web):
     )
     assert api.status_code == 400 and "opening_hours" in api.json()["detail"]
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/defibrillators").text).group(1)
-    form = client.post(
+    # The form offers choices; free text goes in "other hours", checked like any report.
+    chosen = client.post(
         "/defibrillators",
         data={"access": "public", "hours": "whenever", "lat": "52.70", "lon": "-0.60", "csrf_token": token},
     )
-    assert form.status_code == 400 and 'href="#hours"' in form.text and "not valid opening_hours" in form.text
+    assert (
+        chosen.status_code == 400
+        and 'href="#hours"' in chosen.text
+        and "Choose when it is available" in chosen.text
+    )
+    form = client.post(
+        "/defibrillators",
+        data={
+            "access": "public",
+            "hours": "other",
+            "hours_other": "whenever",
+            "lat": "52.70",
+            "lon": "-0.60",
+            "csrf_token": token,
+        },
+    )
+    assert (
+        form.status_code == 400
+        and 'href="#hours_other"' in form.text
+        and "not valid opening_hours" in form.text
+    )
     assert client.get("/api/defibrillators").json() == before  # no defibrillator added, no report counted
 
 

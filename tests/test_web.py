@@ -213,8 +213,8 @@ def test_page_forms_refuse_bad_input_and_store_nothing(client, web_store):
     bad = client.post("/defibrillators", data={"access": "", "hours": "", "lat": "north", "lon": "", **token})
     assert (
         bad.status_code == 400
-        and "Enter the latitude as a number" in bad.text
-        and "Enter the hours" in bad.text
+        and "Tap the map where it is, or enter its postcode" in bad.text
+        and "Choose when it is available" in bad.text
     )
     outside = client.post(
         "/defibrillators", data={"access": "public", "hours": "24/7", "lat": "48.85", "lon": "2.35", **token}

@@ -32,6 +32,8 @@ PAGES = [
     "/scenario",
     "/defibrillators",
     "/neighbourhoods",
+    "/hubs",
+    "/workforce",
     "/search",
 ]
 

@@ -1102,6 +1102,13 @@ def serve(
             help="A host name the server answers to (repeat for several); always 127.0.0.1, localhost and --host."
         ),
     ] = None,
+    tiles: Annotated[
+        str | None,
+        typer.Option(
+            help="A map tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png, drawn under the maps "
+            "(off by default: the maps then need nothing from the internet)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the store as a web app (NHS.UK style, works offline) with a JSON API under /api."""
     import uvicorn
@@ -1111,7 +1118,9 @@ def serve(
     from nearcare.web.guard import DEFAULT_HOSTS
 
     try:
-        application = create_app(store, allowed_hosts=[*DEFAULT_HOSTS, host, *(allowed_host or [])])
+        application = create_app(
+            store, allowed_hosts=[*DEFAULT_HOSTS, host, *(allowed_host or [])], tiles=tiles
+        )
     except (InputError, StoreError) as exc:
         _fail(exc)
     console.print(f"nearcare on http://{host}:{port}/ (API schema at /docs); Ctrl+C to stop")

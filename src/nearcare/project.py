@@ -740,6 +740,21 @@ class Project:
         """The built area: ``area_code``, ``area_kind``, ``label`` (no rows before ``build``)."""
         return self.store.df("SELECT area_code, area_kind, label FROM area")
 
+    def local_authorities(self) -> gpd.GeoDataFrame:
+        """Local authority outlines of the built area (``lad_code``, ``lad_name``; WGS84), dissolved
+        from the bundled LSOA boundaries, for context on maps without a tile server."""
+        import geopandas as gpd  # lazy: start-up time
+
+        from nearcare.geo import WGS84  # lazy: start-up time
+
+        frame = self.store.df(
+            "SELECT lad_code, any_value(lad_name) OVER (PARTITION BY lad_code) AS lad_name, boundary "
+            "FROM small_areas WHERE lad_code IS NOT NULL ORDER BY lad_code"
+        )
+        if frame.empty:
+            return gpd.GeoDataFrame(frame.drop(columns="boundary"), geometry=[], crs=WGS84)
+        return _located(frame).dissolve("lad_code", aggfunc="first").reset_index()
+
     def area_counts(self) -> pd.DataFrame:
         """One row: ``lsoas`` and ``population`` of the built area."""
         return self.store.df(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    key: str | None = None  # the one finding for the report's summary (else its first sentence)
 
 
 def format_value(value: object, digits: int = 0) -> str:
@@ -75,6 +77,20 @@ class Report:
 
     def add(self, section: Section) -> None:
         self.sections.append(section)
+
+    def summary(self, *, limit_chars: int = 220) -> list[tuple[str, str]]:
+        """One finding per section for the report's first screen: its ``key`` finding, else the first
+        sentence of its first paragraph (shortened to ``limit_chars``); sections with neither are left out."""
+        found = []
+        for section in self.sections:
+            if not section.key and not section.paragraphs:
+                continue
+            text = section.key or section.paragraphs[0]
+            first = re.split(r"(?<=\.)\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]
+            if len(first) > limit_chars:
+                first = first[: limit_chars - 1].rsplit(" ", 1)[0] + "…"
+            found.append((section.title, first))
+        return found
 
     def render(self) -> str:
         env = jinja2.Environment(

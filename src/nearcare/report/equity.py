@@ -28,6 +28,7 @@ def equity_sections(store: Store) -> list:
     if runs.empty:
         return []
     figures, paragraphs, rows = [], [], []
+    key: str | None = None
     for _, run in runs.iterrows():
         profile, mode = run["profile"], run["mode"]
         label = f"{'walking' if profile == 'walk' else 'driving'}, {'crow-fly estimate' if mode == 'crowfly' else 'road network'}"
@@ -71,6 +72,7 @@ def equity_sections(store: Store) -> list:
             rows.append(_inequality_row(f"{MEASURES[measure][0]} ({kind}, {label})", figures_for))
             if kind == "gp" and measure == "e2sfca_need":
                 paragraphs.append(figures_for.verdict(f"GP access per need ({label})"))
+                key = key or paragraphs[-1].split(" (slope index", 1)[0] + "."  # the summary's finding
                 deciles = figures_for.deciles
                 chart = maps.bar_chart(
                     deciles.index.tolist(),
@@ -153,6 +155,7 @@ def equity_sections(store: Store) -> list:
             ],
             figures=figures,
             tables=tables,
+            key=key,
         )
     ]
     league = league_section(store, profile=runs["profile"].iloc[0], mode=runs["mode"].iloc[0])

@@ -3,8 +3,9 @@
 Server-rendered pages (NHS.UK templates from ``nhsuk-frontend-jinja``; CSS, JS and images from the
 npm package ``nhsuk-frontend``; maps with npm ``leaflet``) and a JSON API under ``/api`` with an
 OpenAPI schema at ``/openapi.json``. Every asset is served by the app from ``node_modules``
-(installed by ``npm ci``); nothing is fetched from elsewhere. The map draws LSOA polygons with no
-tile layer, so it needs no tile server.
+(installed by ``npm ci``); nothing is fetched from elsewhere. The map draws LSOA polygons and local
+authority outlines with no tile layer, so it needs no tile server; ``tiles`` (``--tiles URL``) adds
+one, and the Content-Security-Policy then allows images from that host only.
 
 The app is a thin face over ``nearcare.Project``: ``create_app`` only assembles the guard, the assets,
 the templates and one router per page (``web/pages/``); each route gets the store through ``Depends``
@@ -33,8 +34,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from nearcare._errors import StoreError
-from nearcare.web.guard import DEFAULT_HOSTS, Guard
+from nearcare._errors import InputError, StoreError
+from nearcare.web.guard import DEFAULT_HOSTS, Guard, tile_source
 from nearcare.web.pages import (
     atlas,
     defibrillators,
@@ -101,14 +102,21 @@ def mount_assets(app: FastAPI, assets: Path) -> None:
         app.include_router(docs.router)
 
 
-def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HOSTS) -> FastAPI:
-    """The app for one store; it answers only to ``allowed_hosts`` (Host header names, without port)."""
+def create_app(
+    store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HOSTS, *, tiles: str | None = None
+) -> FastAPI:
+    """The app for one store; it answers only to ``allowed_hosts`` (Host header names, without port).
+    ``tiles``: a map tile URL template drawn under the maps (off by default: nothing leaves the machine)."""
     store_path = Path(store_path)
+    try:
+        tile_origin = tile_source(tiles) if tiles else None
+    except ValueError as exc:
+        raise InputError(str(exc), field="--tiles") from None
     if not store_path.exists():
         raise StoreError(f"{store_path}: no such store (run `nearcare demo` or `nearcare build` first)")
     assets = find_assets()
     try:
-        site = Site(store_path, assets_missing=assets is None)
+        site = Site(store_path, assets_missing=assets is None, tiles=tiles)
     except HTTPException as exc:  # the store is held by another process, or is not a store
         raise StoreError(str(exc.detail)) from None
 
@@ -126,7 +134,7 @@ def create_app(store_path: str | Path, allowed_hosts: Sequence[str] = DEFAULT_HO
         docs_url=None,
         redoc_url=None,
     )  # /docs and /redoc are served from local assets, not FastAPI's CDN defaults
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, tile_source=tile_origin)
     app.state.site = site
     if assets is not None:
         mount_assets(app, assets)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -31,6 +32,22 @@ CSP = (
 # ReDoc (/redoc) builds its search index in a Web Worker made from a blob: URL of its own bundle's code;
 # the one addition to the policy, and no other site.
 REDOC_CSP = CSP + "; worker-src blob:"
+
+
+def tile_source(url: str) -> str:
+    """The CSP source for a tile URL template such as ``https://{s}.tile.example.org/{z}/{x}/{y}.png``
+    (``https://*.tile.example.org``); ValueError unless it is an http(s) template with {z}, {x} and {y}."""
+    parts = urlsplit(url)
+    host = parts.netloc
+    if parts.scheme not in ("http", "https") or not host or any(f"{{{k}}}" not in url for k in "zxy"):
+        raise ValueError(
+            "a tile URL is http(s) with {z}, {x} and {y}, e.g. https://tile.example.org/{z}/{x}/{y}.png"
+        )
+    if host.startswith("{s}."):
+        host = "*." + host[4:]
+    if not re.fullmatch(r"(\*\.)?[A-Za-z0-9.-]+(:\d+)?", host) or "@" in host:
+        raise ValueError("a tile URL's host is a plain name (only a leading {s}. subdomain is allowed)")
+    return f"{parts.scheme}://{host.lower()}"
 
 
 def host_name(host: str) -> str:
@@ -122,16 +139,22 @@ def _check_text(text: str) -> None:
 class Guard:
     """ASGI middleware: allowed Host, same-origin state changes, bounded bodies, strict JSON, security headers."""
 
-    def __init__(self, app, allowed_hosts: Iterable[str]) -> None:
+    def __init__(self, app, allowed_hosts: Iterable[str], tile_source: str | None = None) -> None:
         self.app = app
         self.allowed_hosts = {host_name(h) for h in allowed_hosts}
+        # With --tiles, map images may come from that one host too (CSP img-src), and nothing else does.
+        self.images = f"img-src 'self' data: {tile_source}" if tile_source else "img-src 'self' data:"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         nonce = secrets.token_urlsafe(16)
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        csp = (REDOC_CSP if scope["path"] == "/redoc" else CSP).format(nonce=nonce)
+        csp = (
+            (REDOC_CSP if scope["path"] == "/redoc" else CSP)
+            .format(nonce=nonce)
+            .replace("img-src 'self' data:", self.images)
+        )
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":

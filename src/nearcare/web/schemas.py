@@ -44,42 +44,76 @@ class DefibReport(BaseModel):
     note: Annotated[str, Field(max_length=300)] | None = None
 
 
+# The report form's hours: simple choices, each a valid OpenStreetMap opening_hours value, or "other"
+# with the person's own opening_hours (checked by the store like any report).
+HOURS_CHOICES = {  # opening_hours -> what the form says
+    "24/7": "Always: 24 hours, every day (for example an outdoor cabinet)",
+    "Mo-Su 07:00-22:00": "Every day, 7am to 10pm",
+    "Mo-Fr 08:00-18:00": "Weekdays, 8am to 6pm (for example an office or surgery)",
+    "Mo-Sa 09:00-17:30": "Monday to Saturday, 9am to 5:30pm (for example a shop)",
+}
+HOURS_OTHER = "other"
+
 # Form field -> what to tell a person when the model refuses it (the page never repeats the input).
 _FORM_MESSAGES = {
     "access": "Say whether the defibrillator is public or restricted",
-    "hours": "Enter the hours it is available, for example 24/7 (at most 120 characters)",
-    "lat": "Enter the latitude as a number between -90 and 90",
-    "lon": "Enter the longitude as a number between -180 and 180",
+    "hours": "Choose when it is available",
+    "hours_other": "Enter its hours as opening hours, for example Mo-Fr 09:00-17:00 (at most 120 characters)",
+    "lat": "Tap the map where it is again, or enter its postcode",
+    "lon": "Tap the map where it is again, or enter its postcode",
     "postcode": "Enter a postcode in letters, digits and spaces, for example LE15 6AB",
 }
-LOCATION_NEEDED = "Enter a postcode, or a latitude and longitude"
+LOCATION_NEEDED = "Tap the map where it is, or enter its postcode"
+
+
+def form_hours(form: dict[str, str]) -> tuple[str, str | None]:
+    """The opening_hours a report form chose, and the field to blame if the store refuses them."""
+    choice = form.get("hours", "")
+    if choice in HOURS_CHOICES:
+        return choice, "hours"
+    if choice == HOURS_OTHER:
+        return form.get("hours_other", "").strip(), "hours_other"
+    return "", "hours"
 
 
 def report_from_form(form: dict[str, str]) -> tuple[DefibReport | None, dict[str, str]]:
     """The report a page form describes, or the form's errors by field id (the model decides which)."""
+    hours, hours_field = form_hours(form)
     fields = {
         "lat": form["lat"].strip() or None,
         "lon": form["lon"].strip() or None,
         "postcode": form["postcode"].strip() or None,
         "access": form["access"] or None,
-        "hours": form["hours"].strip(),
+        "hours": hours,
         "looks_registered": {"yes": True, "no": False}.get(form["registered"]),
         "note": form["note"].strip()[:300] or None,
     }
+    errors: dict[str, str] = {}
+    if fields["postcode"] is None and (fields["lat"] is None or fields["lon"] is None):
+        errors["postcode"] = LOCATION_NEEDED  # said with the other problems, not after them
+    if form.get("hours", "") not in (*HOURS_CHOICES, HOURS_OTHER):
+        errors["hours"] = _FORM_MESSAGES["hours"]
     try:
-        return DefibReport.model_validate(fields), {}
+        report = DefibReport.model_validate(fields)
     except ValidationError as exc:
-        errors: dict[str, str] = {}
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "postcode"
+            if field == "hours":
+                field = hours_field or "hours"
+            if field in ("lat", "lon"):
+                field = "postcode"  # the place is chosen on the map; the postcode is the field to fix
+                errors.setdefault(field, _FORM_MESSAGES["lat"])
             errors.setdefault(field if field in _FORM_MESSAGES else "postcode", _FORM_MESSAGES.get(field, ""))
         return None, errors
+    return (None, errors) if errors else (report, {})
 
 
-def form_error(exc: InputError) -> tuple[str, str]:
+def form_error(exc: InputError, form: dict[str, str]) -> tuple[str, str]:
     """The form field and message for a report the store refused."""
-    if exc.field in ("hours", "access"):
+    if exc.field == "hours":
+        return form_hours(form)[1] or "hours", exc.problem
+    if exc.field == "access":
         return exc.field, exc.problem
     if exc.field is None and "location is needed" in exc.problem:
         return "postcode", LOCATION_NEEDED
-    return ("postcode" if exc.field in ("postcode", None) else "lat"), exc.problem
+    return "postcode", exc.problem

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import geopandas as gpd
 import shapely
@@ -26,8 +27,9 @@ HERE = Path(__file__).parent
 class Site:
     """One served store: its access and cache, its templates and the area label every page shows."""
 
-    def __init__(self, path: Path, *, assets_missing: bool) -> None:
+    def __init__(self, path: Path, *, assets_missing: bool, tiles: str | None = None) -> None:
         self.store = StoreAccess(path)
+        self.tiles = tiles
         self.csrf = CsrfTokens()
         self.assets_missing = assets_missing
         self.templates = Jinja2Templates(directory=HERE / "templates")
@@ -51,6 +53,8 @@ class Site:
             {
                 "area_label": self.area_label,
                 "assets_missing": self.assets_missing,
+                "tiles": self.tiles,
+                "tiles_host": urlsplit(self.tiles).netloc if self.tiles else None,
                 "csrf_token": token,
                 "cspNonce": request.state.csp_nonce,
                 **context,
@@ -103,3 +107,31 @@ def classed_geojson(frame: gpd.GeoDataFrame, properties: list[str], *, title: st
 
 def geojson_response(text: str) -> Response:
     return Response(text, media_type="application/json")
+
+
+def verdict_chart(
+    verdict: str,
+    title: str,
+    bars: list[tuple[str, float]],
+    *,
+    digits: int = 2,
+    flagged: set[str] | None = None,
+    note: str | None = None,
+) -> dict:
+    """A page's lead: the verdict in one sentence and a bar chart (label, value), drawn as HTML by
+    ``lead.html`` so that it reads on a phone and to a screen reader; ``flagged`` bars are marked."""
+    top = max((v for _, v in bars if v == v), default=0.0)  # v == v: not NaN
+    return {
+        "verdict": verdict,
+        "title": title,
+        "note": note,
+        "bars": [
+            {
+                "label": label,
+                "width": round(100 * value / top, 1) if top > 0 and value == value else 0,
+                "text": "no data" if value != value else f"{value:,.{digits}f}",
+                "flag": label in (flagged or set()),
+            }
+            for label, value in bars
+        ],
+    }

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from nearcare.project import Project
-from nearcare.web.site import ProjectDep, SiteDep, classed_geojson, geojson_response
+from nearcare.web.site import ProjectDep, SiteDep, classed_geojson, geojson_response, to_geojson
 
 router = APIRouter()
 
@@ -70,6 +70,20 @@ def api_areas(project: ProjectDep, site: SiteDep, measure: str = "imd_decile") -
         ),
     )
     return geojson_response(text)
+
+
+def _outlines(project: Project) -> str:
+    shapes = project.local_authorities()
+    points = shapes.geometry.representative_point()
+    shapes = shapes.assign(label_lat=points.y.round(5), label_lon=points.x.round(5))
+    shapes["geometry"] = shapes.geometry.simplify(0.0005)  # outlines for context: about 50 m is plenty
+    return to_geojson(shapes, ["lad_code", "lad_name", "label_lat", "label_lon"], grid=1e-4)
+
+
+@router.get("/api/local-authorities.geojson", tags=["atlas"])
+def api_local_authorities(site: SiteDep) -> Response:
+    """Local authority outlines and names (from the bundled LSOA boundaries), for context on maps."""
+    return geojson_response(site.store.cached("local_authorities", (), ("small_areas",), _outlines))
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -30,19 +30,47 @@ var nearcare = (function () {
     if (missing) { item(spec.missing_colour, "no data"); }
     el.appendChild(list);
   }
-  var current = null;  // the page's map (for tests and the console)
-  function base() {
-    current = L.map("map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true })
-      .setView([52.65, -1.1], 9);
-    return current;
+  var current = null;  // the page's main map (for tests and the console)
+  // Context without internet: local authority outlines and names from the store's own boundaries, and
+  // map tiles only when the server was started with --tiles URL (then named in a meta element).
+  function outlines(map) {
+    fetch("/api/local-authorities.geojson").then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
+      if (!geo) { return; }
+      var pane = map.getPane("outlines") || map.createPane("outlines");
+      pane.style.zIndex = 450;
+      pane.style.pointerEvents = "none";
+      L.geoJSON(geo, { pane: "outlines", interactive: false, style: function () { return { color: "#212b32", weight: 1.5, fill: false, opacity: 0.8 }; } }).addTo(map);
+      geo.features.forEach(function (f) {
+        L.tooltip({ permanent: true, direction: "center", className: "nearcare-la-label", interactive: false })
+          .setLatLng([f.properties.label_lat, f.properties.label_lon]).setContent(text(f.properties.lad_name)).addTo(map);
+      });
+    });
   }
-  function areas(map, url, state, done) {
+  function tiles(map) {
+    var meta = document.querySelector('meta[name="nearcare-tiles"]');
+    if (!meta) { return; }
+    var layer = L.tileLayer(meta.getAttribute("content"), { maxZoom: 19 });
+    layer.getAttribution = function () { return "Tiles: " + meta.getAttribute("data-host").replace(/[<>&"]/g, ""); };
+    layer.addTo(map);
+  }
+  function base(id) {
+    var map = L.map(id || "map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true, tap: true })
+      .setView([52.65, -1.1], 9);
+    if (!id) { current = map; }
+    tiles(map);
+    outlines(map);
+    return map;
+  }
+  function areas(map, url, state, done, outline) {
     fetch(url).then(function (r) { return r.json(); }).then(function (geo) {
       if (state.layer) { map.removeLayer(state.layer); }
       var spec = geo.legend;
       function colour(f) { return f.properties["class"] >= 0 ? spec.colours[f.properties["class"]] : spec.missing_colour; }
       state.layer = L.geoJSON(geo, {
-        style: function (f) { return { color: "#ffffff", weight: 0.5, fillOpacity: 0.75, fillColor: colour(f) }; },
+        style: function (f) {
+          var look = { color: "#ffffff", weight: 0.5, fillOpacity: 0.75, fillColor: colour(f) };
+          return outline && outline(f) ? Object.assign(look, outline(f)) : look;
+        },
         onEachFeature: function (f, layer) {
           var v = f.properties.value, label = f.properties["class"] >= 0 ? spec.labels[f.properties["class"]] : "no data";
           layer.bindTooltip(text(f.properties.lsoa21_name + ": " + (v === null ? "no data" : Number(v).toLocaleString("en-GB", { maximumSignificantDigits: 3 }) + (spec.units ? " " + spec.units : "")) + " (" + label + ")"));
@@ -117,14 +145,89 @@ var nearcare = (function () {
       });
     },
     defibrillators: function () {
-      var map = base();
+      var map = base(), state = {}, time = document.getElementById("defib-time");
+      function desert(f) { return f.properties.desert ? { color: "#d5281b", weight: 2.5, dashArray: "4 3" } : null; }
+      function draw() {
+        areas(map, "/api/defibrillators/coverage.geojson?time=" + encodeURIComponent(time.value), state, null, desert);
+      }
+      time.addEventListener("change", draw);
+      draw();
+      state.markers = L.featureGroup().addTo(map);
       fetch("/api/defibrillators").then(function (r) { return r.json(); }).then(function (geo) {
-        var layer = L.geoJSON(geo, {
-          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 7, color: "#212b32", weight: 1, fillColor: "#007f3b", fillOpacity: 0.9 }); },
-          onEachFeature: function (f, l) { l.bindTooltip(text(f.properties.defib_id + " (" + f.properties.status + ")")); }
-        }).addTo(map);
-        if (geo.features.length) { map.fitBounds(layer.getBounds(), { maxZoom: 13 }); }
+        L.geoJSON(geo, {
+          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 6, color: "#212b32", weight: 1, fillColor: "#007f3b", fillOpacity: 0.9, className: "nearcare-defib" }); },
+          onEachFeature: function (f, l) { l.bindTooltip(text(f.properties.defib_id + " (" + f.properties.status + ", " + (f.properties.hours || "hours not recorded") + ")")); }
+        }).addTo(state.markers);
       });
+      fetch("/api/defibrillators/proposed.geojson").then(function (r) { return r.json(); }).then(function (geo) {
+        L.geoJSON(geo, {
+          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 9, color: "#330072", weight: 3, fillColor: "#ffeb3b", fillOpacity: 1, className: "nearcare-proposed" }); },
+          onEachFeature: function (f, l) { l.bindTooltip(text("Proposed site " + f.properties.rank + ": " + f.properties.name + " (adds " + Number(f.properties.people_added).toLocaleString("en-GB") + " people)")); }
+        }).addTo(state.markers);
+      });
+      nearcare.picker();
+    },
+    // The report form: tap the map to mark the place (hidden lat/lon fields); a postcode works instead.
+    picker: function () {
+      var el = document.getElementById("report-map");
+      if (!el) { return; }
+      var map = base("report-map"), pin = null;
+      var lat = document.getElementById("lat"), lon = document.getElementById("lon");
+      var status = document.getElementById("report-place-status");
+      fetch("/api/defibrillators").then(function (r) { return r.json(); }).then(function (geo) {
+        var known = L.geoJSON(geo, {
+          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 5, color: "#212b32", weight: 1, fillColor: "#007f3b", fillOpacity: 0.9, interactive: false }); }
+        }).addTo(map);
+        if (geo.features.length) { map.fitBounds(known.getBounds(), { maxZoom: 13 }); }
+      });
+      function place(latlng) {
+        lat.value = latlng.lat.toFixed(6);
+        lon.value = latlng.lng.toFixed(6);
+        if (pin) { pin.setLatLng(latlng); } else {
+          pin = L.circleMarker(latlng, { radius: 10, color: "#ffffff", weight: 3, fillColor: "#d5281b", fillOpacity: 1, className: "nearcare-pin" }).addTo(map);
+        }
+        status.textContent = "Place marked on the map (" + lat.value + ", " + lon.value + "). Tap again to move it.";
+      }
+      if (lat.value && lon.value && isFinite(parseFloat(lat.value)) && isFinite(parseFloat(lon.value))) {
+        place(L.latLng(parseFloat(lat.value), parseFloat(lon.value)));
+      }
+      map.on("click", function (e) { place(e.latlng); });
+      el.picker = map;  // for tests
+    },
+    // The scenario page: click a practice or pharmacy to add it to (or take it from) the sites to close.
+    scenario: function () {
+      var map = base(), select = document.getElementById("close");
+      var byCode = {};
+      function look(code) {
+        var option = select.querySelector('option[value="' + CSS.escape(code) + '"]');
+        return option && option.selected
+          ? { radius: 8, color: "#212b32", weight: 3, fillColor: "#d5281b", fillOpacity: 1 }
+          : { radius: 6, color: "#212b32", weight: 1, fillColor: "#005eb8", fillOpacity: 0.85 };
+      }
+      function restyle() { Object.keys(byCode).forEach(function (code) { byCode[code].setStyle(look(code)); }); }
+      var group = L.featureGroup().addTo(map), pending = 2;
+      ["gp", "pharmacy"].forEach(function (kind) {
+        fetch("/api/organisations?kind=" + kind).then(function (r) { return r.json(); }).then(function (geo) {
+          L.geoJSON(geo, {
+            filter: function (f) { return f.geometry && select.querySelector('option[value="' + CSS.escape(f.properties.code) + '"]'); },
+            pointToLayer: function (f, latlng) {
+              var m = L.circleMarker(latlng, Object.assign({ className: "nearcare-site nearcare-site--" + kind }, look(f.properties.code)));
+              return m;
+            },
+            onEachFeature: function (f, layer) {
+              byCode[f.properties.code] = layer;
+              layer.bindTooltip(text((kind === "gp" ? "GP: " : "Pharmacy: ") + f.properties.name + " (" + f.properties.code + ")"));
+              layer.on("click", function () {
+                var option = select.querySelector('option[value="' + CSS.escape(f.properties.code) + '"]');
+                option.selected = !option.selected;
+                select.dispatchEvent(new Event("change"));
+              });
+            }
+          }).addTo(group);
+          if (--pending === 0 && group.getLayers().length) { map.fitBounds(group.getBounds()); }
+        });
+      });
+      select.addEventListener("change", restyle);
     }
   };
 })();

@@ -1,6 +1,7 @@
 // Search as you type, added on top of plain forms that work without JavaScript: the header's search
 // (suggestions from /api/search, each a link) and the scenario page's list of sites to close (the
-// multi-select is replaced by a search box over its own options; the form still posts the select).
+// multi-select is replaced by a search box over its own options, and the map can pick too; the form
+// still posts the select).
 // Every label is set as text, never as HTML.
 (function () {
   function debounce(fn, ms) {
@@ -70,12 +71,13 @@
         remove.className = "nhsuk-button nhsuk-button--secondary nhsuk-button--small nhsuk-u-margin-bottom-0";
         remove.textContent = "Remove";
         remove.setAttribute("aria-label", "Remove " + o.textContent);
-        remove.addEventListener("click", function () { o.selected = false; drawChosen(); });
+        remove.addEventListener("click", function () { o.selected = false; select.dispatchEvent(new Event("change")); });
         li.appendChild(remove);
         chosen.appendChild(li);
       });
     }
-    function pick(o) { o.selected = true; box.value = ""; matches.textContent = ""; drawChosen(); box.focus(); }
+    function pick(o) { o.selected = true; box.value = ""; matches.textContent = ""; select.dispatchEvent(new Event("change")); box.focus(); }
+    select.addEventListener("change", drawChosen);  // the map picks sites too (map.js)
     box.addEventListener("input", function () {
       var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
       matches.textContent = "";
