@@ -65,3 +65,28 @@ def test_the_cli_shows_progress_as_plain_lines_unless_quiet(capsys):
         assert capsys.readouterr().err == ""
     finally:
         show_progress(False)
+
+
+def test_on_a_terminal_nested_steps_share_one_display(monkeypatch, tmp_path):
+    """A bar inside a spinner (closures counted inside the demo's ranking step, a large file read
+    inside an import) is one more line of the open display, removed when its work ends."""
+    from nearcare import _progress
+
+    monkeypatch.setattr(_progress, "_enabled", lambda: True)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * (_progress._FILES_WORTH_A_BAR + 1))
+    with step("ranking every practice closure") as outer:
+        assert list(steps(range(3), "closing each gp")) == [0, 1, 2]
+        with step("designing neighbourhoods (LSOAs assigned)", total=4) as inner:
+            inner(4)
+            with _progress.reading_progress(big) as read:
+                read(100)
+                (display,) = _progress._live
+                shown = {t.description: t.completed for t in display.tasks}
+                assert shown == {
+                    "ranking every practice closure": 0,
+                    "designing neighbourhoods (LSOAs assigned)": 4,
+                    "reading big.csv": 100,
+                }
+        outer()
+    assert not _progress._live  # the display is closed with the outermost step

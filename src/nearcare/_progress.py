@@ -20,7 +20,6 @@ from typing import Protocol, TypeVar
 
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
@@ -94,34 +93,63 @@ def advance(count: int = 1) -> None:
         _active[-1](count)
 
 
+_live: list[Progress] = []  # the one display on screen (rich draws one at a time): inner steps join it
+
+
+@contextmanager
+def _task(description: str, total: float | None, *, reading: bool = False) -> Iterator[Callable[..., None]]:
+    """A line on the terminal's one progress display: yields ``advance(count)`` (or, ``reading``,
+    ``advance(bytes_read)``); a spinner and a count, with a bar when the total is known."""
+    if not _enabled():
+        yield lambda *_args: None
+        return
+    if _live:
+        display = _live[0]
+        task = display.add_task(description, total=total)
+
+        def advance(count: float = 1) -> None:
+            if reading:  # count is the bytes read so far
+                display.update(task, completed=count)
+            else:
+                display.advance(task, count)
+
+        try:
+            yield advance
+        finally:
+            display.remove_task(task)
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as display:
+        _live.append(display)
+        try:
+            with _task(description, total, reading=reading) as advance:
+                yield advance
+        finally:
+            _live.clear()
+
+
 @contextmanager
 def _spinner(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    if not _enabled():
-        yield lambda _count: None
-        return
-    columns = [SpinnerColumn(), TextColumn(description)]
-    columns += [BarColumn(), MofNCompleteColumn()] if total else [TextColumn("{task.completed:.0f} done")]
-    with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda count: bar.advance(task, count)
+    with _task(description, total) as advance:
+        yield advance
 
 
 @contextmanager
 def reading_progress(path: Path) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(bytes_read)``; draws a bar for large files on a terminal."""
     size = path.stat().st_size
-    if not _enabled() or size < _FILES_WORTH_A_BAR:
+    if size < _FILES_WORTH_A_BAR:
         yield lambda _done: None
         return
-    with Progress(
-        TextColumn(f"reading {path.name}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("read", total=size)
-        yield lambda done: bar.update(task, completed=done)
+    with _task(f"reading {path.name}", size, reading=True) as advance:
+        yield advance
 
 
 def steps(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
@@ -137,17 +165,7 @@ def steps(items: Iterable[T], description: str, total: int | None = None) -> Ite
 
 
 def _bar(items: Iterable[T], description: str, total: int | None) -> Iterator[T]:
-    if not _enabled():
-        yield from items
-        return
-    with Progress(
-        TextColumn(description),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
+    with _task(description, total) as advance:
         for item in items:
             yield item
-            bar.advance(task)
+            advance(1)
