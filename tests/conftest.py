@@ -27,22 +27,58 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+def _run_demo_cli(out: Path):
+    """``nearcare demo --out OUT`` through the CLI runner, as a user runs it: its result and what it
+    printed (progress lines included: standard error is not a terminal here)."""
+    from typer.testing import CliRunner
+
+    from nearcare import demo as demo_module
+    from nearcare.cli import app
+
+    results = []
+
+    def recorded(*args, **kwargs):
+        results.append(run_demo(*args, **kwargs))
+        return results[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo_module, "run_demo", recorded)
+        invoked = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert invoked.exit_code == 0, invoked.output
+    return results[0], invoked.output
+
+
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory):
-    """The demo run once for the session: its result, store path and report path.
+def demo_run(tmp_path_factory):
+    """The demo run once for the session, through the CLI: (its result, what the command printed).
 
     For development only, ``NEARCARE_DEMO_CACHE=DIR`` keeps the demo in DIR and reuses it across
     runs (delete DIR after a change that alters the demo); CI never sets it.
     """
     cache = os.environ.get("NEARCARE_DEMO_CACHE")
     if not cache:
-        return run_demo(tmp_path_factory.mktemp("demo"), log=lambda *_: None)
-    saved = Path(cache) / "demo-result.pickle"
+        return _run_demo_cli(tmp_path_factory.mktemp("demo"))
+    saved, printed = Path(cache) / "demo-result.pickle", Path(cache) / "demo-output.txt"
     if saved.exists():
-        return pickle.loads(saved.read_bytes())
-    result = run_demo(Path(cache), log=lambda *_: None)
+        if not printed.exists():
+            pytest.skip(f"{cache} was built before the demo's output was kept: delete it")
+        return pickle.loads(saved.read_bytes()), printed.read_text()
+    result, output = _run_demo_cli(Path(cache))
     saved.write_bytes(pickle.dumps(result))
-    return result
+    printed.write_text(output)
+    return result, output
+
+
+@pytest.fixture(scope="session")
+def demo(demo_run):
+    """The demo's result: store path, report path and build."""
+    return demo_run[0]
+
+
+@pytest.fixture(scope="session")
+def demo_output(demo_run) -> str:
+    """What ``nearcare demo`` printed, progress lines included."""
+    return demo_run[1]
 
 
 @pytest.fixture()

@@ -47,10 +47,10 @@ def test_cli_unknown_kind_and_missing_store(tmp_path):
     assert result.exit_code == 2 and "no such store" in result.output
 
 
-def test_cli_demo(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d")])
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "d" / "report.html").exists() and "634 LSOAs" in result.output
+def test_cli_demo(demo, demo_output):
+    """The session's demo ran through the CLI (tests/conftest.py), so it is not run again here."""
+    assert demo.report_path.exists() and "634 LSOAs" in demo_output
+    assert f"Open {demo.report_path.resolve()} in a browser." in demo_output.replace("\n", "")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".geojson", ".parquet"])

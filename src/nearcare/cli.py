@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from typer.models import OptionInfo
 from nearcare._errors import InputError, StoreError
 from nearcare._format import figure as _figure
 from nearcare._format import whole as _whole
+from nearcare._progress import set_quiet
 from nearcare._version import __version__
 from nearcare.project import Project, import_kinds
 
@@ -197,8 +199,30 @@ def _main(
             help="Show the traceback of an unexpected error (for bug reports).",
         ),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress: no bars, spinners or step lines.")
+    ] = False,
 ) -> None:
-    pass
+    show_progress(not quiet)
+
+
+class _ProgressLines(logging.Handler):
+    """The library's progress (logger ``nearcare``) as plain lines on standard error, looked up at
+    each line (so a test runner's captured stream gets them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"  {record.getMessage()}", err=True)
+
+
+def show_progress(shown: bool) -> None:
+    """Progress lines and, on a terminal, bars and spinners; or none of either (``--quiet``)."""
+    logger = logging.getLogger("nearcare")
+    for handler in [h for h in logger.handlers if isinstance(h, _ProgressLines)]:
+        logger.removeHandler(handler)
+    set_quiet(not shown)
+    if shown:
+        logger.addHandler(_ProgressLines())
+        logger.setLevel(logging.INFO)
 
 
 @app.command("demo")

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from nearcare._errors import InputError, StoreError
+from nearcare._progress import step
 from nearcare.allocation import allocate
 from nearcare.area import small_areas_frame
 from nearcare.flows import patient_flows
@@ -70,6 +71,56 @@ def _contiguity(frame):
         return libpysal.weights.Rook.from_dataframe(frame, use_index=True, silence_warnings=True)
 
 
+class _FastMoves:
+    """spopt's ``_pick_move_area`` (0.6-0.7) with the same answer in the same order, without its cost.
+
+    spopt's simulated annealing asks, for every area a region could give up, whether the region is
+    still contiguous without it, by slicing a SciPy sparse matrix and counting its connected parts:
+    most of the demo's design time went on that slicing. Here the same question is answered by a
+    breadth-first search over the same weights (a region is one part exactly when a search from
+    one of its areas reaches all the others), so the regions designed are those spopt designs.
+    """
+
+    def __init__(self) -> None:
+        self.weights = None
+        self.neighbours: list[list[int]] = []
+
+    def _read(self, weights) -> None:
+        """Neighbours by position from the weights spopt passes (its own, after joining islands)."""
+        undirected = (weights.sparse + weights.sparse.T).tocsr()  # weak connectivity, as spopt asks
+        self.weights, self.neighbours = (
+            weights,
+            [
+                undirected.indices[undirected.indptr[i] : undirected.indptr[i + 1]].tolist()
+                for i in range(undirected.shape[0])
+            ],
+        )
+
+    def connected(self, areas: np.ndarray) -> bool:
+        inside = set(areas.tolist())
+        start = next(iter(inside))
+        seen, frontier = {start}, [start]
+        while frontier:
+            for j in self.neighbours[frontier.pop()]:
+                if j in inside and j not in seen:
+                    seen.add(j)
+                    frontier.append(j)
+        return len(seen) == len(inside)
+
+    def __call__(
+        self, labels, region_lists, region_spatial_attrs, threshold_array, weight, distance, threshold
+    ):
+        if weight is not self.weights:
+            self._read(weight)
+        potential_areas = []
+        for k, v in region_spatial_attrs.items():
+            rla = np.array(region_lists[k])
+            for pasi in np.where(v - threshold_array[rla] > threshold)[0]:
+                if self.connected(np.delete(rla, pasi)):
+                    potential_areas.append(rla[pasi])
+        return potential_areas
+
+
 def _areas(store: Store):
     store.require("small_areas", "run `nearcare build --area CODE` first")
     frame = small_areas_frame(
@@ -89,8 +140,6 @@ def design(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Design neighbourhoods; returns lsoa21_code -> neighbourhood, and stores them."""
-    from spopt.region import MaxPHeuristic
-
     if boundary not in BOUNDARIES:
         raise InputError(f"boundary must be one of {', '.join(BOUNDARIES)}", value=boundary)
     if not 0 < min_population <= max_population:
@@ -102,55 +151,64 @@ def design(
     column = BOUNDARIES[boundary]
     groups = areas.groupby(areas[column].fillna("unknown") if column else pd.Series("all", index=areas.index))
     labels = pd.Series("", index=areas.index, dtype=object)
-    for unit, part in groups:
-        part = part.reset_index()
-        if part["population"].sum() < 2 * min_population:
-            # Room for one neighbourhood only (and spopt's max-p does not return when p = 1).
-            labels[part["index"]] = f"{unit}-01"
-            continue
-        weights = _contiguity(part)
-        # The heuristic draws from NumPy's global generator: seed it, then give the caller's state back.
-        caller_state = np.random.get_state()  # noqa: NPY002
-        np.random.seed(seed)  # noqa: NPY002
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = MaxPHeuristic(
-                part,
-                weights,
-                ["x", "y"],
-                "population",
-                min_population,
-                top_n=2,
-                max_iterations_construction=99,
-                max_iterations_sa=2,
-            )
-            try:
-                model.solve()
-            finally:
-                np.random.set_state(caller_state)  # noqa: NPY002
-        found = np.asarray(model.labels_)
-        names = {label: i + 1 for i, label in enumerate(sorted(set(found) - {0, -1}))}
-        if not names:  # no region reaches the minimum (e.g. islands): one neighbourhood, reported
-            names = dict.fromkeys(set(found), 1)
-        numbered = [names.get(label, 0) for label in found]
-        # Enclaves max-p left unassigned join the neighbouring region with the smallest population.
-        for i, number in enumerate(numbered):
-            if number == 0:
-                neighbours = [numbered[j] for j in weights.neighbors[i] if numbered[j]]
-                numbered[i] = (
-                    min(
-                        neighbours,
-                        key=lambda n: sum(
-                            p for p, k in zip(part["population"], numbered, strict=True) if k == n
-                        ),
-                    )
-                    if neighbours
-                    else max(numbered) + 1
-                )
-        labels[part["index"]] = [f"{unit}-{n:02d}" for n in numbered]
+    with step("designing neighbourhoods (LSOAs assigned)", total=len(areas)) as advance:
+        for unit, part in groups:
+            labels[part.index] = _design_unit(str(unit), part.reset_index(), min_population, seed)
+            advance(len(part))
     result = pd.DataFrame({"lsoa21_code": areas["lsoa21_code"], "neighbourhood": labels.to_numpy()})
     _save(store, result, f"max-p, {min_population:,.0f}+ people, within {boundary}")
     return result
+
+
+def _design_unit(unit: str, part: pd.DataFrame, min_population: float, seed: int) -> list[str]:
+    """Neighbourhood labels for the LSOAs of one boundary unit, in ``part``'s order."""
+    from spopt.region import MaxPHeuristic
+    from spopt.region import maxp as maxp_module
+
+    if part["population"].sum() < 2 * min_population:
+        # Room for one neighbourhood only (and spopt's max-p does not return when p = 1).
+        return [f"{unit}-01"] * len(part)
+    weights = _contiguity(part)
+    # The heuristic draws from NumPy's global generator: seed it, then give the caller's state back.
+    caller_state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MaxPHeuristic(
+            part,
+            weights,
+            ["x", "y"],
+            "population",
+            min_population,
+            top_n=2,
+            max_iterations_construction=99,
+            max_iterations_sa=2,
+        )
+        original = maxp_module._pick_move_area
+        maxp_module._pick_move_area = _FastMoves()  # same moves; see _FastMoves
+        try:
+            model.solve()
+        finally:
+            maxp_module._pick_move_area = original
+            np.random.set_state(caller_state)  # noqa: NPY002
+    found = np.asarray(model.labels_)
+    names = {label: i + 1 for i, label in enumerate(sorted(set(found) - {0, -1}))}
+    if not names:  # no region reaches the minimum (e.g. islands): one neighbourhood, reported
+        names = dict.fromkeys(set(found), 1)
+    numbered = [names.get(label, 0) for label in found]
+    # Enclaves max-p left unassigned join the neighbouring region with the smallest population.
+    for i, number in enumerate(numbered):
+        if number == 0:
+            neighbours = [numbered[j] for j in weights.neighbors[i] if numbered[j]]
+            numbered[i] = (
+                min(
+                    neighbours,
+                    key=lambda n: sum(p for p, k in zip(part["population"], numbered, strict=True) if k == n),
+                )
+                if neighbours
+                else max(numbered) + 1
+            )
+    return [f"{unit}-{n:02d}" for n in numbered]
 
 
 def _save(store: Store, assignment: pd.DataFrame, method: str) -> None:

@@ -48,7 +48,7 @@ it (infinity); crow-fly, the nearest site left is found however far.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -749,7 +749,12 @@ _RANK_CONTEXT: dict = {}
 
 
 def _score(code: str) -> dict:
-    ctx, kind = _RANK_CONTEXT["ctx"], _RANK_CONTEXT["kind"]
+    local, kind = _RANK_CONTEXT["local"], _RANK_CONTEXT["kind"]
+    return closure_scores(local.context(code), kind, code)
+
+
+def closure_scores(ctx: Context, kind: str, code: str) -> dict:
+    """The ranking's scores for closing ``code`` alone (a site of ``kind``), evaluated on ``ctx``."""
     result = evaluate(ctx, Scenario(f"close {code}", close=[code]))
     newly = result.newly_beyond
     if kind == "pharmacy":  # pharmacy measures: walking minutes and the 1.6 km straight-line distance
@@ -817,6 +822,75 @@ def _score(code: str) -> dict:
     }
 
 
+class LocalContexts:
+    """Sub-contexts for one closure at a time: only the LSOAs a closure can touch (issue #16 item 3).
+
+    Closing a site changes nothing for an LSOA without a pair, a flow, a nearest site or a nearby
+    pharmacy at that site: its minutes and its patients' practices stay as they are, and the Huff
+    shares of its flows do not change. So a closure is evaluated on the rows of the LSOAs it
+    touches alone, at a cost that grows with how many LSOAs reach the site, not with the area.
+    Each LSOA keeps all its rows (every practice left in its reach competes for its patients), in
+    their original order, so the choice model sees exactly what a whole-area evaluation sees.
+    """
+
+    def __init__(self, ctx: Context):
+        areas = ctx.areas.set_axis(ctx.areas.index.astype(object))
+        # Strings as plain objects: membership tests on Arrow-backed strings run row by row in Python.
+        self.ctx = replace(
+            ctx, areas=areas, practices=ctx.practices.set_axis(ctx.practices.index.astype(object))
+        )
+        self._frames: dict[tuple, pd.DataFrame] = {("pairs", *k): f for k, f in ctx.pairs.items()}
+        self._frames |= {("flows",): ctx.flows, ("near",): ctx.pharmacies_near}
+        self._series: dict[tuple, pd.Series] = {("nearest", *k): s for k, s in ctx.nearest.items()}
+        self._series |= {("nearest_site", *k): s for k, s in ctx.nearest_site.items()}
+        self._rows: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # rows by LSOA: order, starts
+        self._at: dict[tuple, np.ndarray] = {}  # each series' LSOAs as positions in the areas
+        touches: dict[str, list[np.ndarray]] = {}
+        for name, frame in self._frames.items():
+            self._frames[name] = frame = _plain_strings(frame)
+            at = areas.index.get_indexer(frame["origin_id"])
+            order = np.argsort(at, kind="stable")
+            self._rows[name] = (order, np.searchsorted(at[order], np.arange(len(areas) + 1)))
+            for site, rows in frame.groupby("destination_id", sort=False).indices.items():
+                touches.setdefault(site, []).append(at[rows])
+        for name, series in self._series.items():
+            values = series.to_numpy(object) if name[0] == "nearest_site" else series.to_numpy()
+            self._series[name] = series = pd.Series(values, index=series.index.astype(object))
+            self._at[name] = at = areas.index.get_indexer(series.index)
+            if name[0] == "nearest_site":
+                for site, rows in series.reset_index(drop=True).groupby(values, sort=False).indices.items():
+                    touches.setdefault(site, []).append(at[rows])
+        self._touches = {site: np.unique(np.concatenate(parts)) for site, parts in touches.items()}
+
+    def context(self, closed: str) -> Context:
+        """The context cut to the LSOAs that closing ``closed`` touches."""
+        lsoas = self._touches.get(closed, np.array([], dtype=int))
+        lsoas = lsoas[lsoas >= 0]  # LSOAs outside the context's areas are assessed in neither
+        cut: dict[tuple, pd.DataFrame | pd.Series] = {}
+        for name, frame in self._frames.items():
+            order, starts = self._rows[name]
+            rows = [order[starts[i] : starts[i + 1]] for i in lsoas]
+            cut[name] = frame.iloc[np.sort(np.concatenate(rows)) if rows else order[:0]]
+        chosen = np.zeros(len(self.ctx.areas), bool)
+        chosen[lsoas] = True
+        for name, series in self._series.items():
+            at = self._at[name]
+            cut[name] = series[(at >= 0) & chosen[at]]
+        return replace(
+            self.ctx,
+            areas=self.ctx.areas.iloc[lsoas],
+            pairs={k: cut[("pairs", *k)] for k in self.ctx.pairs},
+            nearest={k: cut[("nearest", *k)] for k in self.ctx.nearest},
+            nearest_site={k: cut[("nearest_site", *k)] for k in self.ctx.nearest_site},
+            flows=cut[("flows",)],
+            pharmacies_near=cut[("near",)],
+        )
+
+
+def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({c: object for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype)})
+
+
 def _newly_beyond_lsoas(result: ScenarioResult, index: pd.Index) -> np.ndarray:
     """LSOAs newly beyond 20 minutes' walk or 1.6 km in a straight line of a pharmacy (each once)."""
     before, after = _within(result.pharmacy, "walk", DEFAULT_THRESHOLD_MINUTES["walk"], index)
@@ -855,7 +929,7 @@ def rank_closures(
         raise StoreError(
             f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`"
         )
-    _RANK_CONTEXT.update(ctx=ctx, kind=kind)
+    _RANK_CONTEXT.update(local=LocalContexts(ctx), kind=kind)
     try:
         if workers > 1 and len(codes) > 8:
             with mp.get_context("fork").Pool(workers) as pool:

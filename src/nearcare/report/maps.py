@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nearcare._progress import advance
 from nearcare.area import small_areas_frame
 from nearcare.legend import map_legend
 
@@ -29,11 +30,19 @@ SERVICE_MARKERS = {
 }
 
 
+class _RenderedOnce(FigureCanvasAgg):
+    """Agg draws at once when asked to redraw "when idle" (geopandas asks after every layer it
+    plots): a report figure is rendered when it is saved, and only then."""
+
+    def draw_idle(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
 def new_figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """A figure with one axes, drawn by Agg on its own canvas: pyplot's global state and the
     caller's backend (a notebook's, say) are never touched."""
     figure = Figure(figsize=figsize)
-    FigureCanvasAgg(figure)
+    _RenderedOnce(figure)
     return figure, figure.add_subplot()
 
 
@@ -41,6 +50,7 @@ def png_data_uri(figure: Figure) -> str:
     """Render a figure to a data URI for an <img> tag."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    advance()  # one more figure written, for the step that shows progress
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
