@@ -330,8 +330,10 @@ def test_cli_hub_files_defuse_spreadsheet_formulas(demo, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["neighbourhoods", "hubs", "--store", str(demo.store_path), "--candidates", str(candidates)]
-        + ["--crowfly", "--out", str(out)],
+        [
+            *("neighbourhoods", "hubs", "--store", str(demo.store_path)),
+            *("--candidates", str(candidates), "--crowfly", "--out", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     hubs = pd.read_csv(out / "hubs.csv")
