@@ -128,3 +128,18 @@ def test_overlapping_results_keep_the_quickest():
     b = pd.DataFrame({"origin_id": ["x"], "destination_id": ["s"], "distance_m": [800.0], "minutes": [8.0]})
     merged = part.merge([a, b])
     assert merged.set_index("origin_id")["minutes"].to_dict() == {"x": 8.0, "y": 1.0}
+
+
+def test_a_one_speed_piece_of_a_drive_network_routes_as_the_whole(rutland):
+    """A piece whose edges happen to share one speed still traces lengths, as the whole network does."""
+    from nearcare.network.search import _uniform_speed
+
+    drive = rutland["network"]["drive"]
+    keep = np.zeros(drive.n_nodes, bool)
+    keep[[drive.source[0], drive.target[0]]] = True  # one road: one speed
+    piece, _ = part.sub_network(drive, keep)
+    assert _uniform_speed(drive) is None
+    assert _uniform_speed(piece) is None
+    fresh, _ = part.sub_network(drive, keep)
+    fresh.cache.clear()
+    assert _uniform_speed(fresh) is not None  # what the piece alone would have said

@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from nearcare.network import Network
-from nearcare.network.search import Points, Snapped, pairs_within, snap
+from nearcare.network.search import (  # _uniform_speed: see sub_network
+    Points,
+    Snapped,
+    _uniform_speed,
+    pairs_within,
+    snap,
+)
 
 _KEY = ["origin_id", "destination_id"]
 
@@ -111,6 +117,9 @@ def sub_network(network: Network, keep_node: np.ndarray) -> tuple[Network, np.nd
         minutes=network.minutes[edge],
         walk_speed_kph=network.walk_speed_kph,
     )
+    # A piece of a drive network may happen to have one speed; it must still route as the whole does
+    # (trace lengths rather than take time x speed), so it inherits the whole network's answer.
+    sub.cache["uniform"] = _uniform_speed(network)
     return sub, node_map
 
 
