@@ -343,6 +343,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "nearcare._format",
         "nearcare._progress",
         "nearcare._version",
+        "nearcare.distributed",
         "nearcare.geo",
     ),
     "store": ("nearcare.store",),

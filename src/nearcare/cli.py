@@ -459,6 +459,10 @@ def travel_times_(
     out: Annotated[
         Path | None, typer.Option(help="Also write the pairs to this .csv or .parquet file.")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="A dask.distributed scheduler (tcp://host:8786): route per local authority there."),
+    ] = None,
 ) -> None:
     """Travel times from every LSOA in the area to each service, within a cutoff, and the nearest."""
     # lazy: start-up time
@@ -475,6 +479,7 @@ def travel_times_(
             max_snap_m=max_snap_m,
             mode="crowfly" if crowfly else None,
             workers=WORKERS,
+            scheduler=scheduler,
         )
         if (
             out is not None

@@ -250,11 +250,13 @@ class Project:
         lsoas: Sequence[str] | None = None,
         save: bool = True,
         workers: int = 1,
+        scheduler: object | None = None,
     ) -> pd.DataFrame:
         """Pairs (LSOA, site) within ``max_minutes`` for each kind of service (default all).
 
         ``profile`` is walk or drive; ``mode`` is ``network`` or ``crowfly`` (default: the network
-        if one is stored). ``.attrs["runs"]`` holds a record per kind: pairs, origins, and the LSOAs
+        if one is stored). ``scheduler``: a dask.distributed address (or client) to route the
+        network per local authority on, as tasks (the same pairs; see nearcare.distributed). ``.attrs["runs"]`` holds a record per kind: pairs, origins, and the LSOAs
         and sites too far from the network to join (left out, not guessed).
         """
         # lazy: start-up time
@@ -272,6 +274,7 @@ class Project:
                 max_snap_m=max_snap_m,
                 crowfly=crowfly,
                 workers=workers,
+                scheduler=scheduler,
             )
             pairs = self._rows("travel_times", profile=profile, mode=results[0].mode, destination_kind=kinds)
         # One record per kind (plain dicts: pandas compares attrs when frames are combined).

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from nearcare import distributed
 from nearcare._errors import InputError, StoreError
 
 # CROWFLY_SPEED_KPH and DETOUR_FACTOR re-exported: tests/test_scenarios.py reads them here
 from nearcare.network import DETOUR_FACTOR as DETOUR_FACTOR
 from nearcare.network import MODES, load_network
+from nearcare.network import partition as partitions
 from nearcare.network.search import CROWFLY_SPEED_KPH as CROWFLY_SPEED_KPH
 from nearcare.network.search import (
     MAX_SNAP_M,
@@ -29,6 +31,14 @@ from nearcare.network.search import (
     snap,
 )
 from nearcare.store import ORGANISATION_KINDS, Store
+
+
+def _partitioned(store: Store, network, origins, sites, max_minutes: float, scheduler) -> pd.DataFrame:
+    """``pairs_within`` run per local authority of the origins, as tasks on the Dask ``scheduler``."""
+    lad = store.df("SELECT lsoa21_code, lad_code FROM small_areas").set_index("lsoa21_code")["lad_code"]
+    labels = lad.reindex(origins.ids).fillna("unknown").astype(str).to_numpy(object)
+    jobs = partitions.tasks(network, origins, sites, labels, max_minutes)
+    return partitions.merge(distributed.run(partitions.run_task, jobs, scheduler=scheduler))
 
 
 @dataclass
@@ -66,9 +76,12 @@ def compute_travel_times(
     max_snap_m: float = MAX_SNAP_M,
     crowfly: bool | None = None,
     workers: int | None = None,
+    scheduler: object | None = None,
 ) -> list[TravelResult]:
     """Compute and store travel times from the area's LSOAs to each kind of site (``workers``: processes
-    for the network search; None, every core).
+    for the network search; None, every core). With ``scheduler`` (a dask.distributed address or
+    client) the network search runs per local authority as Dask tasks (nearcare.network.partition:
+    the same pairs).
 
     Uses the stored ``profile`` network when there is one; otherwise (or with ``crowfly=True``)
     straight-line estimates labelled ``crowfly``. Replaces earlier results for the same profile
@@ -108,7 +121,10 @@ def compute_travel_times(
             assert snapped_origins is not None  # snapped above whenever there is a network
             snapped_sites = snap(network, sites, side="destination", max_snap_m=max_snap_m)
             lost_o, lost_d = snapped_origins.unsnapped, snapped_sites.unsnapped
-            pairs = pairs_within(network, snapped_origins, snapped_sites, max_minutes, workers=workers)
+            if scheduler is None:
+                pairs = pairs_within(network, snapped_origins, snapped_sites, max_minutes, workers=workers)
+            else:
+                pairs = _partitioned(store, network, snapped_origins, snapped_sites, max_minutes, scheduler)
             near = nearest(network, snapped_origins, snapped_sites)
         pair_frames.append(pairs.assign(destination_kind=kind, profile=profile, mode=mode))
         nearest_frames.append(near.assign(destination_kind=kind, profile=profile, mode=mode))
