@@ -32,6 +32,8 @@ ABOUT = {
     "gp_registrations_lsoa": "Registered patients per practice per LSOA (when the LSOA-level file is imported).",
     "gp_workforce": "FTE by practice and year: GPs excluding locums and trainees (`gp_fte`), locums and trainees, "
     "nurses, direct patient care, admin.",
+    "england_workforce": "England's totals per year from the national workforce file, over practices reporting GP "
+    "FTE above 0 (derived when the bundle is made; the benchmark for `nearcare workforce gap`).",
     "practice_age_mix": "Age mix of each practice's list, in percentages.",
     "qof_prevalence": "QOF prevalence and achievement (percent) by practice and condition.",
     "osm_extracts": "OpenStreetMap extracts: path, SHA-256, extent, number of highway ways and defibrillators.",
