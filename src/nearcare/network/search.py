@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
@@ -53,6 +52,9 @@ _BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 by
 # more than they save (Rutland, 200 searches of 30 min: drive 0.6-0.7 s in one process, 1.0 s
 # in two workers; walk 0.07 s against 0.09-0.19 s).
 _PARALLEL_WORK = 10_000_000
+# A bounded search runs on the sub-graph around its sources where that box covers at most this share
+# of the network's box; else on the whole graph (one call, no cutting out).
+_REGION_SHARE = 0.25
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -104,6 +106,98 @@ def _off_network(network: Network, straight_m: np.ndarray) -> tuple[np.ndarray, 
     return straight_m / (network.walk_speed_kph * 1000 / 60), straight_m
 
 
+class SegmentIndex:
+    """The nearest of a set of straight segments (network edges) to each point, exactly.
+
+    A k-d tree over the midpoints of pieces at most ``PIECE_M`` long, built once per network and
+    kept on it (``Network.cache``): about 30 bytes a piece, and no geometry objects. The nearest
+    midpoint is at distance ``m`` from a point; the nearest segment is then no farther than ``m``,
+    so its nearest point lies within half a piece of a midpoint inside ``m + PIECE_M / 2``: every
+    segment with a piece there is measured exactly, and the nearest taken (the lowest index of
+    equally near ones).
+    """
+
+    PIECE_M = 100.0
+
+    def __init__(self, easting: np.ndarray, northing: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        self.easting, self.northing = easting, northing  # the network's own arrays, not copies
+        self.u, self.v = u, v
+        length = np.hypot(easting[v] - easting[u], northing[v] - northing[u])
+        pieces = np.maximum(np.ceil(length / self.PIECE_M), 1).astype(np.int64)
+        self.segment_of_piece = np.repeat(np.arange(len(u), dtype=np.int32), pieces)
+        first = np.cumsum(pieces) - pieces
+        share = (np.arange(len(self.segment_of_piece)) - np.repeat(first, pieces) + 0.5) / np.repeat(
+            pieces, pieces
+        )
+        seg = self.segment_of_piece
+        middle = np.column_stack(
+            [
+                easting[u[seg]] + share * (easting[v[seg]] - easting[u[seg]]),
+                northing[u[seg]] + share * (northing[v[seg]] - northing[u[seg]]),
+            ]
+        )
+        del share
+        self.tree = cKDTree(middle, balanced_tree=False, compact_nodes=False, copy_data=False)
+        self.half_piece_m = float((length / pieces).max(initial=0.0)) / 2
+
+    def nearest(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(point index, segment index, distance m, fraction along u->v) for every point, by point."""
+        if len(x) == 0 or len(self.u) == 0:
+            empty = np.zeros(0)
+            return empty.astype(np.int64), empty.astype(np.int64), empty, empty
+        xy = np.column_stack([x, y])
+        to_middle, _ = self.tree.query(xy)
+        # A hair over the bound, for rounding in the tree's distances.
+        reach = to_middle + self.half_piece_m + 1e-6 * (1 + to_middle)
+        found = self.tree.query_ball_point(xy, reach)
+        counts = np.fromiter((len(f) for f in found), np.int64, len(found))
+        piece = np.fromiter((p for f in found for p in f), np.int64, int(counts.sum()))
+        point = np.repeat(np.arange(len(x)), counts)
+        segment = self.segment_of_piece[piece].astype(np.int64)
+        distance, fraction = self._measure(segment, x[point], y[point])
+        # Per point, the nearest segment (lowest index among equals).
+        order = np.lexsort((segment, distance, point))
+        best = order[np.r_[True, point[order][1:] != point[order][:-1]]]
+        return point[best], segment[best], distance[best], fraction[best]
+
+    def _measure(self, segment, x, y):
+        """Distance (m) from each point to its segment, and the fraction along it of the nearest point."""
+        ax, ay = self.easting[self.u[segment]], self.northing[self.u[segment]]
+        dx, dy = self.easting[self.v[segment]] - ax, self.northing[self.v[segment]] - ay
+        squared = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.where(squared > 0, ((x - ax) * dx + (y - ay) * dy) / squared, 0.0)
+        fraction = np.clip(fraction, 0.0, 1.0)
+        return np.hypot(ax + fraction * dx - x, ay + fraction * dy - y), fraction
+
+
+def _snap_index(network: Network) -> SegmentIndex:
+    """The network's snapping index over its undirected edges (built on first use, then kept)."""
+    if "snap" not in network.cache:
+        n = network.n_nodes
+        lo = np.minimum(network.source, network.target).astype(np.int64)
+        hi = np.maximum(network.source, network.target).astype(np.int64)
+        pairs = np.unique(lo * n + hi)
+        u, v = pairs // n, pairs % n
+        if n < 2**31:
+            u, v = u.astype(np.int32), v.astype(np.int32)
+        network.cache["snap"] = SegmentIndex(network.easting, network.northing, u, v)
+    return network.cache["snap"]
+
+
+def _directed_edge(network: Network, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Index of edge a->b in the network's arrays, or -1 where there is none."""
+    n = network.n_nodes
+    if "edge-keys" not in network.cache:
+        keys = network.source.astype(np.int64) * n + network.target
+        order = np.argsort(keys)
+        network.cache["edge-keys"] = (keys[order], order)
+    keys, order = network.cache["edge-keys"]
+    want = a.astype(np.int64) * n + b
+    at = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
+    return np.where(keys[at] == want, order[at], -1)
+
+
 def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX_SNAP_M) -> Snapped:
     """Join each point to the nearest point on the network (``side`` is 'origin' or 'destination').
 
@@ -112,43 +206,14 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
     """
     if side not in ("origin", "destination"):
         raise ValueError(side)
-    n = network.n_nodes
-    lo = np.minimum(network.source, network.target).astype(np.int64)
-    hi = np.maximum(network.source, network.target).astype(np.int64)
-    pairs = np.unique(lo * n + hi)
-    u, v = pairs // n, pairs % n
-    lines = shapely.linestrings(
-        np.stack(
-            [
-                np.column_stack([network.easting[u], network.northing[u]]),
-                np.column_stack([network.easting[v], network.northing[v]]),
-            ],
-            axis=1,
-        )
-    )
-    where = shapely.points(points.easting, points.northing)
-    (point_index, edge_index), distance = shapely.STRtree(lines).query_nearest(
-        where, return_distance=True, all_matches=False
-    )
-    order = np.argsort(point_index)
-    point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
+    index = _snap_index(network)
+    point_index, edge_index, distance, fraction = index.nearest(points.easting, points.northing)
     direct_m = np.full(len(points), np.inf)
     direct_m[point_index] = distance
     near = distance <= max_snap_m
-    point_index, edge_index, distance = point_index[near], edge_index[near], distance[near]
-    u, v = u[edge_index], v[edge_index]
-    fraction = shapely.line_locate_point(lines[edge_index], where[point_index], normalized=True)
-
-    keys, _ = _edge_lookup(network, reverse=False)
-    key_order = np.argsort(network.source.astype(np.int64) * n + network.target)
-
-    def directed(a, b):
-        """Index of edge a->b in the network's arrays, or -1 where there is none."""
-        want = a * n + b
-        at = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
-        return np.where(keys[at] == want, key_order[at], -1)
-
-    uv, vu = directed(u, v), directed(v, u)
+    point_index, edge_index, fraction = point_index[near], edge_index[near], fraction[near]
+    u, v = index.u[edge_index], index.v[edge_index]
+    uv, vu = _directed_edge(network, u, v), _directed_edge(network, v, u)
     parts = []
     slot = point_index  # attachments are numbered by point here, and renumbered at the end
     # Origin: along u->v the point reaches v after (1 - f) of it; along v->u it reaches u after f.
@@ -181,7 +246,7 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
         # for a point too far for a direct join, the off-network leg of one at ``max_snap_m``).
         budget = np.full(len(points), _off_network(network, np.array([max_snap_m]))[0][0])
         np.maximum.at(budget, slot_of, extra_minutes)
-        found = _through_access_ways(network, where, direct_m, budget, max_snap_m)
+        found = _through_access_ways(network, points, direct_m, budget, max_snap_m)
         if found is not None:
             a_slot, a_node, a_minutes, a_m, a_straight = found
             slot_of, node = np.concatenate([slot_of, a_slot]), np.concatenate([node, a_node])
@@ -205,7 +270,7 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
 
 
 def _through_access_ways(
-    network: Network, where: np.ndarray, direct_m: np.ndarray, budget_minutes: np.ndarray, max_snap_m: float
+    network: Network, points: Points, direct_m: np.ndarray, budget_minutes: np.ndarray, max_snap_m: float
 ):
     """Ways in through the nearest access way: (point, drive node, minutes, metres, straight metres) arrays.
 
@@ -216,28 +281,18 @@ def _through_access_ways(
     """
     access = network.access
     assert access is not None  # the caller joins through access ways only where the network has them
-    lines = shapely.linestrings(
-        np.stack(
-            [
-                np.column_stack([access.easting[access.source], access.northing[access.source]]),
-                np.column_stack([access.easting[access.target], access.northing[access.target]]),
-            ],
-            axis=1,
+    if "snap-access" not in network.cache:
+        network.cache["snap-access"] = SegmentIndex(
+            access.easting, access.northing, access.source, access.target
         )
-    )
-    (point, edge), straight = shapely.STRtree(lines).query_nearest(
-        where, return_distance=True, all_matches=False
-    )
-    first = np.unique(point, return_index=True)[1]  # one edge per point
-    point, edge, straight = point[first], edge[first], straight[first]
+    point, edge, straight, fraction = network.cache["snap-access"].nearest(points.easting, points.northing)
     off_minutes, off_m = _off_network(network, straight)
     useful = (straight <= max_snap_m) & (straight < direct_m[point]) & (off_minutes < budget_minutes[point])
-    point, edge, straight, off_minutes, off_m = (
-        x[useful] for x in (point, edge, straight, off_minutes, off_m)
+    point, edge, straight, fraction, off_minutes, off_m = (
+        x[useful] for x in (point, edge, straight, fraction, off_minutes, off_m)
     )
     if len(point) == 0:
         return None
-    fraction = shapely.line_locate_point(lines[edge], where[point], normalized=True)
     a, b = access.source[edge].astype(np.int64), access.target[edge].astype(np.int64)
     speed = ACCESS_SPEED_KPH * 1000 / 60
     # (point, access node, minutes so far) for both ends of each point's access way.
@@ -282,12 +337,18 @@ def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarra
 
 
 def _path_lengths(
-    pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int, first_leg: np.ndarray | None = None
+    pred: np.ndarray,
+    keys: np.ndarray,
+    lengths: np.ndarray,
+    n: int,
+    first_leg: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """Length (m) of each node's shortest path, summed over the predecessor tree by pointer doubling.
 
     ``pred`` is (sources, nodes). ``first_leg``, if given, is the length of edges out of a virtual
-    source node numbered ``n`` (indexed by the node they reach).
+    source node numbered ``n`` (indexed by the node they reach). ``columns``, if given, are the
+    network nodes of a sub-graph's columns (``pred`` then holds column numbers).
     """
     count, width = pred.shape
     flat_pred = pred.ravel()
@@ -295,7 +356,10 @@ def _path_lengths(
     ordinary = np.flatnonzero((flat_pred >= 0) & (flat_pred != n))
     u = flat_pred[ordinary].astype(np.int64)
     total = np.zeros(count * width + 1)  # the last cell is a sentinel: length 0, its own parent
-    total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
+    if columns is None:
+        total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
+    else:
+        total[ordinary] = lengths[np.searchsorted(keys, columns[u] * n + columns[node[ordinary]])]
     if first_leg is not None:
         from_virtual = np.flatnonzero(flat_pred == n)
         total[from_virtual] = first_leg[node[from_virtual]]
@@ -357,23 +421,125 @@ _SEARCH: dict = {}
 
 
 def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries."""
+    """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries.
+
+    With a ``region`` (see ``_Reach``), the searches run on the sub-graph within crow-fly reach of
+    the chunk: every node reached within the limit lies there, and so does every path to it.
+    """
     graph, targets, limit = _SEARCH["graph"], _SEARCH["targets"], _SEARCH["limit"]
-    metres: np.ndarray | None
-    if _SEARCH["traced"]:
-        minutes, pred = dijkstra(graph, indices=chunk, limit=limit, return_predecessors=True)
-        metres = _path_lengths(pred, _SEARCH["keys"], _SEARCH["lengths"], graph.shape[0])[:, targets]
-        minutes = minutes[:, targets]
-    else:
-        minutes = dijkstra(graph, indices=chunk, limit=limit)[:, targets]
-        metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
-    row, col = np.nonzero(np.isfinite(minutes))
-    return (
-        row,
-        col,
-        minutes[row, col],
-        (metres[row, col] if metres is not None else np.full(len(row), np.nan)),
-    )
+    reach: _Reach | None = _SEARCH.get("reach")
+    columns = None
+    target_of_column = np.arange(len(targets))
+    if reach is not None:
+        columns = reach.nodes_near(chunk, limit)
+        graph = _sub_matrix(graph, columns)
+        chunk = np.searchsorted(columns, chunk)
+        at = np.minimum(np.searchsorted(columns, targets), len(columns) - 1)
+        inside = columns[at] == targets
+        targets, target_of_column = at[inside], target_of_column[inside]
+    found = []
+    batch = max(1, _BATCH_CELLS // max(graph.shape[0], 1))
+    for first in range(0, len(chunk), batch):
+        sources = chunk[first : first + batch]
+        metres: np.ndarray | None
+        if _SEARCH["traced"]:
+            minutes, pred = dijkstra(graph, indices=sources, limit=limit, return_predecessors=True)
+            metres = _path_lengths(
+                pred, _SEARCH["keys"], _SEARCH["lengths"], _SEARCH["n_nodes"], columns=columns
+            )[:, targets]
+            minutes = minutes[:, targets]
+        else:
+            minutes = dijkstra(graph, indices=sources, limit=limit)[:, targets]
+            metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
+        row, col = np.nonzero(np.isfinite(minutes))
+        found.append(
+            (
+                row + first,
+                target_of_column[col],
+                minutes[row, col],
+                (metres[row, col] if metres is not None else np.full(len(row), np.nan)),
+            )
+        )
+    row, col, minutes, metres = (np.concatenate(x) for x in zip(*found, strict=True))
+    return row, col, minutes, metres
+
+
+def _sub_matrix(graph: csr_matrix, nodes: np.ndarray) -> csr_matrix:
+    """The sub-graph on ``nodes`` (sorted), numbered in their order; edges keep their order in each row."""
+    starts = graph.indptr[nodes]
+    counts = graph.indptr[nodes + 1] - starts
+    edge = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    to = graph.indices[edge]
+    local = np.minimum(np.searchsorted(nodes, to), len(nodes) - 1)
+    inside = nodes[local] == to
+    row = np.repeat(np.arange(len(nodes)), counts)[inside]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(nodes)))])
+    return csr_matrix((graph.data[edge[inside]], local[inside], indptr), shape=(len(nodes), len(nodes)))
+
+
+class _Reach:
+    """A network's nodes by grid cell, to cut out the part within crow-fly reach of some nodes.
+
+    A path of ``t`` minutes ends no farther than ``t`` times the fastest straight-line speed over
+    any edge (``metres_per_minute``) from where it began, so a search bounded by ``t`` never
+    leaves the box that far around its sources. Built once per network and kept on it.
+    """
+
+    def __init__(self, network: Network) -> None:
+        self.easting, self.northing = network.easting, network.northing
+        self.x0, self.y0 = float(self.easting.min()), float(self.northing.min())
+        extent = max(float(self.easting.max()) - self.x0, float(self.northing.max()) - self.y0, 1.0)
+        self.extent_m = extent
+        self.cell_m = max(extent / 1024, 100.0)
+        cx, cy = self._cells(self.easting, self.northing)
+        self.nx, self.ny = int(cx.max()) + 1, int(cy.max()) + 1
+        cell = cx * self.ny + cy
+        self.order = np.argsort(cell, kind="stable").astype(np.int32 if len(cell) < 2**31 else np.int64)
+        self.start = np.searchsorted(cell[self.order], np.arange(self.nx * self.ny + 1))
+        straight = np.hypot(
+            self.easting[network.target] - self.easting[network.source],
+            self.northing[network.target] - self.northing[network.source],
+        )
+        self.metres_per_minute = float((straight / network.minutes).max(initial=0.0))
+
+    def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ((x - self.x0) // self.cell_m).astype(np.int64), ((y - self.y0) // self.cell_m).astype(
+            np.int64
+        )
+
+    def radius_m(self, minutes: float) -> float:
+        return minutes * self.metres_per_minute * (1 + 1e-9) + 1e-6  # a hair over, for rounding
+
+    def nodes_near(self, sources: np.ndarray, minutes: float) -> np.ndarray:
+        """The nodes (sorted) in the box within ``minutes`` of crow-fly reach around ``sources``."""
+        radius = self.radius_m(minutes)
+        x, y = self.easting[sources], self.northing[sources]
+        (x_lo, x_hi), (y_lo, y_hi) = (
+            np.clip(c, 0, top - 1)
+            for c, top in zip(
+                self._cells(
+                    np.array([x.min() - radius, x.max() + radius]),
+                    np.array([y.min() - radius, y.max() + radius]),
+                ),
+                (self.nx, self.ny),
+                strict=True,
+            )
+        )
+        columns = [
+            self.order[self.start[cx * self.ny + y_lo] : self.start[cx * self.ny + y_hi + 1]]
+            for cx in range(int(x_lo), int(x_hi) + 1)
+        ]
+        return np.sort(np.concatenate(columns)).astype(np.int64)
+
+    def share(self, minutes: float) -> float:
+        """About what share of the network's box one search's box covers."""
+        return min(1.0, (2 * self.radius_m(minutes) + self.cell_m) / self.extent_m) ** 2
+
+
+def _reach(network: Network) -> _Reach:
+    if "reach" not in network.cache:
+        network.cache["reach"] = _Reach(network)
+    return network.cache["reach"]
 
 
 def pairs_within(
@@ -422,6 +588,11 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     from_destinations = len(d_nodes) <= len(o_nodes)
     search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
     keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
+    # Searches reaching a small part of the network run on the sub-graph around each group of
+    # nearby sources (``_Reach``), so that their cost follows what they reach, not the network.
+    reach = _reach(network)
+    share = reach.share(max_minutes)
+    regional = share <= _REGION_SHARE
     _SEARCH.update(
         graph=network.matrix("minutes", reverse=from_destinations),
         targets=target_nodes,
@@ -430,18 +601,43 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
         keys=keys,
         lengths=lengths,
         uniform=uniform,
+        n_nodes=network.n_nodes,
+        reach=reach if regional else None,
     )
+    searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
     workers = workers or os.cpu_count() or 1
-    work = len(search_nodes) * network.n_nodes
-    parallel = workers > 1 and work >= _PARALLEL_WORK
+    parallel = workers > 1 and len(search_nodes) * searched >= _PARALLEL_WORK
     batch = max(
         1,
         min(
-            _BATCH_CELLS // max(network.n_nodes, 1),
+            _BATCH_CELLS // searched,
             -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes),
         ),
     )
-    chunks = [search_nodes[i : i + batch] for i in range(0, len(search_nodes), batch)]
+    order = np.arange(len(search_nodes))
+    if regional:
+        # Sources grouped by square, a quarter of the reach across, searched a group at a time.
+        square = max(reach.radius_m(max_minutes) / 4, reach.cell_m)
+        sx = (network.easting[search_nodes] - reach.x0) // square
+        sy = (network.northing[search_nodes] - reach.y0) // square
+        order = np.lexsort((sy, sx))
+        group = (sx * (reach.extent_m // square + 2) + sy)[order]
+        bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        cuts = np.unique(
+            np.concatenate(
+                [
+                    bounds,
+                    *(
+                        np.arange(b, e, batch)
+                        for b, e in zip(bounds, np.r_[bounds[1:], len(order)], strict=True)
+                    ),
+                ]
+            )
+        )
+    else:
+        cuts = np.arange(0, len(search_nodes), batch)
+    ends = np.r_[cuts[1:], len(order)]
+    chunks = [search_nodes[order[b:e]] for b, e in zip(cuts, ends, strict=True)]
     try:
         if parallel:
             with mp.get_context("fork").Pool(workers) as pool:
@@ -450,8 +646,7 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
             results = [_search_batch(c) for c in steps(chunks, "routing", total=len(chunks))]
     finally:
         _SEARCH.clear()
-    offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])
-    search = np.concatenate([r[0] + off for r, off in zip(results, offsets, strict=True)])
+    search = order[np.concatenate([r[0] + off for r, off in zip(results, cuts, strict=True)])]
     target = np.concatenate([r[1] for r in results])
     net_minutes = np.concatenate([r[2] for r in results])
     net_m = np.concatenate([r[3] for r in results])
