@@ -302,13 +302,18 @@ def _through_access_ways(
     start_minutes = np.tile(off_minutes, 2) + along_m / speed
     start_m = np.tile(off_m, 2) + along_m
     sources, source_of = np.unique(ends, return_inverse=True)
-    graph = csr_matrix(
-        (
-            np.concatenate([access.minutes(), access.minutes()]),
-            (np.concatenate([access.source, access.target]), np.concatenate([access.target, access.source])),
-        ),
-        shape=(access.n_nodes, access.n_nodes),
-    )
+    if "access-graph" not in network.cache:  # undirected: every access way both ways
+        network.cache["access-graph"] = csr_matrix(
+            (
+                np.concatenate([access.minutes(), access.minutes()]),
+                (
+                    np.concatenate([access.source, access.target]),
+                    np.concatenate([access.target, access.source]),
+                ),
+            ),
+            shape=(access.n_nodes, access.n_nodes),
+        )
+    graph = network.cache["access-graph"]
     gates = np.flatnonzero(access.gate >= 0)
     limit = float(budget_minutes[point].max())
     found = []
