@@ -342,18 +342,12 @@ def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarra
 
 
 def _path_lengths(
-    pred: np.ndarray,
-    keys: np.ndarray,
-    lengths: np.ndarray,
-    n: int,
-    first_leg: np.ndarray | None = None,
-    columns: np.ndarray | None = None,
+    pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int, first_leg: np.ndarray | None = None
 ) -> np.ndarray:
     """Length (m) of each node's shortest path, summed over the predecessor tree by pointer doubling.
 
     ``pred`` is (sources, nodes). ``first_leg``, if given, is the length of edges out of a virtual
-    source node numbered ``n`` (indexed by the node they reach). ``columns``, if given, are the
-    network nodes of a sub-graph's columns (``pred`` then holds column numbers).
+    source node numbered ``n`` (indexed by the node they reach).
     """
     count, width = pred.shape
     flat_pred = pred.ravel()
@@ -361,10 +355,7 @@ def _path_lengths(
     ordinary = np.flatnonzero((flat_pred >= 0) & (flat_pred != n))
     u = flat_pred[ordinary].astype(np.int64)
     total = np.zeros(count * width + 1)  # the last cell is a sentinel: length 0, its own parent
-    if columns is None:
-        total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
-    else:
-        total[ordinary] = lengths[np.searchsorted(keys, columns[u] * n + columns[node[ordinary]])]
+    total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
     if first_leg is not None:
         from_virtual = np.flatnonzero(flat_pred == n)
         total[from_virtual] = first_leg[node[from_virtual]]
@@ -380,6 +371,38 @@ def _path_lengths(
         up[active] = up[parent]
         active = active[up[active] != sentinel]
     return total[:-1].reshape(count, width)
+
+
+def _lengths_to(
+    pred: np.ndarray,
+    targets: np.ndarray,
+    keys: np.ndarray,
+    lengths: np.ndarray,
+    n: int,
+    columns: np.ndarray | None = None,
+) -> np.ndarray:
+    """Length (m) of the shortest path from each search (row of ``pred``) to each of ``targets``.
+
+    Walks up the predecessor tree from the targets only, an edge a step for all of them at once, so
+    its cost follows the paths to the targets, not every node the search reached. ``columns``, if
+    given, are the network nodes of a sub-graph's columns (``pred`` then holds column numbers).
+    """
+    count = pred.shape[0]
+    row = np.repeat(np.arange(count), len(targets))
+    at = np.tile(np.asarray(targets, np.int64), count)
+    total = np.zeros(len(row))
+    active = np.flatnonzero(pred[row, at] >= 0)
+    while len(active):
+        up = pred[row[active], at[active]].astype(np.int64)
+        here = at[active]
+        if columns is not None:
+            key = columns[up] * n + columns[here]
+        else:
+            key = up * n + here
+        total[active] += lengths[np.searchsorted(keys, key)]
+        at[active] = up
+        active = active[pred[row[active], up] >= 0]
+    return total.reshape(count, len(targets))
 
 
 def _uniform_speed(network: Network) -> float | None:
@@ -449,10 +472,10 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         metres: np.ndarray | None
         if _SEARCH["traced"]:
             minutes, pred = dijkstra(graph, indices=sources, limit=limit, return_predecessors=True)
-            metres = _path_lengths(
-                pred, _SEARCH["keys"], _SEARCH["lengths"], _SEARCH["n_nodes"], columns=columns
-            )[:, targets]
             minutes = minutes[:, targets]
+            metres = _lengths_to(
+                pred, targets, _SEARCH["keys"], _SEARCH["lengths"], _SEARCH["n_nodes"], columns
+            )
         else:
             minutes = dijkstra(graph, indices=sources, limit=limit)[:, targets]
             metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
