@@ -177,7 +177,8 @@ def _snap_index(network: Network) -> SegmentIndex:
         n = network.n_nodes
         lo = np.minimum(network.source, network.target).astype(np.int64)
         hi = np.maximum(network.source, network.target).astype(np.int64)
-        pairs = np.unique(lo * n + hi)
+        pairs = np.sort(lo * n + hi)  # distinct by sort and compare: NumPy's hashing unique is slower here
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
         u, v = pairs // n, pairs % n
         if n < 2**31:
             u, v = u.astype(np.int32), v.astype(np.int32)
@@ -376,16 +377,17 @@ def _path_lengths(
 def _lengths_to(
     pred: np.ndarray,
     targets: np.ndarray,
-    keys: np.ndarray,
-    lengths: np.ndarray,
-    n: int,
+    graph: csr_matrix,
+    lengths: csr_matrix,
     columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """Length (m) of the shortest path from each search (row of ``pred``) to each of ``targets``.
 
     Walks up the predecessor tree from the targets only, an edge a step for all of them at once, so
-    its cost follows the paths to the targets, not every node the search reached. ``columns``, if
-    given, are the network nodes of a sub-graph's columns (``pred`` then holds column numbers).
+    its cost follows the paths to the targets, not every node the search reached. ``graph`` is the
+    searched graph and ``lengths`` the same edges' lengths in the same layout (``Network.matrix``);
+    ``columns``, if given, are the network nodes of a sub-graph's columns (``pred`` then holds
+    column numbers).
     """
     count = pred.shape[0]
     row = np.repeat(np.arange(count), len(targets))
@@ -396,13 +398,29 @@ def _lengths_to(
         up = pred[row[active], at[active]].astype(np.int64)
         here = at[active]
         if columns is not None:
-            key = columns[up] * n + columns[here]
+            total[active] += lengths.data[_edge_position(graph, columns[up], columns[here])]
         else:
-            key = up * n + here
-        total[active] += lengths[np.searchsorted(keys, key)]
+            total[active] += lengths.data[_edge_position(graph, up, here)]
         at[active] = up
         active = active[pred[row[active], up] >= 0]
     return total.reshape(count, len(targets))
+
+
+def _edge_position(graph: csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where edge a->b (each present) sits in ``graph``'s arrays: a scan along row a, a step per edge."""
+    start = graph.indptr[a].astype(np.int64)
+    degree = graph.indptr[a + 1] - start
+    position = np.full(len(a), -1, np.int64)
+    last = len(graph.indices) - 1
+    open_ = np.arange(len(a))
+    step = 0
+    while len(open_):
+        at = np.minimum(start[open_] + step, last)
+        hit = graph.indices[at] == b[open_]
+        position[open_[hit]] = at[hit]
+        open_ = open_[~hit & (degree[open_] > step + 1)]
+        step += 1
+    return position
 
 
 def _uniform_speed(network: Network) -> float | None:
@@ -473,9 +491,7 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         if _SEARCH["traced"]:
             minutes, pred = dijkstra(graph, indices=sources, limit=limit, return_predecessors=True)
             minutes = minutes[:, targets]
-            metres = _lengths_to(
-                pred, targets, _SEARCH["keys"], _SEARCH["lengths"], _SEARCH["n_nodes"], columns
-            )
+            metres = _lengths_to(pred, targets, _SEARCH["graph"], _SEARCH["lengths"], columns)
         else:
             minutes = dijkstra(graph, indices=sources, limit=limit)[:, targets]
             metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
@@ -615,7 +631,7 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     """Bounded Dijkstra searches: (origin node slot, destination node slot, minutes, metres) reached."""
     from_destinations = len(d_nodes) <= len(o_nodes)
     search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
-    keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
+    lengths = network.matrix("length_m", reverse=from_destinations) if traced else None
     # Searches reaching a small part of the network run on the sub-graph around each group of
     # nearby sources (``_Reach``), so that their cost follows what they reach, not the network.
     reach = _reach(network)
@@ -626,7 +642,6 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
         targets=target_nodes,
         limit=max_minutes,
         traced=traced,
-        keys=keys,
         lengths=lengths,
         uniform=uniform,
         n_nodes=network.n_nodes,
