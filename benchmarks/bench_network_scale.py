@@ -142,6 +142,12 @@ def run(size: int, cache: Path, sites_for_table: int, compare_whole: bool, cutof
         f"snap {SITES:,} sites (index kept)", lambda: snap(network, site_points, side="destination"), rows
     )
 
+    measured(
+        f"nearest of {SITES:,} sites for {ORIGINS:,} origins",
+        lambda: nearest(network, origins, sites, engine="scipy"),
+        rows,
+    )
+
     def first(snapped, k: int):
         """The first ``k`` snapped points (they are scattered at random, so spread evenly)."""
         from nearcare.network.search import Snapped
@@ -203,11 +209,6 @@ def run(size: int, cache: Path, sites_for_table: int, compare_whole: bool, cutof
         finally:
             if share is not None:
                 search_module._REGION_SHARE = old
-    measured(
-        f"nearest of {SITES:,} sites for {ORIGINS:,} origins",
-        lambda: nearest(network, origins, sites, engine="scipy"),
-        rows,
-    )
     return rows
 
 

@@ -10,7 +10,9 @@ the walking speed on a walk network; on a drive network driven (x ``DETOUR_FACTO
 ``ACCESS_SPEED_KPH``), and a point may also join through the nearest access way (private and
 other access-only roads and tracks), whichever is quicker (see nearcare.network). Points farther than
 ``max_snap_m`` from every way they could join are reported in ``unsnapped``, never joined. Two points on the same edge are routed
-through its end nodes (a slight overestimate for neighbours on one street).
+through its end nodes (a slight overestimate for neighbours on one street). The nearest edge comes
+from one index per network (``SegmentIndex``, kept on the network), built on the first snap and
+reused for every kind of point.
 
 Search shapes, by engine (``engine=``; both give the same pairs and minutes, tests/test_engine.py):
 - 'cch' (the default for pairs where pyroutingkit is installed and no path lengths are traced):
@@ -21,8 +23,12 @@ Search shapes, by engine (``engine=``; both give the same pairs and minutes, tes
   sites at once on the reversed graph, through a virtual node joined to each site's node by its
   snap time, so its cost does not grow with the origins; pairs come from searches bounded by the
   cutoff, run from whichever side has fewer distinct nodes (sites on the reversed graph, or
-  origins on the forward graph), in batches that bound memory. It alone traces the length of
-  each quickest path where speeds differ (drive); at one speed (walk) length is time x speed.
+  origins on the forward graph), in batches that bound memory. Where the cutoff's crow-fly reach
+  (cutoff x the fastest edge's straight-line speed) is small beside the network, the searches
+  from each group of nearby sources run on the sub-graph within that reach (``_Reach``), so that
+  their cost follows the area searched, not the network. It alone traces the length of each
+  quickest path where speeds differ (drive), walking up the paths to the kept targets only; at
+  one speed (walk) length is time x speed.
 
 Where no network is loaded, ``crowfly`` times are straight-line distance times ``DETOUR_FACTOR``
 at ``CROWFLY_SPEED_KPH``, always labelled ``mode = 'crowfly'``.
