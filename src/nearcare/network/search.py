@@ -59,8 +59,10 @@ _BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 by
 # in two workers; walk 0.07 s against 0.09-0.19 s).
 _PARALLEL_WORK = 10_000_000
 # A bounded search runs on the sub-graph around its sources where that box covers at most this share
-# of the network's box; else on the whole graph (one call, no cutting out).
-_REGION_SHARE = 0.25
+# of the network's box; else on the whole graph (one call, no cutting out). At 4M nodes the two
+# took the same time at a share of 0.12 (15 minutes; benchmarks/bench_network_scale.py), the
+# sub-graph with far less memory; at England's size a 30-minute box is about 0.03.
+_REGION_SHARE = 0.15
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -484,7 +486,7 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     target_of_column = np.arange(len(targets))
     if reach is not None:
         columns = reach.nodes_near(chunk, limit)
-        graph = _sub_matrix(graph, columns)
+        graph = _sub_matrix(graph, columns, reach.local)
         chunk = np.searchsorted(columns, chunk)
         at = np.minimum(np.searchsorted(columns, targets), len(columns) - 1)
         inside = columns[at] == targets
@@ -514,17 +516,23 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return row, col, minutes, metres
 
 
-def _sub_matrix(graph: csr_matrix, nodes: np.ndarray) -> csr_matrix:
-    """The sub-graph on ``nodes`` (sorted), numbered in their order; edges keep their order in each row."""
+def _sub_matrix(graph: csr_matrix, nodes: np.ndarray, local: np.ndarray) -> csr_matrix:
+    """The sub-graph on ``nodes`` (sorted), numbered in their order; edges keep their order in each row.
+
+    ``local`` is a scratch array of -1 per network node, left as it was found.
+    """
     starts = graph.indptr[nodes]
     counts = graph.indptr[nodes + 1] - starts
     edge = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
-    to = graph.indices[edge]
-    local = np.minimum(np.searchsorted(nodes, to), len(nodes) - 1)
-    inside = nodes[local] == to
+    local[nodes] = np.arange(len(nodes), dtype=local.dtype)
+    try:
+        to = local[graph.indices[edge]]
+    finally:
+        local[nodes] = -1
+    inside = to >= 0
     row = np.repeat(np.arange(len(nodes)), counts)[inside]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(nodes)))])
-    return csr_matrix((graph.data[edge[inside]], local[inside], indptr), shape=(len(nodes), len(nodes)))
+    return csr_matrix((graph.data[edge[inside]], to[inside], indptr), shape=(len(nodes), len(nodes)))
 
 
 class _Reach:
@@ -551,6 +559,7 @@ class _Reach:
             self.northing[network.target] - self.northing[network.source],
         )
         self.metres_per_minute = float((straight / network.minutes).max(initial=0.0))
+        self.local = np.full(len(self.easting), -1, np.int32 if len(self.easting) < 2**31 else np.int64)
 
     def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ((x - self.x0) // self.cell_m).astype(np.int64), ((y - self.y0) // self.cell_m).astype(
