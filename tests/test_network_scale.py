@@ -285,4 +285,4 @@ def test_build_holds_few_bytes_per_node():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak / network.n_nodes < 200
+    assert peak / network.n_nodes < 160

@@ -409,38 +409,31 @@ def _assemble(mode, ways: _WayArrays, forward, backward, speeds, walk_speed_kph)
     del same_way
     a, b, way = a[keep], b[keep], ways.way_of_ref()[:-1][keep]
     del keep, node_of_ref
-    length = np.hypot(easting[b] - easting[a], northing[b] - northing[a])
-    minutes = length / (speeds[way] * 1000 / 60)
     fwd, bwd = forward[way], backward[way]
-    del way
-    # One array at a time below, so that only one copy of each is alive at once.
+    # One array at a time below, so that only one copy of each is alive at once. Edges carry their
+    # way (for its speed) until the end, where length and time are worked out for the kept ones.
     source = np.concatenate([a[fwd], b[bwd]])
     target = np.concatenate([b[fwd], a[bwd]])
     del a, b
-    length = np.concatenate([length[fwd], length[bwd]])
-    minutes = np.concatenate([minutes[fwd], minutes[bwd]])
+    way = np.concatenate([way[fwd], way[bwd]])
     del fwd, bwd
 
+    def length_minutes(source, target, way):
+        length = np.hypot(easting[target] - easting[source], northing[target] - northing[source])
+        return length, length / (speeds[way] * 1000 / 60)
+
     # Parallel edges: keep the quickest (a sparse matrix would otherwise add them up).
-    order = np.lexsort((minutes, target, source))
+    order = np.lexsort((length_minutes(source, target, way)[1], target, source))
     source = source[order]
     target = target[order]
-    length = length[order]
-    minutes = minutes[order]
+    way = way[order]
     del order
     first_of_pair = np.ones(len(source), bool)
     first_of_pair[1:] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
     source = source[first_of_pair]
     target = target[first_of_pair]
-    length = length[first_of_pair]
-    minutes = minutes[first_of_pair]
+    way = way[first_of_pair]
     del first_of_pair
-    # A zero-length edge would vanish in a sparse matrix; a millimetre (on foot, one quantum) keeps it.
-    length = np.maximum(length, 1e-3)
-    minutes = np.maximum(np.rint(minutes / MINUTES_QUANTUM), 1) * MINUTES_QUANTUM
-    if mode == "walk":
-        # One speed: each length is its (whole-quantum) time walked, so time and length stay in step.
-        length = minutes * (walk_speed_kph * 1000 / 60)
 
     # Keep the largest strongly connected part.
     n = len(ids)
@@ -458,16 +451,28 @@ def _assemble(mode, ways: _WayArrays, forward, backward, speeds, walk_speed_kph)
     del labels
     dropped_nodes = int((used & ~keep_node).sum())
     del used
-    new_index = (np.cumsum(keep_node) - 1).astype(np.int32)
     keep_edge = keep_node[source] & keep_node[target]
+    source = source[keep_edge]
+    target = target[keep_edge]
+    way = way[keep_edge]
+    length, minutes = length_minutes(source, target, way)
+    del way
+    # A zero-length edge would vanish in a sparse matrix; a millimetre (on foot, one quantum) keeps it.
+    np.maximum(length, 1e-3, out=length)
+    minutes /= MINUTES_QUANTUM
+    np.rint(minutes, out=minutes)
+    np.maximum(minutes, 1, out=minutes)
+    minutes *= MINUTES_QUANTUM
+    if mode == "walk":
+        # One speed: each length is its (whole-quantum) time walked, so time and length stay in step.
+        length = minutes * (walk_speed_kph * 1000 / 60)
+    new_index = (np.cumsum(keep_node) - 1).astype(np.int32)
     # Each array replaced by its kept part in turn, so that only one is copied at a time.
     ids, easting, northing = ids[keep_node], easting[keep_node], northing[keep_node]
     del keep_node
-    source = new_index[source[keep_edge]]
-    target = new_index[target[keep_edge]]
+    source = new_index[source]
+    target = new_index[target]
     del new_index
-    length = length[keep_edge]
-    minutes = minutes[keep_edge]
     return Network(
         mode=mode,
         osm_id=ids,
