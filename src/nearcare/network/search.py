@@ -486,7 +486,7 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     target_of_column = np.arange(len(targets))
     if reach is not None:
         columns = reach.nodes_near(chunk, limit)
-        graph = _sub_matrix(graph, columns, reach.local)
+        graph = _sub_matrix(graph, columns, _SEARCH["local"])
         chunk = np.searchsorted(columns, chunk)
         at = np.minimum(np.searchsorted(columns, targets), len(columns) - 1)
         inside = columns[at] == targets
@@ -559,7 +559,6 @@ class _Reach:
             self.northing[network.target] - self.northing[network.source],
         )
         self.metres_per_minute = float((straight / network.minutes).max(initial=0.0))
-        self.local = np.full(len(self.easting), -1, np.int32 if len(self.easting) < 2**31 else np.int64)
 
     def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ((x - self.x0) // self.cell_m).astype(np.int64), ((y - self.y0) // self.cell_m).astype(
@@ -661,6 +660,8 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
         uniform=uniform,
         n_nodes=network.n_nodes,
         reach=reach if regional else None,
+        # Scratch for cutting out sub-graphs: one per call (and per forked worker), never shared.
+        local=np.full(network.n_nodes, -1, np.int64) if regional else None,
     )
     searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
     workers = workers or os.cpu_count() or 1
