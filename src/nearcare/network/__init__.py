@@ -37,12 +37,17 @@ Joining points to the drive network (``network.search.snap``)
 Only the largest strongly connected part is kept (for walking every edge runs both ways, so this is
 the largest connected part); how much was dropped is recorded. Nodes are OSM nodes, with
 coordinates in British National Grid (EPSG:27700) metres; edges carry ``length_m`` and ``minutes``.
+
+The build streams the extract's ways once into typed arrays (a machine number per node reference:
+no Python object per node) and assembles the graph with NumPy, freeing each array as it is
+replaced; osmium's own index of node locations comes on top (benchmarks/bench_network_scale.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,8 +239,11 @@ class Network:
 
     def __post_init__(self) -> None:
         # Whole quanta, at least one (a zero weight would vanish from a sparse matrix).
-        quanta = np.maximum(np.rint(np.asarray(self.minutes, float) / MINUTES_QUANTUM), 1)
-        self.minutes = quanta * MINUTES_QUANTUM
+        minutes = np.asarray(self.minutes, float) / MINUTES_QUANTUM  # in place below: one copy at a time
+        np.rint(minutes, out=minutes)
+        np.maximum(minutes, 1, out=minutes)
+        minutes *= MINUTES_QUANTUM
+        self.minutes = minutes
 
     @property
     def n_nodes(self) -> int:
@@ -260,18 +268,10 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)
-    refs: list[int] = []
-    lons: list[float] = []
-    lats: list[float] = []
-    way_of_ref: list[int] = []
-    forward: list[bool] = []
-    backward: list[bool] = []
-    speeds: list[float] = []
-    access_refs: list[int] = []
-    access_lons: list[float] = []
-    access_lats: list[float] = []
-    access_way_of_ref: list[int] = []
-    n_access = 0
+    # Streamed into typed arrays (a machine number per node reference, no Python object kept):
+    # OSM ids, coordinates as osmium's fixed-point integers (1e-7 degrees), and each way's length.
+    ways, access = _WayArrays(), _WayArrays()
+    forward, backward, speeds = array("b"), array("b"), array("d")
     allowed = walk_allowed if mode == "walk" else drive_allowed
     try:
         processor = (
@@ -284,71 +284,99 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
             tags = dict(way.tags)
             if not allowed(tags):
                 if mode == "drive" and access_way(tags):
-                    for node in way.nodes:  # type: ignore[union-attr]  # osmium stubs: the filter yields ways only
-                        valid = node.location.valid()
-                        access_refs.append(node.ref if valid else -1)
-                        access_lons.append(node.location.lon if valid else np.nan)
-                        access_lats.append(node.location.lat if valid else np.nan)
-                        access_way_of_ref.append(n_access)
-                    n_access += 1
+                    access.add(way)
                 continue
             if mode == "walk":
                 fwd, bwd, speed = True, True, walk_speed_kph
             else:
                 (fwd, bwd), speed = drive_direction(tags), drive_speed_kph(tags)
-            index = len(forward)
             forward.append(fwd)
             backward.append(bwd)
             speeds.append(speed)
-            for node in way.nodes:  # type: ignore[union-attr]  # osmium stubs: the filter yields ways only
-                location = node.location
-                if not location.valid():
-                    # A node missing from the extract (clipped at its edge): break the way there.
-                    refs.append(-1)
-                    lons.append(np.nan)
-                    lats.append(np.nan)
-                else:
-                    refs.append(node.ref)
-                    lons.append(location.lon)
-                    lats.append(location.lat)
-                way_of_ref.append(index)
+            ways.add(way)
     except RuntimeError as exc:
         raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
     if not forward:
         raise InputError(f"the extract has no ways usable for {mode}", path=path)
     network = _assemble(
         mode,
-        np.asarray(refs, np.int64),
-        np.asarray(lons),
-        np.asarray(lats),
-        np.asarray(way_of_ref),
-        np.asarray(forward),
-        np.asarray(backward),
-        np.asarray(speeds),
+        ways,
+        np.frombuffer(forward, np.int8).astype(bool),
+        np.frombuffer(backward, np.int8).astype(bool),
+        np.frombuffer(speeds, np.float64),
         walk_speed_kph,
     )
-    if access_refs:
-        network.access = _access_ways(
-            network,
-            np.asarray(access_refs, np.int64),
-            np.asarray(access_lons),
-            np.asarray(access_lats),
-            np.asarray(access_way_of_ref),
-        )
+    if len(access.way_length):
+        network.access = _access_ways(network, access)
     return network
 
 
-def _access_ways(network: Network, refs, lons, lats, way_of_ref) -> AccessWays | None:
-    """Access ways as an undirected graph, with each node's gate into the drive network."""
+class _WayArrays:
+    """The node references of a stream of ways, in typed arrays (one machine number per field).
+
+    A node missing from the extract (clipped at its edge) is kept as reference -1, which breaks the
+    way there.
+    """
+
+    def __init__(self) -> None:
+        self.refs = array("q")
+        self.x = array("i")  # longitude in 1e-7 degrees (osmium's fixed point)
+        self.y = array("i")
+        self.way_length = array("i")
+
+    def add(self, way) -> None:
+        refs, xs, ys = self.refs, self.x, self.y
+        count = 0
+        for node in way.nodes:
+            location = node.location
+            if location.valid():
+                refs.append(node.ref)
+                xs.append(location.x)
+                ys.append(location.y)
+            else:
+                refs.append(-1)
+                xs.append(0)
+                ys.append(0)
+            count += 1
+        self.way_length.append(count)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(refs, lon, lat, same_way): ``same_way[i]`` says reference i and i + 1 are on one way."""
+        refs = np.frombuffer(self.refs, np.int64)
+        same_way = np.ones(max(len(refs) - 1, 0), bool)
+        ends = np.cumsum(np.frombuffer(self.way_length, np.int32), dtype=np.int64) - 1
+        same_way[ends[ends < len(same_way)]] = False
+        return refs, np.frombuffer(self.x, np.int32), np.frombuffer(self.y, np.int32), same_way
+
+    def release(self) -> None:
+        """Let go of the references and coordinates (read through ``arrays`` already)."""
+        self.refs, self.x, self.y = array("q"), array("i"), array("i")
+
+    def way_of_ref(self) -> np.ndarray:
+        lengths = np.frombuffer(self.way_length, np.int32)
+        return np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+
+
+def _nodes(refs: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """Distinct OSM nodes (ids sorted), their BNG coordinates, and each reference's node (-1: missing)."""
     present = refs >= 0
     ids, first = np.unique(refs[present], return_index=True)
-    node_of_ref = np.full(len(refs), -1)
+    node_of_ref = np.full(len(refs), -1, np.int32 if len(ids) < 2**31 else np.int64)
     node_of_ref[present] = np.searchsorted(ids, refs[present])
+    at = np.flatnonzero(present)[first]
+    del present, first
+    easting, northing = to_bng(x[at] / 1e7, y[at] / 1e7)
+    return ids, easting, northing, node_of_ref
+
+
+def _access_ways(network: Network, ways: _WayArrays) -> AccessWays | None:
+    """Access ways as an undirected graph, with each node's gate into the drive network."""
+    refs, x, y, same_way = ways.arrays()
+    ids, easting, northing, node_of_ref = _nodes(refs, x, y)
     a, b = node_of_ref[:-1], node_of_ref[1:]
-    keep = (way_of_ref[:-1] == way_of_ref[1:]) & (a >= 0) & (b >= 0) & (a != b)
+    keep = same_way & (a >= 0) & (b >= 0) & (a != b)
     if not keep.any():
         return None
-    easting, northing = to_bng(lons[present][first], lats[present][first])
     a, b = a[keep], b[keep]
     return AccessWays(
         ids,
@@ -369,62 +397,91 @@ def _gates(drive_osm_id: np.ndarray, access_osm_id: np.ndarray) -> np.ndarray:
     return np.where(found, order[at], -1).astype(np.int64)
 
 
-def _assemble(mode, refs, lons, lats, way_of_ref, forward, backward, speeds, walk_speed_kph) -> Network:
-    ids, first = np.unique(refs[refs >= 0], return_index=True)
-    valid_lon = lons[refs >= 0][first]
-    valid_lat = lats[refs >= 0][first]
-    node_of_ref = np.full(len(refs), -1)
-    node_of_ref[refs >= 0] = np.searchsorted(ids, refs[refs >= 0])
-    easting, northing = to_bng(valid_lon, valid_lat)
+def _assemble(mode, ways: _WayArrays, forward, backward, speeds, walk_speed_kph) -> Network:
+    refs, x, y, same_way = ways.arrays()
+    ids, easting, northing, node_of_ref = _nodes(refs, x, y)
+    del refs, x, y
+    ways.release()
 
     # Consecutive references on the same way, both present, make an edge.
     a, b = node_of_ref[:-1], node_of_ref[1:]
-    same_way = way_of_ref[:-1] == way_of_ref[1:]
     keep = same_way & (a >= 0) & (b >= 0) & (a != b)
-    a, b, way = a[keep], b[keep], way_of_ref[:-1][keep]
-    length = np.hypot(easting[b] - easting[a], northing[b] - northing[a])
-    minutes = length / (speeds[way] * 1000 / 60)
+    del same_way
+    a, b, way = a[keep], b[keep], ways.way_of_ref()[:-1][keep]
+    del keep, node_of_ref
     fwd, bwd = forward[way], backward[way]
+    # One array at a time below, so that only one copy of each is alive at once. Edges carry their
+    # way (for its speed) until the end, where length and time are worked out for the kept ones.
     source = np.concatenate([a[fwd], b[bwd]])
     target = np.concatenate([b[fwd], a[bwd]])
-    length = np.concatenate([length[fwd], length[bwd]])
-    minutes = np.concatenate([minutes[fwd], minutes[bwd]])
+    del a, b
+    way = np.concatenate([way[fwd], way[bwd]])
+    del fwd, bwd
+
+    def length_minutes(source, target, way):
+        length = np.hypot(easting[target] - easting[source], northing[target] - northing[source])
+        return length, length / (speeds[way] * 1000 / 60)
 
     # Parallel edges: keep the quickest (a sparse matrix would otherwise add them up).
-    order = np.lexsort((minutes, target, source))
-    source, target, length, minutes = source[order], target[order], length[order], minutes[order]
+    order = np.lexsort((length_minutes(source, target, way)[1], target, source))
+    source = source[order]
+    target = target[order]
+    way = way[order]
+    del order
     first_of_pair = np.ones(len(source), bool)
     first_of_pair[1:] = (source[1:] != source[:-1]) | (target[1:] != target[:-1])
-    source, target, length, minutes = (x[first_of_pair] for x in (source, target, length, minutes))
-    # A zero-length edge would vanish in a sparse matrix; a millimetre (on foot, one quantum) keeps it.
-    length = np.maximum(length, 1e-3)
-    minutes = np.maximum(np.rint(minutes / MINUTES_QUANTUM), 1) * MINUTES_QUANTUM
-    if mode == "walk":
-        # One speed: each length is its (whole-quantum) time walked, so time and length stay in step.
-        length = minutes * (walk_speed_kph * 1000 / 60)
+    source = source[first_of_pair]
+    target = target[first_of_pair]
+    way = way[first_of_pair]
+    del first_of_pair
 
     # Keep the largest strongly connected part.
     n = len(ids)
-    graph = csr_matrix((np.ones(len(source)), (source, target)), shape=(n, n))
+    # Edges are sorted by source: the matrix is built straight from them, without a copy by coordinates.
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(source, minlength=n))])
+    graph = csr_matrix((np.ones(len(source), np.int8), target, indptr), shape=(n, n))
     _, labels = connected_components(graph, directed=True, connection="strong")
+    del graph, indptr
     sizes = np.bincount(labels)
     used = np.zeros(n, bool)
     used[source] = True
     used[target] = True
     largest = np.argmax(np.bincount(labels[used], minlength=len(sizes)))
     keep_node = labels == largest
-    new_index = np.cumsum(keep_node) - 1
-    keep_edge = keep_node[source] & keep_node[target]
+    del labels
     dropped_nodes = int((used & ~keep_node).sum())
+    del used
+    keep_edge = keep_node[source] & keep_node[target]
+    source = source[keep_edge]
+    target = target[keep_edge]
+    way = way[keep_edge]
+    length, minutes = length_minutes(source, target, way)
+    del way
+    # A zero-length edge would vanish in a sparse matrix; a millimetre (on foot, one quantum) keeps it.
+    np.maximum(length, 1e-3, out=length)
+    minutes /= MINUTES_QUANTUM
+    np.rint(minutes, out=minutes)
+    np.maximum(minutes, 1, out=minutes)
+    minutes *= MINUTES_QUANTUM
+    if mode == "walk":
+        # One speed: each length is its (whole-quantum) time walked, so time and length stay in step.
+        length = minutes * (walk_speed_kph * 1000 / 60)
+    new_index = (np.cumsum(keep_node) - 1).astype(np.int32)
+    # Each array replaced by its kept part in turn, so that only one is copied at a time.
+    ids, easting, northing = ids[keep_node], easting[keep_node], northing[keep_node]
+    del keep_node
+    source = new_index[source]
+    target = new_index[target]
+    del new_index
     return Network(
         mode=mode,
-        osm_id=ids[keep_node],
-        easting=easting[keep_node],
-        northing=northing[keep_node],
-        source=new_index[source[keep_edge]].astype(np.int32),
-        target=new_index[target[keep_edge]].astype(np.int32),
-        length_m=length[keep_edge],
-        minutes=minutes[keep_edge],
+        osm_id=ids,
+        easting=easting,
+        northing=northing,
+        source=source,
+        target=target,
+        length_m=length,
+        minutes=minutes,
         dropped_nodes=dropped_nodes,
         dropped_edges=int((~keep_edge).sum()),
         walk_speed_kph=walk_speed_kph,

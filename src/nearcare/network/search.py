@@ -10,7 +10,9 @@ the walking speed on a walk network; on a drive network driven (x ``DETOUR_FACTO
 ``ACCESS_SPEED_KPH``), and a point may also join through the nearest access way (private and
 other access-only roads and tracks), whichever is quicker (see nearcare.network). Points farther than
 ``max_snap_m`` from every way they could join are reported in ``unsnapped``, never joined. Two points on the same edge are routed
-through its end nodes (a slight overestimate for neighbours on one street).
+through its end nodes (a slight overestimate for neighbours on one street). The nearest edge comes
+from one index per network (``SegmentIndex``, kept on the network), built on the first snap and
+reused for every kind of point.
 
 Search shapes, by engine (``engine=``; both give the same pairs and minutes, tests/test_engine.py):
 - 'cch' (the default for pairs where pyroutingkit is installed and no path lengths are traced):
@@ -21,8 +23,12 @@ Search shapes, by engine (``engine=``; both give the same pairs and minutes, tes
   sites at once on the reversed graph, through a virtual node joined to each site's node by its
   snap time, so its cost does not grow with the origins; pairs come from searches bounded by the
   cutoff, run from whichever side has fewer distinct nodes (sites on the reversed graph, or
-  origins on the forward graph), in batches that bound memory. It alone traces the length of
-  each quickest path where speeds differ (drive); at one speed (walk) length is time x speed.
+  origins on the forward graph), in batches that bound memory. Where the cutoff's crow-fly reach
+  (cutoff x the fastest edge's straight-line speed) is small beside the network, the searches
+  from each group of nearby sources run on the sub-graph within that reach (``_Reach``), so that
+  their cost follows the area searched, not the network. It alone traces the length of each
+  quickest path where speeds differ (drive), walking up the paths to the kept targets only; at
+  one speed (walk) length is time x speed.
 
 Where no network is loaded, ``crowfly`` times are straight-line distance times ``DETOUR_FACTOR``
 at ``CROWFLY_SPEED_KPH``, always labelled ``mode = 'crowfly'``.
@@ -36,7 +42,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
@@ -53,6 +58,11 @@ _BATCH_CELLS = 40_000_000  # distances held at once in a bounded search (x 20 by
 # more than they save (Rutland, 200 searches of 30 min: drive 0.6-0.7 s in one process, 1.0 s
 # in two workers; walk 0.07 s against 0.09-0.19 s).
 _PARALLEL_WORK = 10_000_000
+# A bounded search runs on the sub-graph around its sources where that box covers at most this share
+# of the network's box; else on the whole graph (one call, no cutting out). At 4M nodes the two
+# took the same time at a share of 0.12 (15 minutes; benchmarks/bench_network_scale.py), the
+# sub-graph with far less memory; at England's size a 30-minute box is about 0.03.
+_REGION_SHARE = 0.15
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -104,6 +114,99 @@ def _off_network(network: Network, straight_m: np.ndarray) -> tuple[np.ndarray, 
     return straight_m / (network.walk_speed_kph * 1000 / 60), straight_m
 
 
+class SegmentIndex:
+    """The nearest of a set of straight segments (network edges) to each point, exactly.
+
+    A k-d tree over the midpoints of pieces at most ``PIECE_M`` long, built once per network and
+    kept on it (``Network.cache``): about 30 bytes a piece, and no geometry objects. The nearest
+    midpoint is at distance ``m`` from a point; the nearest segment is then no farther than ``m``,
+    so its nearest point lies within half a piece of a midpoint inside ``m + PIECE_M / 2``: every
+    segment with a piece there is measured exactly, and the nearest taken (the lowest index of
+    equally near ones).
+    """
+
+    PIECE_M = 100.0
+
+    def __init__(self, easting: np.ndarray, northing: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        self.easting, self.northing = easting, northing  # the network's own arrays, not copies
+        self.u, self.v = u, v
+        length = np.hypot(easting[v] - easting[u], northing[v] - northing[u])
+        pieces = np.maximum(np.ceil(length / self.PIECE_M), 1).astype(np.int64)
+        self.segment_of_piece = np.repeat(np.arange(len(u), dtype=np.int32), pieces)
+        first = np.cumsum(pieces) - pieces
+        share = (np.arange(len(self.segment_of_piece)) - np.repeat(first, pieces) + 0.5) / np.repeat(
+            pieces, pieces
+        )
+        seg = self.segment_of_piece
+        middle = np.column_stack(
+            [
+                easting[u[seg]] + share * (easting[v[seg]] - easting[u[seg]]),
+                northing[u[seg]] + share * (northing[v[seg]] - northing[u[seg]]),
+            ]
+        )
+        del share
+        self.tree = cKDTree(middle, balanced_tree=False, compact_nodes=False, copy_data=False)
+        self.half_piece_m = float((length / pieces).max(initial=0.0)) / 2
+
+    def nearest(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(point index, segment index, distance m, fraction along u->v) for every point, by point."""
+        if len(x) == 0 or len(self.u) == 0:
+            empty = np.zeros(0)
+            return empty.astype(np.int64), empty.astype(np.int64), empty, empty
+        xy = np.column_stack([x, y])
+        to_middle, _ = self.tree.query(xy)
+        # A hair over the bound, for rounding in the tree's distances.
+        reach = to_middle + self.half_piece_m + 1e-6 * (1 + to_middle)
+        found = self.tree.query_ball_point(xy, reach)
+        counts = np.fromiter((len(f) for f in found), np.int64, len(found))
+        piece = np.fromiter((p for f in found for p in f), np.int64, int(counts.sum()))
+        point = np.repeat(np.arange(len(x)), counts)
+        segment = self.segment_of_piece[piece].astype(np.int64)
+        distance, fraction = self._measure(segment, x[point], y[point])
+        # Per point, the nearest segment (lowest index among equals).
+        order = np.lexsort((segment, distance, point))
+        best = order[np.r_[True, point[order][1:] != point[order][:-1]]]
+        return point[best], segment[best], distance[best], fraction[best]
+
+    def _measure(self, segment, x, y):
+        """Distance (m) from each point to its segment, and the fraction along it of the nearest point."""
+        ax, ay = self.easting[self.u[segment]], self.northing[self.u[segment]]
+        dx, dy = self.easting[self.v[segment]] - ax, self.northing[self.v[segment]] - ay
+        squared = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.where(squared > 0, ((x - ax) * dx + (y - ay) * dy) / squared, 0.0)
+        fraction = np.clip(fraction, 0.0, 1.0)
+        return np.hypot(ax + fraction * dx - x, ay + fraction * dy - y), fraction
+
+
+def _snap_index(network: Network) -> SegmentIndex:
+    """The network's snapping index over its undirected edges (built on first use, then kept)."""
+    if "snap" not in network.cache:
+        n = network.n_nodes
+        lo = np.minimum(network.source, network.target).astype(np.int64)
+        hi = np.maximum(network.source, network.target).astype(np.int64)
+        pairs = np.sort(lo * n + hi)  # distinct by sort and compare: NumPy's hashing unique is slower here
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+        u, v = pairs // n, pairs % n
+        if n < 2**31:
+            u, v = u.astype(np.int32), v.astype(np.int32)
+        network.cache["snap"] = SegmentIndex(network.easting, network.northing, u, v)
+    return network.cache["snap"]
+
+
+def _directed_edge(network: Network, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Index of edge a->b in the network's arrays, or -1 where there is none."""
+    n = network.n_nodes
+    if "edge-keys" not in network.cache:
+        keys = network.source.astype(np.int64) * n + network.target
+        order = np.argsort(keys)
+        network.cache["edge-keys"] = (keys[order], order)
+    keys, order = network.cache["edge-keys"]
+    want = a.astype(np.int64) * n + b
+    at = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
+    return np.where(keys[at] == want, order[at], -1)
+
+
 def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX_SNAP_M) -> Snapped:
     """Join each point to the nearest point on the network (``side`` is 'origin' or 'destination').
 
@@ -112,43 +215,14 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
     """
     if side not in ("origin", "destination"):
         raise ValueError(side)
-    n = network.n_nodes
-    lo = np.minimum(network.source, network.target).astype(np.int64)
-    hi = np.maximum(network.source, network.target).astype(np.int64)
-    pairs = np.unique(lo * n + hi)
-    u, v = pairs // n, pairs % n
-    lines = shapely.linestrings(
-        np.stack(
-            [
-                np.column_stack([network.easting[u], network.northing[u]]),
-                np.column_stack([network.easting[v], network.northing[v]]),
-            ],
-            axis=1,
-        )
-    )
-    where = shapely.points(points.easting, points.northing)
-    (point_index, edge_index), distance = shapely.STRtree(lines).query_nearest(
-        where, return_distance=True, all_matches=False
-    )
-    order = np.argsort(point_index)
-    point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
+    index = _snap_index(network)
+    point_index, edge_index, distance, fraction = index.nearest(points.easting, points.northing)
     direct_m = np.full(len(points), np.inf)
     direct_m[point_index] = distance
     near = distance <= max_snap_m
-    point_index, edge_index, distance = point_index[near], edge_index[near], distance[near]
-    u, v = u[edge_index], v[edge_index]
-    fraction = shapely.line_locate_point(lines[edge_index], where[point_index], normalized=True)
-
-    keys, _ = _edge_lookup(network, reverse=False)
-    key_order = np.argsort(network.source.astype(np.int64) * n + network.target)
-
-    def directed(a, b):
-        """Index of edge a->b in the network's arrays, or -1 where there is none."""
-        want = a * n + b
-        at = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
-        return np.where(keys[at] == want, key_order[at], -1)
-
-    uv, vu = directed(u, v), directed(v, u)
+    point_index, edge_index, fraction = point_index[near], edge_index[near], fraction[near]
+    u, v = index.u[edge_index], index.v[edge_index]
+    uv, vu = _directed_edge(network, u, v), _directed_edge(network, v, u)
     parts = []
     slot = point_index  # attachments are numbered by point here, and renumbered at the end
     # Origin: along u->v the point reaches v after (1 - f) of it; along v->u it reaches u after f.
@@ -181,7 +255,7 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
         # for a point too far for a direct join, the off-network leg of one at ``max_snap_m``).
         budget = np.full(len(points), _off_network(network, np.array([max_snap_m]))[0][0])
         np.maximum.at(budget, slot_of, extra_minutes)
-        found = _through_access_ways(network, where, direct_m, budget, max_snap_m)
+        found = _through_access_ways(network, points, direct_m, budget, max_snap_m)
         if found is not None:
             a_slot, a_node, a_minutes, a_m, a_straight = found
             slot_of, node = np.concatenate([slot_of, a_slot]), np.concatenate([node, a_node])
@@ -205,7 +279,7 @@ def snap(network: Network, points: Points, *, side: str, max_snap_m: float = MAX
 
 
 def _through_access_ways(
-    network: Network, where: np.ndarray, direct_m: np.ndarray, budget_minutes: np.ndarray, max_snap_m: float
+    network: Network, points: Points, direct_m: np.ndarray, budget_minutes: np.ndarray, max_snap_m: float
 ):
     """Ways in through the nearest access way: (point, drive node, minutes, metres, straight metres) arrays.
 
@@ -216,28 +290,18 @@ def _through_access_ways(
     """
     access = network.access
     assert access is not None  # the caller joins through access ways only where the network has them
-    lines = shapely.linestrings(
-        np.stack(
-            [
-                np.column_stack([access.easting[access.source], access.northing[access.source]]),
-                np.column_stack([access.easting[access.target], access.northing[access.target]]),
-            ],
-            axis=1,
+    if "snap-access" not in network.cache:
+        network.cache["snap-access"] = SegmentIndex(
+            access.easting, access.northing, access.source, access.target
         )
-    )
-    (point, edge), straight = shapely.STRtree(lines).query_nearest(
-        where, return_distance=True, all_matches=False
-    )
-    first = np.unique(point, return_index=True)[1]  # one edge per point
-    point, edge, straight = point[first], edge[first], straight[first]
+    point, edge, straight, fraction = network.cache["snap-access"].nearest(points.easting, points.northing)
     off_minutes, off_m = _off_network(network, straight)
     useful = (straight <= max_snap_m) & (straight < direct_m[point]) & (off_minutes < budget_minutes[point])
-    point, edge, straight, off_minutes, off_m = (
-        x[useful] for x in (point, edge, straight, off_minutes, off_m)
+    point, edge, straight, fraction, off_minutes, off_m = (
+        x[useful] for x in (point, edge, straight, fraction, off_minutes, off_m)
     )
     if len(point) == 0:
         return None
-    fraction = shapely.line_locate_point(lines[edge], where[point], normalized=True)
     a, b = access.source[edge].astype(np.int64), access.target[edge].astype(np.int64)
     speed = ACCESS_SPEED_KPH * 1000 / 60
     # (point, access node, minutes so far) for both ends of each point's access way.
@@ -247,13 +311,18 @@ def _through_access_ways(
     start_minutes = np.tile(off_minutes, 2) + along_m / speed
     start_m = np.tile(off_m, 2) + along_m
     sources, source_of = np.unique(ends, return_inverse=True)
-    graph = csr_matrix(
-        (
-            np.concatenate([access.minutes(), access.minutes()]),
-            (np.concatenate([access.source, access.target]), np.concatenate([access.target, access.source])),
-        ),
-        shape=(access.n_nodes, access.n_nodes),
-    )
+    if "access-graph" not in network.cache:  # undirected: every access way both ways
+        network.cache["access-graph"] = csr_matrix(
+            (
+                np.concatenate([access.minutes(), access.minutes()]),
+                (
+                    np.concatenate([access.source, access.target]),
+                    np.concatenate([access.target, access.source]),
+                ),
+            ),
+            shape=(access.n_nodes, access.n_nodes),
+        )
+    graph = network.cache["access-graph"]
     gates = np.flatnonzero(access.gate >= 0)
     limit = float(budget_minutes[point].max())
     found = []
@@ -313,6 +382,55 @@ def _path_lengths(
     return total[:-1].reshape(count, width)
 
 
+def _lengths_to(
+    pred: np.ndarray,
+    targets: np.ndarray,
+    graph: csr_matrix,
+    lengths: csr_matrix,
+    columns: np.ndarray | None = None,
+) -> np.ndarray:
+    """Length (m) of the shortest path from each search (row of ``pred``) to each of ``targets``.
+
+    Walks up the predecessor tree from the targets only, an edge a step for all of them at once, so
+    its cost follows the paths to the targets, not every node the search reached. ``graph`` is the
+    searched graph and ``lengths`` the same edges' lengths in the same layout (``Network.matrix``);
+    ``columns``, if given, are the network nodes of a sub-graph's columns (``pred`` then holds
+    column numbers).
+    """
+    count = pred.shape[0]
+    row = np.repeat(np.arange(count), len(targets))
+    at = np.tile(np.asarray(targets, np.int64), count)
+    total = np.zeros(len(row))
+    active = np.flatnonzero(pred[row, at] >= 0)
+    while len(active):
+        up = pred[row[active], at[active]].astype(np.int64)
+        here = at[active]
+        if columns is not None:
+            total[active] += lengths.data[_edge_position(graph, columns[up], columns[here])]
+        else:
+            total[active] += lengths.data[_edge_position(graph, up, here)]
+        at[active] = up
+        active = active[pred[row[active], up] >= 0]
+    return total.reshape(count, len(targets))
+
+
+def _edge_position(graph: csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where edge a->b (each present) sits in ``graph``'s arrays: a scan along row a, a step per edge."""
+    start = graph.indptr[a].astype(np.int64)
+    degree = graph.indptr[a + 1] - start
+    position = np.full(len(a), -1, np.int64)
+    last = len(graph.indices) - 1
+    open_ = np.arange(len(a))
+    step = 0
+    while len(open_):
+        at = np.minimum(start[open_] + step, last)
+        hit = graph.indices[at] == b[open_]
+        position[open_[hit]] = at[hit]
+        open_ = open_[~hit & (degree[open_] > step + 1)]
+        step += 1
+    return position
+
+
 def _uniform_speed(network: Network) -> float | None:
     """Metres per minute if every edge has the same speed (walking), else None.
 
@@ -357,23 +475,129 @@ _SEARCH: dict = {}
 
 
 def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries."""
+    """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries.
+
+    With a ``region`` (see ``_Reach``), the searches run on the sub-graph within crow-fly reach of
+    the chunk: every node reached within the limit lies there, and so does every path to it.
+    """
     graph, targets, limit = _SEARCH["graph"], _SEARCH["targets"], _SEARCH["limit"]
-    metres: np.ndarray | None
-    if _SEARCH["traced"]:
-        minutes, pred = dijkstra(graph, indices=chunk, limit=limit, return_predecessors=True)
-        metres = _path_lengths(pred, _SEARCH["keys"], _SEARCH["lengths"], graph.shape[0])[:, targets]
-        minutes = minutes[:, targets]
-    else:
-        minutes = dijkstra(graph, indices=chunk, limit=limit)[:, targets]
-        metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
-    row, col = np.nonzero(np.isfinite(minutes))
-    return (
-        row,
-        col,
-        minutes[row, col],
-        (metres[row, col] if metres is not None else np.full(len(row), np.nan)),
-    )
+    reach: _Reach | None = _SEARCH.get("reach")
+    columns = None
+    target_of_column = np.arange(len(targets))
+    if reach is not None:
+        columns = reach.nodes_near(chunk, limit)
+        graph = _sub_matrix(graph, columns, _SEARCH["local"])
+        chunk = np.searchsorted(columns, chunk)
+        at = np.minimum(np.searchsorted(columns, targets), len(columns) - 1)
+        inside = columns[at] == targets
+        targets, target_of_column = at[inside], target_of_column[inside]
+    found = []
+    batch = max(1, _BATCH_CELLS // max(graph.shape[0], 1))
+    for first in range(0, len(chunk), batch):
+        sources = chunk[first : first + batch]
+        metres: np.ndarray | None
+        if _SEARCH["traced"]:
+            minutes, pred = dijkstra(graph, indices=sources, limit=limit, return_predecessors=True)
+            minutes = minutes[:, targets]
+            metres = _lengths_to(pred, targets, _SEARCH["graph"], _SEARCH["lengths"], columns)
+        else:
+            minutes = dijkstra(graph, indices=sources, limit=limit)[:, targets]
+            metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
+        row, col = np.nonzero(np.isfinite(minutes))
+        found.append(
+            (
+                row + first,
+                target_of_column[col],
+                minutes[row, col],
+                (metres[row, col] if metres is not None else np.full(len(row), np.nan)),
+            )
+        )
+    row, col, minutes, metres = (np.concatenate(x) for x in zip(*found, strict=True))
+    return row, col, minutes, metres
+
+
+def _sub_matrix(graph: csr_matrix, nodes: np.ndarray, local: np.ndarray) -> csr_matrix:
+    """The sub-graph on ``nodes`` (sorted), numbered in their order; edges keep their order in each row.
+
+    ``local`` is a scratch array of -1 per network node, left as it was found.
+    """
+    starts = graph.indptr[nodes]
+    counts = graph.indptr[nodes + 1] - starts
+    edge = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    local[nodes] = np.arange(len(nodes), dtype=local.dtype)
+    try:
+        to = local[graph.indices[edge]]
+    finally:
+        local[nodes] = -1
+    inside = to >= 0
+    row = np.repeat(np.arange(len(nodes)), counts)[inside]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(nodes)))])
+    return csr_matrix((graph.data[edge[inside]], to[inside], indptr), shape=(len(nodes), len(nodes)))
+
+
+class _Reach:
+    """A network's nodes by grid cell, to cut out the part within crow-fly reach of some nodes.
+
+    A path of ``t`` minutes ends no farther than ``t`` times the fastest straight-line speed over
+    any edge (``metres_per_minute``) from where it began, so a search bounded by ``t`` never
+    leaves the box that far around its sources. Built once per network and kept on it.
+    """
+
+    def __init__(self, network: Network) -> None:
+        self.easting, self.northing = network.easting, network.northing
+        self.x0, self.y0 = float(self.easting.min()), float(self.northing.min())
+        extent = max(float(self.easting.max()) - self.x0, float(self.northing.max()) - self.y0, 1.0)
+        self.extent_m = extent
+        self.cell_m = max(extent / 1024, 100.0)
+        cx, cy = self._cells(self.easting, self.northing)
+        self.nx, self.ny = int(cx.max()) + 1, int(cy.max()) + 1
+        cell = cx * self.ny + cy
+        self.order = np.argsort(cell, kind="stable").astype(np.int32 if len(cell) < 2**31 else np.int64)
+        self.start = np.searchsorted(cell[self.order], np.arange(self.nx * self.ny + 1))
+        straight = np.hypot(
+            self.easting[network.target] - self.easting[network.source],
+            self.northing[network.target] - self.northing[network.source],
+        )
+        self.metres_per_minute = float((straight / network.minutes).max(initial=0.0))
+
+    def _cells(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ((x - self.x0) // self.cell_m).astype(np.int64), ((y - self.y0) // self.cell_m).astype(
+            np.int64
+        )
+
+    def radius_m(self, minutes: float) -> float:
+        return minutes * self.metres_per_minute * (1 + 1e-9) + 1e-6  # a hair over, for rounding
+
+    def nodes_near(self, sources: np.ndarray, minutes: float) -> np.ndarray:
+        """The nodes (sorted) in the box within ``minutes`` of crow-fly reach around ``sources``."""
+        radius = self.radius_m(minutes)
+        x, y = self.easting[sources], self.northing[sources]
+        (x_lo, x_hi), (y_lo, y_hi) = (
+            np.clip(c, 0, top - 1)
+            for c, top in zip(
+                self._cells(
+                    np.array([x.min() - radius, x.max() + radius]),
+                    np.array([y.min() - radius, y.max() + radius]),
+                ),
+                (self.nx, self.ny),
+                strict=True,
+            )
+        )
+        columns = [
+            self.order[self.start[cx * self.ny + y_lo] : self.start[cx * self.ny + y_hi + 1]]
+            for cx in range(int(x_lo), int(x_hi) + 1)
+        ]
+        return np.sort(np.concatenate(columns)).astype(np.int64)
+
+    def share(self, minutes: float) -> float:
+        """About what share of the network's box one search's box covers."""
+        return min(1.0, (2 * self.radius_m(minutes) + self.cell_m) / self.extent_m) ** 2
+
+
+def _reach(network: Network) -> _Reach:
+    if "reach" not in network.cache:
+        network.cache["reach"] = _Reach(network)
+    return network.cache["reach"]
 
 
 def pairs_within(
@@ -421,27 +645,58 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     """Bounded Dijkstra searches: (origin node slot, destination node slot, minutes, metres) reached."""
     from_destinations = len(d_nodes) <= len(o_nodes)
     search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
-    keys, lengths = _edge_lookup(network, reverse=from_destinations) if traced else (None, None)
+    lengths = network.matrix("length_m", reverse=from_destinations) if traced else None
+    # Searches reaching a small part of the network run on the sub-graph around each group of
+    # nearby sources (``_Reach``), so that their cost follows what they reach, not the network.
+    reach = _reach(network)
+    share = reach.share(max_minutes)
+    regional = share <= _REGION_SHARE
     _SEARCH.update(
         graph=network.matrix("minutes", reverse=from_destinations),
         targets=target_nodes,
         limit=max_minutes,
         traced=traced,
-        keys=keys,
         lengths=lengths,
         uniform=uniform,
+        n_nodes=network.n_nodes,
+        reach=reach if regional else None,
+        # Scratch for cutting out sub-graphs: one per call (and per forked worker), never shared.
+        local=np.full(network.n_nodes, -1, np.int64) if regional else None,
     )
+    searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
     workers = workers or os.cpu_count() or 1
-    work = len(search_nodes) * network.n_nodes
-    parallel = workers > 1 and work >= _PARALLEL_WORK
+    parallel = workers > 1 and len(search_nodes) * searched >= _PARALLEL_WORK
     batch = max(
         1,
         min(
-            _BATCH_CELLS // max(network.n_nodes, 1),
+            _BATCH_CELLS // searched,
             -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes),
         ),
     )
-    chunks = [search_nodes[i : i + batch] for i in range(0, len(search_nodes), batch)]
+    order = np.arange(len(search_nodes))
+    if regional:
+        # Sources grouped by square, a quarter of the reach across, searched a group at a time.
+        square = max(reach.radius_m(max_minutes) / 4, reach.cell_m)
+        sx = (network.easting[search_nodes] - reach.x0) // square
+        sy = (network.northing[search_nodes] - reach.y0) // square
+        order = np.lexsort((sy, sx))
+        group = (sx * (reach.extent_m // square + 2) + sy)[order]
+        bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        cuts = np.unique(
+            np.concatenate(
+                [
+                    bounds,
+                    *(
+                        np.arange(b, e, batch)
+                        for b, e in zip(bounds, np.r_[bounds[1:], len(order)], strict=True)
+                    ),
+                ]
+            )
+        )
+    else:
+        cuts = np.arange(0, len(search_nodes), batch)
+    ends = np.r_[cuts[1:], len(order)]
+    chunks = [search_nodes[order[b:e]] for b, e in zip(cuts, ends, strict=True)]
     try:
         if parallel:
             with mp.get_context("fork").Pool(workers) as pool:
@@ -450,8 +705,7 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
             results = [_search_batch(c) for c in steps(chunks, "routing", total=len(chunks))]
     finally:
         _SEARCH.clear()
-    offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])
-    search = np.concatenate([r[0] + off for r, off in zip(results, offsets, strict=True)])
+    search = order[np.concatenate([r[0] + off for r, off in zip(results, cuts, strict=True)])]
     target = np.concatenate([r[1] for r in results])
     net_minutes = np.concatenate([r[2] for r in results])
     net_m = np.concatenate([r[3] for r in results])
