@@ -52,19 +52,37 @@ def test_a_step_logs_its_start_counts_and_time_and_advance_reaches_the_innermost
 
 
 def test_the_cli_shows_progress_as_plain_lines_unless_quiet(capsys):
+    restore = show_progress(True)
     try:
-        show_progress(True)
         with step("ranking every practice closure"):
             pass
         shown = capsys.readouterr().err.splitlines()
         assert shown[0] == "  ranking every practice closure: started"
         assert shown[1].startswith("  ranking every practice closure: done in ")
-        show_progress(False)  # --quiet
+    finally:
+        restore()
+    restore = show_progress(False)  # --quiet
+    try:
         with step("ranking every practice closure"):
             list(steps(range(3), "closing each gp"))
         assert capsys.readouterr().err == ""
     finally:
-        show_progress(False)
+        restore()
+
+
+def test_a_cli_command_leaves_no_progress_handler_behind(capsys):
+    """Run inside another program (a notebook, a test), a command's progress lines end with it."""
+    from typer.testing import CliRunner
+
+    from nearcare.cli import app
+
+    logger = logging.getLogger("nearcare")
+    before = (list(logger.handlers), logger.level)
+    assert CliRunner().invoke(app, ["kinds"]).exit_code == 0
+    assert (list(logger.handlers), logger.level) == before
+    with step("after the command"):
+        pass
+    assert capsys.readouterr().err == ""
 
 
 def test_on_a_terminal_nested_steps_share_one_display(monkeypatch, tmp_path):

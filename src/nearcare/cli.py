@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -187,6 +187,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_show_version, help="Show the version and exit."),
@@ -203,7 +204,7 @@ def _main(
         bool, typer.Option("--quiet", "-q", help="No progress: no bars, spinners or step lines.")
     ] = False,
 ) -> None:
-    show_progress(not quiet)
+    ctx.call_on_close(show_progress(not quiet))
 
 
 class _ProgressLines(logging.Handler):
@@ -214,15 +215,28 @@ class _ProgressLines(logging.Handler):
         typer.echo(f"  {record.getMessage()}", err=True)
 
 
-def show_progress(shown: bool) -> None:
-    """Progress lines and, on a terminal, bars and spinners; or none of either (``--quiet``)."""
+def show_progress(shown: bool) -> Callable[[], None]:
+    """Progress lines and, on a terminal, bars and spinners; or none of either (``--quiet``).
+
+    Returns what puts the logger back as it was, run when the command ends: a command run inside
+    another program (a notebook, a test's CliRunner) must leave no handler behind.
+    """
     logger = logging.getLogger("nearcare")
+    level = logger.level
     for handler in [h for h in logger.handlers if isinstance(h, _ProgressLines)]:
         logger.removeHandler(handler)
     set_quiet(not shown)
+    added = _ProgressLines()
     if shown:
-        logger.addHandler(_ProgressLines())
+        logger.addHandler(added)
         logger.setLevel(logging.INFO)
+
+    def restore() -> None:
+        logger.removeHandler(added)
+        logger.setLevel(level)
+        set_quiet(False)
+
+    return restore
 
 
 @app.command("demo")
@@ -289,13 +303,10 @@ def build_(
     ] = None,
 ) -> None:
     """Derive the area's small areas, sites and practices from the imported files."""
-    # lazy: start-up time
-    from nearcare.area import EACH_ICB
-
     with _opened(store) as project:
         if from_ is not None:
             project.import_fetched(from_, log=console.print)
-        areas = [code for code, _ in project.icbs()] if area.strip() == EACH_ICB else [area]
+        areas = project.areas_to_run(area)
         for code in areas:
             result = project.build(code)
             prefix = f"[{code}] " if len(areas) > 1 else ""

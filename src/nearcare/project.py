@@ -179,6 +179,13 @@ class Project:
 
         return each_icb(self.store)
 
+    def areas_to_run(self, area: str) -> list[str]:
+        """The areas a command runs for, in turn: every ICB's code for ``each-icb``, else ``[area]``."""
+        # lazy: start-up time
+        from nearcare.area import EACH_ICB
+
+        return [code for code, _ in self.icbs()] if area.strip() == EACH_ICB else [area]
+
     def area_label(self) -> str:
         """'NHS Leicester, Leicestershire and Rutland ICB (QK1)': the built area."""
         # lazy: start-up time
