@@ -1,6 +1,6 @@
 """Closure ranking evaluates each closure on the LSOAs it touches alone (issue #16 item 3, #19).
 
-Property: for any site closed alone, in any context (crow-fly over LLR, the Rutland road network,
+Property: for any site closed alone (cut from the context of its kind, as ranking does), in any context (crow-fly over LLR, the Rutland road network,
 and real-style LSOA registrations), the scores and the per-practice table from the cut context equal
 those of a whole-area evaluation to float precision, and patients before = after + unplaced.
 """
@@ -30,7 +30,11 @@ def worlds(demo, tmp_path_factory):
     folder = tmp_path_factory.mktemp("local-registrations")
     with Store(with_registrations(demo, folder, single, seed=5), read_only=True) as store:
         contexts["registrations"] = load_context(store, mode="drive")
-    return {mode: (ctx, LocalContexts(ctx)) for mode, ctx in contexts.items()}, codes
+    # Ranking cuts each closure from the context of its own kind of site (the others emptied).
+    return {
+        mode: (ctx, {kind: LocalContexts(ctx, kind) for kind in ("gp", "pharmacy")})
+        for mode, ctx in contexts.items()
+    }, codes
 
 
 def _same(local: dict, whole: dict) -> None:
@@ -56,12 +60,16 @@ def test_a_closure_evaluated_locally_scores_as_on_the_whole_area(worlds, mode):
     @given(drawn)
     def check(kind_code):
         kind, code = kind_code
-        cut = local.context(code)
-        _same(closure_scores(cut, kind, code), closure_scores(ctx, kind, code))
-        scenario = Scenario(f"close {code}", close=[code])
-        part, whole = evaluate(cut, scenario), evaluate(ctx, scenario)
+        cut, codes_of = local[kind].context(code), local[kind]
+        _same(codes_of.closure_scores(kind, code), closure_scores(ctx, kind, code))
+        # The cut context holds codes as integers; the closure is the same site.
+        part = evaluate(cut, Scenario(f"close {code}", close=[codes_of.site_codes.get_loc(code)]))
+        whole = evaluate(ctx, Scenario(f"close {code}", close=[code]))
+        part.practices["practice_code"] = codes_of.site_codes[part.practices["practice_code"]]
         columns = ["practice_code", "patients_before", "patients_lost", "patients_gained", "patients_after"]
-        pd.testing.assert_frame_equal(part.practices[columns], whole.practices[columns], rtol=1e-12)
+        pd.testing.assert_frame_equal(
+            part.practices[columns], whole.practices[columns], rtol=1e-12, check_dtype=False
+        )
         assert part.unplaced_patients == pytest.approx(whole.unplaced_patients, rel=1e-12, abs=1e-9)
         # Patients before = after + unplaced.
         assert part.practices["patients_before"].sum() == pytest.approx(
@@ -69,7 +77,7 @@ def test_a_closure_evaluated_locally_scores_as_on_the_whole_area(worlds, mode):
         )
         # An LSOA left out of the cut context has nothing that changes in the whole one.
         changed = whole.lsoas.loc[whole.lsoas["change_minutes"] != 0, "lsoa21_code"]
-        assert set(changed) <= set(cut.areas.index)
+        assert set(changed) <= set(codes_of.lsoa_codes[cut.areas.index])
 
     check()
 
@@ -78,5 +86,15 @@ def test_the_cut_context_is_smaller_than_the_area(worlds):
     """Closing one practice touches only the LSOAs within reach of it, far fewer than LLR's 634."""
     (contexts, codes) = worlds
     ctx, local = contexts["crowfly"]
-    sizes = np.array([len(local.context(code).areas) for code in codes["pharmacy"][:20]])
+    sizes = np.array([len(local["pharmacy"].context(code).areas) for code in codes["pharmacy"][:20]])
     assert (sizes < len(ctx.areas)).all() and sizes.max() > 0
+
+
+@pytest.mark.parametrize("kind", ["gp", "pharmacy"])
+def test_a_site_in_no_travel_time_scores_as_on_the_whole_area(worlds, kind):
+    """A site that is not located (in no pair, no flow, nearest to none) is still ranked: it touches nothing."""
+    (contexts, _) = worlds
+    ctx, local = contexts["crowfly"]
+    code = "NOT-LOCATED"
+    assert len(local[kind].context(code).areas) == 0
+    _same(local[kind].closure_scores(kind, code), closure_scores(ctx, kind, code))

@@ -63,35 +63,58 @@ class ChoiceModel:
 
 def choice_probabilities(pairs: pd.DataFrame, size: pd.Series, alpha: float, beta: float) -> pd.Series:
     """P(LSOA i registers with practice j) over the pairs given (origin_id, destination_id, minutes)."""
-    utility = size.reindex(pairs["destination_id"]).to_numpy() ** alpha * np.exp(
-        -beta * pairs["minutes"].to_numpy()
-    )
-    utility = np.where(np.isfinite(utility), utility, 0.0)
-    totals = pd.Series(utility).groupby(pairs["origin_id"].to_numpy()).transform("sum").to_numpy()
-    return pd.Series(
-        np.divide(utility, totals, out=np.zeros_like(utility), where=totals > 0), index=pairs.index
-    )
+    return pd.Series(_ChoiceSet(pairs).probabilities(size, alpha, beta), index=pairs.index)
+
+
+class _ChoiceSet:
+    """Pairs with their LSOAs and practices as integer codes, factorised once.
+
+    Grouping by string codes costs a hash of every row per call; calibration tries every (alpha,
+    beta) on the same pairs and a closure's choice set is grouped several times, so the codes are
+    computed once and each sum is a ``bincount``.
+    """
+
+    def __init__(self, pairs: pd.DataFrame):
+        self.origin, self.origins = pd.factorize(pairs["origin_id"].to_numpy())
+        self.destination, self.destinations = pd.factorize(pairs["destination_id"].to_numpy())
+        self.minutes = pairs["minutes"].to_numpy(float)
+
+    def by_origin(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` per origin, in ``self.origins`` order."""
+        return np.bincount(self.origin, weights=values, minlength=len(self.origins))
+
+    def by_destination(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` per destination, in ``self.destinations`` order."""
+        return np.bincount(self.destination, weights=values, minlength=len(self.destinations))
+
+    def probabilities(self, size: pd.Series, alpha: float, beta: float) -> np.ndarray:
+        attraction = size.reindex(self.destinations).to_numpy(float) ** alpha
+        utility = attraction[self.destination] * np.exp(-beta * self.minutes)
+        utility = np.where(np.isfinite(utility), utility, 0.0)
+        totals = self.by_origin(utility)[self.origin]
+        return np.divide(utility, totals, out=np.zeros_like(utility), where=totals > 0)
 
 
 def calibrate(pairs: pd.DataFrame, registered: pd.Series, lists: pd.Series) -> tuple[ChoiceModel, pd.Series]:
     """Grid-search alpha and beta so that modelled list sizes match the real ones; return flows."""
+    choice = _ChoiceSet(pairs)
+    people = registered.reindex(choice.origins).to_numpy(float)[choice.origin]
     best = None
     for alpha in ALPHAS:
         for beta in BETAS:
-            p = choice_probabilities(pairs, lists, alpha, beta)
-            flows = registered.reindex(pairs["origin_id"]).to_numpy() * p.to_numpy()
+            flows = people * choice.probabilities(lists, alpha, beta)
             modelled = (
-                pd.Series(flows)
-                .groupby(pairs["destination_id"].to_numpy())
-                .sum()
+                pd.Series(choice.by_destination(np.nan_to_num(flows)), index=choice.destinations)
                 .reindex(lists.index, fill_value=0)
+                .astype(float)
             )
             error = float(((modelled - lists) ** 2).sum())
             if best is None or error < best[0]:
                 best = (error, alpha, beta, modelled, flows)
     assert best is not None  # ALPHAS and BETAS are not empty
     error, alpha, beta, modelled, flows = best
-    r2 = 1 - error / float(((lists - lists.mean()) ** 2).sum()) if len(lists) > 1 else np.nan
+    spread = float(((lists - lists.mean()) ** 2).sum())
+    r2 = 1 - error / spread if len(lists) > 1 and spread > 0 else np.nan  # lists all alike: no R2
     mape = float((np.abs(modelled - lists) / lists.where(lists > 0)).mean() * 100)
     return ChoiceModel(alpha, beta, r2, mape, True), pd.Series(flows, index=pairs.index)
 
@@ -110,7 +133,8 @@ def flows_from(
     so that each practice's flows add up to its real list), and the calibrated choice model.
     """
     lists = list_sizes.dropna().astype(float)
-    lists = lists[lists.index.isin(drive_pairs["destination_id"])]
+    # The distinct codes first: Index.isin against every pair hashes millions of strings (England).
+    lists = lists[lists.index.isin(drive_pairs["destination_id"].unique())]
     # Registered people per LSOA: population scaled so the totals match the practices' lists.
     registered = population * (lists.sum() / population.sum())
     model, flow = calibrate(drive_pairs, registered, lists)
@@ -252,7 +276,9 @@ def where_patients_go(
             (new_site_pairs["profile"] == "drive") & (new_site_pairs["kind"] == "gp"),
             ["origin_id", "destination_id", "minutes"],
         ]
-    origins = pd.Index(displaced["origin_id"].unique()).union(pd.Index(new_pairs["origin_id"].unique()))
+    origins = pd.Index(displaced["origin_id"].unique())
+    if len(new_pairs):  # (an empty union would turn integer codes into objects)
+        origins = origins.union(pd.Index(new_pairs["origin_id"].unique()))
     if len(origins):
         choice = flows.loc[
             flows["origin_id"].isin(origins) & ~flows["destination_id"].isin(closed_sites),
@@ -261,6 +287,7 @@ def where_patients_go(
         if len(new_pairs):
             choice = pd.concat([choice, new_pairs.assign(patients=0.0)], ignore_index=True)
         origin_of = choice["origin_id"].to_numpy()
+        choices = _ChoiceSet(choice)
         if model.modelled:
             size = before.where(before > 0)  # a site draws by its current list, a new one by its capacity
             fte = practices["gp_fte"]
@@ -269,10 +296,10 @@ def where_patients_go(
                 size[site.code] = (
                     site.list_size if site.list_size is not None else (site.gp_fte or 0) * per_fte
                 )
-            p = choice_probabilities(choice, size, model.alpha, model.beta).to_numpy()
+            p = choices.probabilities(size, model.alpha, model.beta)
         else:
             weights = choice["patients"].to_numpy(float)
-            totals = pd.Series(weights).groupby(origin_of).transform("sum").to_numpy()
+            totals = choices.by_origin(weights)[choices.origin]
             p = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
             # An LSOA with no registrations at the practices left in its reach: the calibrated model.
             unregistered = totals <= 0
@@ -280,18 +307,24 @@ def where_patients_go(
                 p[unregistered] = choice_probabilities(
                     choice[unregistered], before.where(before > 0), model.alpha, model.beta
                 ).to_numpy()
-        practice_of = _practice_of(choice["destination_id"], targets)
         leaving = displaced.groupby("origin_id")["listed"].sum()
+        moving = leaving.reindex(choices.origins).fillna(0).to_numpy()[choices.origin] * p
+        # Whoever goes to a site joins its practice: the sites' practices, then the sums by practice.
+        site_practice, practices_taking = pd.factorize(_practice_of(pd.Series(choices.destinations), targets))
         gained = gained.add(
-            pd.Series(leaving.reindex(origin_of).fillna(0).to_numpy() * p).groupby(practice_of).sum(),
+            pd.Series(
+                np.bincount(site_practice[choices.destination], moving, len(practices_taking)),
+                index=practices_taking,
+            ),
             fill_value=0,
         )
-        placed_share = pd.Series(p).groupby(origin_of).sum()  # 1, or 0 where no site is left in reach
+        # 1, or 0 where no site is left in reach
+        placed_share = pd.Series(choices.by_origin(p), index=choices.origins)
         stranded = displaced["listed"].to_numpy() * (
             1 - placed_share.reindex(displaced["origin_id"]).fillna(0).to_numpy()
         )
         # Nowhere left in reach, or sites left that draw nobody (no list size and no capacity given).
-        in_reach = displaced["origin_id"].isin(origin_of).to_numpy()
+        in_reach = displaced["origin_id"].isin(choices.origins).to_numpy()
         reasons = np.where(
             in_reach,
             "the practices left within reach have no list size or capacity to draw patients",

@@ -749,13 +749,14 @@ _RANK_CONTEXT: dict = {}
 
 
 def _score(code: str) -> dict:
-    local, kind = _RANK_CONTEXT["local"], _RANK_CONTEXT["kind"]
-    return closure_scores(local.context(code), kind, code)
+    return _RANK_CONTEXT["local"].closure_scores(_RANK_CONTEXT["kind"], code)
 
 
-def closure_scores(ctx: Context, kind: str, code: str) -> dict:
-    """The ranking's scores for closing ``code`` alone (a site of ``kind``), evaluated on ``ctx``."""
-    result = evaluate(ctx, Scenario(f"close {code}", close=[code]))
+def closure_scores(ctx: Context, kind: str, code: str | int) -> dict:
+    """The ranking's scores for closing ``code`` alone (a site of ``kind``), evaluated on ``ctx``
+    (in a ``LocalContexts`` cut, the site's integer code)."""
+    # A cut context keys sites by integer; the scenario only carries the code through to them.
+    result = evaluate(ctx, Scenario(f"close {code}", close=[code]))  # type: ignore[list-item]
     newly = result.newly_beyond
     if kind == "pharmacy":  # pharmacy measures: walking minutes and the 1.6 km straight-line distance
         frame, profile = result.pharmacy, "walk"
@@ -833,11 +834,26 @@ class LocalContexts:
     their original order, so the choice model sees exactly what a whole-area evaluation sees.
     """
 
-    def __init__(self, ctx: Context):
-        areas = ctx.areas.set_axis(ctx.areas.index.astype(object))
-        # Strings as plain objects: membership tests on Arrow-backed strings run row by row in Python.
+    def __init__(self, ctx: Context, kind: str | None = None):
+        if kind is not None:
+            ctx = _only_kind(ctx, kind)
+        # Every LSOA and site code as an integer: a closure tests membership and groups its cut rows
+        # by code several times, and over strings each pass hashes every row (England: 0.2 s a
+        # closure). ``lsoa_codes[i]`` / ``site_codes[j]`` turn them back into codes.
+        self.lsoa_codes = ctx.areas.index.astype(object)
+        site_labels = [ctx.practices.index.to_numpy(object), ctx.sites["code"].to_numpy(object)]
+        site_labels += [f["destination_id"].to_numpy(object) for f in ctx.pairs.values()]
+        site_labels += [ctx.flows["destination_id"].to_numpy(object)]
+        site_labels += [ctx.pharmacies_near["destination_id"].to_numpy(object)]
+        site_labels += [s.to_numpy(object) for s in ctx.nearest_site.values()]
+        self.site_codes = pd.Index(pd.unique(np.concatenate(site_labels)))
+        areas = ctx.areas.set_axis(pd.RangeIndex(len(ctx.areas), name=ctx.areas.index.name))
+        practices = pd.Index(self.site_codes.get_indexer(ctx.practices.index), name=ctx.practices.index.name)
         self.ctx = replace(
-            ctx, areas=areas, practices=ctx.practices.set_axis(ctx.practices.index.astype(object))
+            ctx,
+            areas=areas,
+            practices=ctx.practices.set_axis(practices),
+            sites=ctx.sites.assign(code=self.site_codes.get_indexer(ctx.sites["code"])),
         )
         self._frames: dict[tuple, pd.DataFrame] = {("pairs", *k): f for k, f in ctx.pairs.items()}
         self._frames |= {("flows",): ctx.flows, ("near",): ctx.pharmacies_near}
@@ -845,26 +861,40 @@ class LocalContexts:
         self._series |= {("nearest_site", *k): s for k, s in ctx.nearest_site.items()}
         self._rows: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # rows by LSOA: order, starts
         self._at: dict[tuple, np.ndarray] = {}  # each series' LSOAs as positions in the areas
-        touches: dict[str, list[np.ndarray]] = {}
+        touches: dict[int, list[np.ndarray]] = {}
         for name, frame in self._frames.items():
-            self._frames[name] = frame = _plain_strings(frame)
-            at = areas.index.get_indexer(frame["origin_id"])
+            at = self.lsoa_codes.get_indexer(frame["origin_id"])
+            site = self.site_codes.get_indexer(frame["destination_id"])
+            # Rows of LSOAs outside the areas are never cut into a context, so -1 never reaches one.
+            self._frames[name] = frame = frame.assign(origin_id=at, destination_id=site)
             order = np.argsort(at, kind="stable")
             self._rows[name] = (order, np.searchsorted(at[order], np.arange(len(areas) + 1)))
-            for site, rows in frame.groupby("destination_id", sort=False).indices.items():
-                touches.setdefault(site, []).append(at[rows])
+            for code, rows in frame.groupby("destination_id", sort=False).indices.items():
+                touches.setdefault(code, []).append(at[rows])
         for name, series in self._series.items():
-            values = series.to_numpy(object) if name[0] == "nearest_site" else series.to_numpy()
-            self._series[name] = series = pd.Series(values, index=series.index.astype(object))
-            self._at[name] = at = areas.index.get_indexer(series.index)
+            at = self.lsoa_codes.get_indexer(series.index)
+            values = self.site_codes.get_indexer(series) if name[0] == "nearest_site" else series.to_numpy()
+            self._series[name] = pd.Series(values, index=at)
+            self._at[name] = at
             if name[0] == "nearest_site":
-                for site, rows in series.reset_index(drop=True).groupby(values, sort=False).indices.items():
-                    touches.setdefault(site, []).append(at[rows])
-        self._touches = {site: np.unique(np.concatenate(parts)) for site, parts in touches.items()}
+                for code, rows in pd.Series(values).groupby(values, sort=False).indices.items():
+                    touches.setdefault(code, []).append(at[rows])
+        self._touches = {code: np.unique(np.concatenate(parts)) for code, parts in touches.items()}
+
+    def closure_scores(self, kind: str, closed: str) -> dict:
+        """``closure_scores`` for closing ``closed`` alone, on its cut context, with codes as given."""
+        # A site with no code here (not located, so in no travel time) touches no LSOA: -1.
+        code = int(self.site_codes.get_indexer([closed])[0])
+        scores = closure_scores(self.context(closed), kind, code)
+        scores["code"] = closed
+        if "largest_rise_at" in scores and scores["largest_rise_at"] != "":
+            scores["largest_rise_at"] = self.site_codes[scores["largest_rise_at"]]
+        return scores
 
     def context(self, closed: str) -> Context:
-        """The context cut to the LSOAs that closing ``closed`` touches."""
-        lsoas = self._touches.get(closed, np.array([], dtype=int))
+        """The context cut to the LSOAs that closing ``closed`` touches, its codes as integers."""
+        code = self.site_codes.get_indexer([closed])[0]
+        lsoas = self._touches.get(code, np.array([], dtype=int))
         lsoas = lsoas[lsoas >= 0]  # LSOAs outside the context's areas are assessed in neither
         cut: dict[tuple, pd.DataFrame | pd.Series] = {}
         for name, frame in self._frames.items():
@@ -887,8 +917,24 @@ class LocalContexts:
         )
 
 
-def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype({c: object for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype)})
+def _only_kind(ctx: Context, kind: str) -> Context:
+    """The context with the travel times, flows and nearby pharmacies of other kinds of site emptied.
+
+    Closing a site of ``kind`` changes nothing for another kind: its minutes stay as they are, so
+    its rows can only add work, never a change. A ranking of ``kind`` keeps its scores exactly.
+    """
+
+    def mine(key: tuple[str, str]) -> bool:
+        return key[1] == kind
+
+    return replace(
+        ctx,
+        pairs={k: f if mine(k) else f.iloc[:0] for k, f in ctx.pairs.items()},
+        nearest={k: s if mine(k) else s.iloc[:0] for k, s in ctx.nearest.items()},
+        nearest_site={k: s if mine(k) else s.iloc[:0] for k, s in ctx.nearest_site.items()},
+        flows=ctx.flows if kind == "gp" else ctx.flows.iloc[:0],
+        pharmacies_near=ctx.pharmacies_near if kind == "pharmacy" else ctx.pharmacies_near.iloc[:0],
+    )
 
 
 def _newly_beyond_lsoas(result: ScenarioResult, index: pd.Index) -> np.ndarray:
@@ -929,7 +975,7 @@ def rank_closures(
         raise StoreError(
             f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`"
         )
-    _RANK_CONTEXT.update(local=LocalContexts(ctx), kind=kind)
+    _RANK_CONTEXT.update(local=LocalContexts(ctx, kind), kind=kind)
     try:
         if workers > 1 and len(codes) > 8:
             with mp.get_context("fork").Pool(workers) as pool:

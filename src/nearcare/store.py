@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -519,7 +519,13 @@ class Store:
         except BaseException:
             self.con.rollback()
             raise
-        self.con.commit()
+        try:
+            self.con.commit()
+        except BaseException:
+            # A commit that fails is undone by DuckDB; roll back in case a version leaves it open.
+            with suppress(duckdb.Error):
+                self.con.rollback()
+            raise
 
     def df(self, sql: str, params: list | tuple | None = None) -> pd.DataFrame:
         """Run a parameterised query and return a DataFrame."""

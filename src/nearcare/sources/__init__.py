@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from nearcare._errors import InputError
+from nearcare._errors import InputError, StoreError
 from nearcare.sources._importer import Importer
 from nearcare.sources._importer import Parsed as Parsed  # the parsers' result, re-exported
 from nearcare.store import Store, file_sha256
@@ -32,7 +32,16 @@ USER_PUBLISHER = "user"
 # spilled to the store file), one thread and no ordering guarantee take the national postcode import's
 # peak from about 1,010 MB to about 910 MB (benchmarks/bench_import_postcodes.py; 500MB gave 980 MB).
 # The primary-key index must fit in the pool: about 150 MB for the 2.6 million national postcodes.
-IMPORT_SETTINGS = {"memory_limit": "300MB", "threads": 1, "preserve_insertion_order": False}
+# No automatic checkpoint at the commit: under the small pool, folding a large import into the
+# file could fail *after* the rows were committed (DuckDB: "failed to pin block"), reporting a
+# committed import as failed; a retry then wrote it twice. The import checkpoints once the
+# settings are reset (``_checkpoint``).
+IMPORT_SETTINGS = {
+    "memory_limit": "300MB",
+    "threads": 1,
+    "preserve_insertion_order": False,
+    "checkpoint_threshold": "1TB",
+}
 
 
 @dataclass
@@ -87,6 +96,22 @@ def _import_settings(store: Store) -> Iterator[None]:
             store.con.execute(f"RESET {name}")
 
 
+def _checkpoint(store: Store) -> None:
+    """Fold the committed import from the write-ahead log into the store file, with the default pool.
+
+    The rows are committed already: if the checkpoint fails, DuckDB keeps them in the log and
+    replays it when the store is next opened, but this connection is no longer usable, so say so.
+    """
+    try:
+        store.con.execute("CHECKPOINT")
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"{store.path}: the import is committed and kept in the store's write-ahead log, which "
+            f"DuckDB replays when the store is next opened; writing it into the store file failed "
+            f"({exc}). Open the store again to go on; importing the file again is not needed."
+        ) from exc
+
+
 def importers() -> dict[str, Importer]:
     """All importers by kind (the KIND of ``nearcare import KIND FILE``)."""
     return _registry()
@@ -119,6 +144,7 @@ def import_files(
         # The small buffer pool is an economy, not a limit on what can be imported: a file whose
         # index outgrows it is written again (the failed attempt rolled back) with DuckDB's defaults.
         rows, source_ids = _write(store, kind, importer, parsed, data_date)
+    _checkpoint(store)
     notes = [note for _, p in parsed for note in p.notes]
     return ImportResult(kind=kind, rows=rows, source_ids=source_ids, notes=notes)
 
