@@ -130,3 +130,19 @@ def test_national_postcodes_import_after_every_other_national_file(tmp_path):
         assert rows["postcodes"] == store.count("postcodes") > 2_600_000
         assert store.scalar("SELECT count(DISTINCT postcode) FROM postcodes") == rows["postcodes"]
         assert store.count("organisations") > 0 and store.count("imd") > 30_000
+
+
+def test_a_new_store_keeps_what_was_committed_when_a_later_step_fails(tmp_path):
+    """``with Store(new)``: a failure before anything is committed leaves no file; one after an
+    import keeps the import (it was removed with the rest before)."""
+    empty = tmp_path / "empty" / "s.duckdb"
+    with pytest.raises(RuntimeError), Store(empty):
+        raise RuntimeError("the first step fails")
+    assert not empty.exists() and not empty.parent.exists()
+
+    kept = tmp_path / "kept.duckdb"
+    with pytest.raises(RuntimeError), Store(kept) as store:
+        import_files(store, "gp-list-sizes", [shared_file(LLR_LIST_SIZES)])
+        raise RuntimeError("a later step fails")
+    with Store(kept, read_only=True) as reopened:
+        assert reopened.count("gp_list_sizes") > 0

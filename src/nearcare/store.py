@@ -467,6 +467,7 @@ class Store:
             raise StoreError(f"{self.path}: no such store (run `nearcare import` or `nearcare demo` first)")
         # A store this call creates is removed again if the work in it fails (see __exit__).
         self._created = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        self._committed = False  # a transaction committed through this Store
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
@@ -497,7 +498,9 @@ class Store:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
-        if exc_type is not None:
+        # A failed first command leaves no store behind; but what an earlier step in the same
+        # session committed (fourteen national imports, then a fifteenth that fails) is kept.
+        if exc_type is not None and not self._committed:
             self._remove_created()
 
     def _remove_created(self) -> None:
@@ -526,6 +529,7 @@ class Store:
             with suppress(duckdb.Error):
                 self.con.rollback()
             raise
+        self._committed = True
 
     def df(self, sql: str, params: list | tuple | None = None) -> pd.DataFrame:
         """Run a parameterised query and return a DataFrame."""
