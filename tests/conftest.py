@@ -167,3 +167,70 @@ def with_registrations(demo, folder, registered_at=lambda i, lsoa: RUTLAND_PRACT
                 [write(folder / "gp-reg-pat-prac-lsoa-all.csv", "\n".join(rows) + "\n")],
             )
     return copy
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A dask.distributed LocalCluster: two workers on loopback, threads in this process (2 cores: processes would only add start-up)."""
+    distributed_ = pytest.importorskip("distributed")
+    with distributed_.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def three_icbs(tmp_path):
+    """A store of 300 LSOAs in three ICBs (GP access rising, falling and flat with deprivation
+    rank) and a fourth of two LSOAs, with their centroids; returns (path, small_areas, access)."""
+    rng = np.random.default_rng(16)
+    n = 300
+    small = pd.DataFrame(
+        {
+            "lsoa21_code": [f"E01{i:06d}" for i in range(n)],
+            "icb_code": rng.choice(["QAA", "QBB", "QCC"], n),
+            "population": rng.integers(1000, 3000, n).astype(float),
+            "imd_rank": rng.permutation(np.arange(1, n + 1)).astype(float),
+            "centroid_easting": rng.uniform(400_000, 500_000, n),
+            "centroid_northing": rng.uniform(200_000, 300_000, n),
+        }
+    )
+    small["imd_decile"] = np.ceil(small["imd_rank"] / (n / 10)).astype(int)
+    small["icb_name"] = small["icb_code"] + " ICB"
+    tiny = small.index[:2]
+    small.loc[tiny, ["icb_code", "icb_name"]] = ["QDD", "QDD ICB"]  # two LSOAs: not assessed
+    gradient = {"QAA": 0.002, "QBB": -0.002, "QCC": 0.0, "QDD": 0.0}
+    access = pd.DataFrame(
+        {
+            "lsoa21_code": small["lsoa21_code"],
+            "kind": "gp",
+            "profile": "drive",
+            "mode": "crowfly",
+            "threshold_minutes": 15.0,
+            "services_within": 1,
+            "e2sfca": 1.0,
+            "e2sfca_need": 1 + small["icb_code"].map(gradient) * small["imd_rank"] + rng.normal(0, 0.05, n),
+        }
+    )
+    with Store(tmp_path / "s.duckdb") as store:
+        store.insert("small_areas", small)
+        store.insert("access", access)
+        store.insert(
+            "area",
+            pd.DataFrame(
+                [
+                    {
+                        "area_code": "test",
+                        "area_kind": "areas",
+                        "label": "Four ICBs",
+                        "built_at": pd.Timestamp.now(),
+                    }
+                ]
+            ),
+        )
+    return tmp_path / "s.duckdb", small, access

@@ -626,6 +626,12 @@ def equity_(
         str | None,
         typer.Option(help="A league table: one row per icb, sub-icb or lad, ranked, and the whole area."),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --by: a dask.distributed scheduler (tcp://host:8786) to compute each unit there."
+        ),
+    ] = None,
 ) -> None:
     """Inequality by deprivation of an access measure, and of GP FTE per need across practices."""
     # lazy: start-up time
@@ -635,7 +641,13 @@ def equity_(
     if by is not None:
         with _opened(store, read_only=True) as project:
             league = project.equity_league(
-                by, kind, chosen, mode="crowfly" if crowfly else None, measure=measure, sii_level=sii_level
+                by,
+                kind,
+                chosen,
+                mode="crowfly" if crowfly else None,
+                measure=measure,
+                sii_level=sii_level,
+                scheduler=scheduler,
             )
             area = project.area_label()
         _print_league(league, area)
@@ -747,6 +759,12 @@ def scenario_(
     mode: Annotated[
         str | None, typer.Option(help="crowfly, or the network run (drive); default crowfly if stored.")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With 'rank': a dask.distributed scheduler (tcp://host:8786) to score the closures there."
+        ),
+    ] = None,
 ) -> None:
     """Model a closure, merger or new site (nearcare scenario FILE), or rank every closure (nearcare scenario rank)."""
     with _opened(store) as project:
@@ -754,7 +772,7 @@ def scenario_(
             kinds = {"each-practice": "gp", "each-pharmacy": "pharmacy"}
             if close not in kinds:
                 raise InputError("--close must be each-practice or each-pharmacy", value=close)
-            ranked = project.rank_closures(kinds[close], mode=mode, workers=WORKERS)
+            ranked = project.rank_closures(kinds[close], mode=mode, workers=WORKERS, scheduler=scheduler)
             out.mkdir(parents=True, exist_ok=True)
             ranked.to_csv(out / f"ranked_{close}.csv", index=False)
             console.print(_frame_text(ranked.head(10)))

@@ -14,12 +14,14 @@ What a worker needs
     them. Peak memory per worker is that of the largest partition it runs.
 
 Used for travel times per partition (``nearcare travel-times --scheduler ADDRESS``;
-``Project.travel_times(scheduler=...)``).
+``Project.travel_times(scheduler=...)``), closure-ranking batches (``nearcare scenario rank
+--scheduler ADDRESS``: each task carries the cut of the scenario context its closures touch) and
+the equity league table's units (``nearcare equity --by icb --scheduler ADDRESS``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -59,6 +61,44 @@ def _gather(client: Any, function: Callable[[T], R], items: list[T]) -> list[R]:
     # pure=False: every item is its own task even where two hash alike.
     futures = client.map(function, items, pure=False)
     return list(client.gather(futures))
+
+
+def completed(
+    function: Callable[[T], R], items: Iterable[T], *, scheduler: Any, in_flight: int = 8
+) -> Iterator[tuple[int, R]]:
+    """``(position, function(item))`` on the Dask cluster at ``scheduler``, as tasks finish.
+
+    ``items`` is read lazily and at most ``in_flight`` tasks are out at once, so a client that
+    builds large task inputs (closure-ranking batches) holds only a few of them at a time.
+    """
+    try:
+        # lazy: dask is needed only for cluster runs
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise RuntimeError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from exc
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        pending = iter(enumerate(items))
+        position = {}
+        running = as_completed()
+        for i, item in pending:
+            future = client.submit(function, item, pure=False)
+            position[future.key] = i
+            running.add(future)
+            if len(position) >= in_flight:
+                break
+        for future in running:
+            yield position.pop(future.key), future.result()
+            future.release()
+            for i, item in pending:  # one in, for the one out
+                nxt = client.submit(function, item, pure=False)
+                position[nxt.key] = i
+                running.add(nxt)
+                break
+    finally:
+        if own:
+            client.close()
 
 
 def runner(scheduler: Any = None, workers: int = 1) -> Callable[[Callable[[T], R], list[T]], list[R]]:

@@ -41,11 +41,13 @@ there is no clear gradient. For a measure where less is better (minutes), the si
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from nearcare import distributed
 from nearcare._errors import InputError, StoreError
 from nearcare.access import practice_gp_fte
 from nearcare.need import practice_need_weighted_patients
@@ -336,6 +338,44 @@ LEAGUE_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class LeagueUnit:
+    """One row of the league table to compute: a unit's LSOA rows and what to measure."""
+
+    code: str
+    name: str
+    lsoas: pd.DataFrame  # population, the measure, imd_score, imd_decile
+    label: str
+    measure: str
+    sii_level: str
+
+
+def league_row(unit: LeagueUnit) -> dict[str, object]:
+    """A unit's row of the league table; a unit that cannot be assessed says why."""
+    part = unit.lsoas
+    row: dict[str, object] = {
+        "unit_code": unit.code,
+        "unit_name": unit.name,
+        "lsoas": len(part),
+        "population": float(part["population"].sum()),
+    }
+    try:
+        figures = _lsoa_figures(part, unit.label, unit.measure, unit.sii_level)
+    except InputError as exc:
+        row.update(not_assessed=str(exc), finding="not assessed")
+    else:
+        row.update(
+            mean=figures.mean,
+            concentration_index=figures.concentration_index,
+            concentration_index_se=figures.concentration_index_se,
+            sii=figures.sii,
+            sii_low=figures.sii_low,
+            sii_high=figures.sii_high,
+            finding=figures.finding,
+        )
+    return row
+
+
 def league_table(
     store: Store,
     *,
@@ -345,6 +385,7 @@ def league_table(
     mode: str | None = None,
     measure: str = "e2sfca_need",
     sii_level: str = "decile",
+    scheduler: Any = None,
 ) -> pd.DataFrame:
     """Equity of an access measure in each ICB, sub-ICB or local authority of the built area.
 
@@ -355,7 +396,8 @@ def league_table(
     ``rank`` 1 is where the inverse care law bites hardest: the largest slope towards the less
     deprived (for minutes, the most negative). A unit whose figures cannot be computed (fewer than
     three LSOAs with figures, or a single decile) keeps its row with the reason in ``not_assessed``.
-    LSOAs with no unit code are counted only in the whole-area row.
+    LSOAs with no unit code are counted only in the whole-area row. With ``scheduler`` (a
+    dask.distributed address or client) each unit's row is a task there, carrying its LSOAs' rows.
     """
     if by not in LEAGUE_UNITS:
         raise InputError(f"--by must be one of {', '.join(LEAGUE_UNITS)}, not {by!r}")
@@ -364,31 +406,10 @@ def league_table(
         store, kind, profile, mode, measure, f", s.{code} AS unit_code, s.{name} AS unit_name"
     )
     label = f"{measure} ({kind}, {profile}, {mode})"
-    rows = []
     groups = frame.groupby("unit_code", dropna=True, sort=True)
-    whole = [("*", "whole built area", frame)]
-    for unit_code, unit_name, part in [(c, str(p["unit_name"].iloc[0] or c), p) for c, p in groups] + whole:
-        row: dict[str, object] = {
-            "unit_code": unit_code,
-            "unit_name": unit_name,
-            "lsoas": len(part),
-            "population": float(part["population"].sum()),
-        }
-        try:
-            figures = _lsoa_figures(part, label, measure, sii_level)
-        except InputError as exc:
-            row.update(not_assessed=str(exc), finding="not assessed")
-        else:
-            row.update(
-                mean=figures.mean,
-                concentration_index=figures.concentration_index,
-                concentration_index_se=figures.concentration_index_se,
-                sii=figures.sii,
-                sii_low=figures.sii_low,
-                sii_high=figures.sii_high,
-                finding=figures.finding,
-            )
-        rows.append(row)
+    jobs = [LeagueUnit(c, str(p["unit_name"].iloc[0] or c), p, label, measure, sii_level) for c, p in groups]
+    jobs.append(LeagueUnit("*", "whole built area", frame, label, measure, sii_level))
+    rows = distributed.run(league_row, jobs, scheduler=scheduler)
     table = pd.DataFrame(rows).reindex(columns=LEAGUE_COLUMNS)
     units = table.iloc[:-1]
     bite = units["sii"] if MEASURES[measure][1] else -units["sii"]

@@ -384,15 +384,24 @@ class Project:
         mode: str | None = None,
         measure: str = "e2sfca_need",
         sii_level: str = "decile",
+        scheduler: object | None = None,
     ) -> pd.DataFrame:
         """Equity of an access measure per ICB, sub-ICB or local authority (``by``: icb, sub-icb,
-        lad), ranked from where the inverse care law bites hardest, with the whole area last."""
+        lad), ranked from where the inverse care law bites hardest, with the whole area last.
+        ``scheduler``: a dask.distributed address (or client) to compute each unit's row there."""
         # lazy: start-up time
         from nearcare.equity import league_table
 
         stored = {None: None, "crowfly": "crowfly", "network": profile}[_mode(mode, profile)]
         return league_table(
-            self.store, by=by, kind=kind, profile=profile, mode=stored, measure=measure, sii_level=sii_level
+            self.store,
+            by=by,
+            kind=kind,
+            profile=profile,
+            mode=stored,
+            measure=measure,
+            sii_level=sii_level,
+            scheduler=scheduler,
         )
 
     def practice_equity(self, *, sii_level: str = "decile") -> EquityFigures:
@@ -473,12 +482,23 @@ class Project:
         written.append(report.write(Path(out) / "scenario.html"))
         return written
 
-    def rank_closures(self, kind: str = "gp", *, mode: str | None = None, workers: int = 1) -> pd.DataFrame:
-        """Score closing each GP practice (or pharmacy) alone, worst first (see ``scenarios.rank_closures``)."""
+    def rank_closures(
+        self, kind: str = "gp", *, mode: str | None = None, workers: int = 1, scheduler: object | None = None
+    ) -> pd.DataFrame:
+        """Score closing each GP practice (or pharmacy) alone, worst first (see ``scenarios.rank_closures``).
+
+        ``scheduler``: a dask.distributed address (or client) to score the closures there, in
+        batches; the table is the same as here."""
         # lazy: start-up time
         from nearcare.scenarios import rank_closures
 
-        return rank_closures(self.store, kind, mode="drive" if mode == "network" else mode, workers=workers)
+        return rank_closures(
+            self.store,
+            kind,
+            mode="drive" if mode == "network" else mode,
+            workers=workers,
+            scheduler=scheduler,
+        )
 
     # -- workforce
 

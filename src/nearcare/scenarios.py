@@ -48,12 +48,15 @@ it (infinity); crow-fly, the nearest site left is found however far.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from nearcare import distributed
 from nearcare._errors import InputError, StoreError
 from nearcare._format import whole
 from nearcare._progress import steps
@@ -891,10 +894,15 @@ class LocalContexts:
             scores["largest_rise_at"] = self.site_codes[scores["largest_rise_at"]]
         return scores
 
-    def context(self, closed: str) -> Context:
-        """The context cut to the LSOAs that closing ``closed`` touches, its codes as integers."""
-        code = self.site_codes.get_indexer([closed])[0]
-        lsoas = self._touches.get(code, np.array([], dtype=int))
+    def context(self, *closed: str) -> Context:
+        """The context cut to the LSOAs that closing any of ``closed`` touches, its codes as integers.
+
+        Each of those LSOAs keeps all its rows, so a ``LocalContexts`` of this cut scores each of
+        ``closed`` as the whole context does (a closure-ranking batch, ``rank_closures``).
+        """
+        codes = self.site_codes.get_indexer(list(closed))
+        touched = [self._touches[c] for c in codes if c in self._touches]
+        lsoas = np.unique(np.concatenate(touched)) if touched else np.array([], dtype=int)
         lsoas = lsoas[lsoas >= 0]  # LSOAs outside the context's areas are assessed in neither
         cut: dict[tuple, pd.DataFrame | pd.Series] = {}
         for name, frame in self._frames.items():
@@ -947,10 +955,10 @@ def _newly_beyond_lsoas(result: ScenarioResult, index: pd.Index) -> np.ndarray:
 
 
 def rank_closures(
-    store: Store, kind: str = "gp", *, mode: str | None = None, workers: int = 1
+    store: Store, kind: str = "gp", *, mode: str | None = None, workers: int = 1, scheduler: Any = None
 ) -> pd.DataFrame:
     """Score closing each site of ``kind`` alone, worst first, in ``workers`` processes (default one;
-    the CLI passes every core).
+    the CLI passes every core), or in batches on the dask.distributed cluster at ``scheduler``.
 
     GP practices: people whose drive to the nearest practice gets longer; deprivation-weighted
     person-minutes (extra minutes, capped at 60, times people, times 1 + 0.1 x (10 - IMD decile):
@@ -965,8 +973,6 @@ def rank_closures(
     deprivation-weighted and for the most deprived fifth; LSOAs that had a pharmacy within the
     stored walking reach (the run's cutoff) and have none after.
     """
-    import multiprocessing as mp
-
     ctx = load_context(store, mode=mode)
     codes = store.df("SELECT code FROM sites WHERE kind = ? ORDER BY code", [kind])["code"].tolist()
     if not codes:
@@ -975,7 +981,25 @@ def rank_closures(
         raise StoreError(
             f"no walking times to pharmacies ({ctx.mode}); run `nearcare travel-times --mode walk --to pharmacy`"
         )
-    _RANK_CONTEXT.update(local=LocalContexts(ctx, kind), kind=kind)
+    local = LocalContexts(ctx, kind)
+    if scheduler is not None:
+        scores = _rank_on_dask(local, kind, codes, scheduler)
+    else:
+        scores = _rank_here(local, kind, codes, workers)
+    names = store.df("SELECT code, name FROM sites").set_index("code")["name"]
+    table = pd.DataFrame(scores)
+    table.insert(1, "name", table["code"].map(names))
+    second = "people_newly_beyond_either" if kind == "pharmacy" else "people_further"
+    return table.sort_values(
+        ["deprivation_weighted_person_minutes", second, "code"], ascending=[False, False, True]
+    ).reset_index(drop=True)
+
+
+def _rank_here(local: LocalContexts, kind: str, codes: list[str], workers: int) -> list[dict]:
+    """Each closure on its cut of ``local``, in ``workers`` forked processes that share it."""
+    import multiprocessing as mp
+
+    _RANK_CONTEXT.update(local=local, kind=kind)
     try:
         if workers > 1 and len(codes) > 8:
             with mp.get_context("fork").Pool(workers) as pool:
@@ -986,13 +1010,62 @@ def rank_closures(
             scores = [_score(c) for c in steps(codes, f"closing each {kind}", total=len(codes))]
     finally:
         _RANK_CONTEXT.clear()
-    names = store.df("SELECT code, name FROM sites").set_index("code")["name"]
-    table = pd.DataFrame(scores)
-    table.insert(1, "name", table["code"].map(names))
-    second = "people_newly_beyond_either" if kind == "pharmacy" else "people_further"
-    return table.sort_values(
-        ["deprivation_weighted_person_minutes", second, "code"], ascending=[False, False, True]
-    ).reset_index(drop=True)
+    return scores
+
+
+@dataclass(frozen=True)
+class RankBatch:
+    """A closure-ranking task: ``codes`` (integer site codes of the client's ``LocalContexts``) and
+    the context cut to every LSOA any of them touches (so each scores as on the whole area)."""
+
+    kind: str
+    codes: list[int]
+    ctx: Context
+
+
+def score_batch(batch: RankBatch) -> list[dict]:
+    """The closure scores of each code in ``batch``, each on its own cut (run on a Dask worker)."""
+    local = LocalContexts(batch.ctx)
+    return [local.closure_scores(batch.kind, code) for code in batch.codes]  # type: ignore[arg-type]
+
+
+RANK_BATCH = 64  # closures per Dask task: a few tens of MB of cut context at England's density
+
+
+def _rank_on_dask(local: LocalContexts, kind: str, codes: list[str], scheduler: Any) -> list[dict]:
+    """Each closure scored on the Dask cluster at ``scheduler``, in batches of neighbouring sites.
+
+    Neighbours touch mostly the same LSOAs, so a batch's cut is little larger than one closure's,
+    and each task carries only its cut (never the store). Batches are built as tasks are taken.
+    """
+    order = _west_to_east_bands(local, codes)
+    groups = [order[i : i + RANK_BATCH] for i in range(0, len(order), RANK_BATCH)]
+    ints = local.site_codes.get_indexer(codes)
+
+    def batches() -> Iterator[RankBatch]:
+        for group in groups:
+            chosen = [codes[i] for i in group]
+            yield RankBatch(kind, [int(ints[i]) for i in group], local.context(*chosen))
+
+    scores: list[dict] = [{}] * len(codes)
+    done = distributed.completed(score_batch, batches(), scheduler=scheduler, in_flight=8)
+    for g, batch_scores in steps(done, f"closing each {kind} (batches on {scheduler})", total=len(groups)):
+        for i, row in zip(groups[g], batch_scores, strict=True):
+            row["code"] = codes[i]
+            if row.get("largest_rise_at", "") != "":
+                row["largest_rise_at"] = local.site_codes[row["largest_rise_at"]]
+            scores[i] = row
+    return scores
+
+
+def _west_to_east_bands(local: LocalContexts, codes: list[str]) -> list[int]:
+    """Positions of ``codes`` ordered in 20 km bands of northing, west to east within a band, so
+    that a run of them is a patch of neighbouring sites; sites with no coordinates go last."""
+    sites = local.ctx.sites.drop_duplicates("code").set_index("code")
+    at = sites.reindex(local.site_codes.get_indexer(codes))
+    band = np.floor(at["northing"].to_numpy(float) / 20_000)
+    key = pd.DataFrame({"band": band, "easting": at["easting"].to_numpy(float)})
+    return key.sort_values(["band", "easting"], na_position="last", kind="stable").index.tolist()
 
 
 def write_outputs(result: ScenarioResult, out: Path) -> list[Path]:

@@ -245,6 +245,13 @@ class Network:
         minutes *= MINUTES_QUANTUM
         self.minutes = minutes
 
+    def __getstate__(self) -> dict:
+        # A copy sent to another process (a Dask task) rebuilds its hierarchy and lock there: the
+        # native hierarchy and a lock cannot be pickled. The rest of the cache travels with it.
+        state = self.__dict__.copy()
+        state["cache"] = {k: v for k, v in self.cache.items() if k not in ("cch", "cch_lock")}
+        return state
+
     @property
     def n_nodes(self) -> int:
         return len(self.osm_id)

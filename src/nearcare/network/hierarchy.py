@@ -11,6 +11,8 @@ pyroutingkit is optional at run time: ``available()`` says whether it imports.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from nearcare.network import MINUTES_QUANTUM, Network
@@ -27,8 +29,19 @@ def available() -> bool:
     return True
 
 
+# A customised hierarchy answers one query at a time (RoutingKit's query object keeps its search
+# state), and two threads building one would race: each network's hierarchy is used under a lock.
+_BUILDING = threading.Lock()
+
+
+def _lock(network: Network) -> threading.Lock:
+    with _BUILDING:
+        return network.cache.setdefault("cch_lock", threading.Lock())
+
+
 def metric(network: Network):
-    """The customised hierarchy of ``network`` (built on first use, then kept on the network)."""
+    """The customised hierarchy of ``network`` (built on first use, then kept on the network).
+    Hold ``_lock(network)`` while using it."""
     if "cch" not in network.cache:
         from pyroutingkit import CCHMetric, CCHTopology  # optional dependency, imported where used
 
@@ -54,11 +67,11 @@ def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray):
     """
     from pyroutingkit import INF_WEIGHT  # optional dependency, imported where used
 
-    cch = metric(network)
     t = np.asarray(targets, np.uint32)
     batch = max(1, _BATCH_CELLS // max(len(t), 1))
     for i in range(0, len(sources), batch):
-        units = cch.distances_many_to_many(np.asarray(sources[i : i + batch], np.uint32), t)
+        with _lock(network):
+            units = metric(network).distances_many_to_many(np.asarray(sources[i : i + batch], np.uint32), t)
         minutes = units * MINUTES_QUANTUM
         minutes[units >= INF_WEIGHT] = np.inf
         yield i, minutes

@@ -30,7 +30,6 @@ Memory
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -176,18 +175,8 @@ def _within(network: Network, nodes: np.ndarray, radius_m: float) -> np.ndarray:
     return np.isfinite(distance)
 
 
-# The SciPy search keeps its inputs in module state (network/search.py), so two threads of one
-# process (a Dask worker with several threads) must not search at once: one at a time per process.
-_ONE_SEARCH = threading.Lock()
-
-
 def run_task(task: Task) -> pd.DataFrame:
-    """Route one partition (one process, as it may itself be one of many)."""
-    with _ONE_SEARCH:
-        return _route(task)
-
-
-def _route(task: Task) -> pd.DataFrame:
+    """Route one partition (in one process; several threads of a Dask worker may route at once)."""
     return pairs_within(
         task.network,
         task.origins,

@@ -36,6 +36,7 @@ at ``CROWFLY_SPEED_KPH``, always labelled ``mode = 'crowfly'``.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 from dataclasses import dataclass
@@ -470,23 +471,28 @@ def _expand(slots: np.ndarray, attachment_slot: np.ndarray) -> tuple[np.ndarray,
     return entry, order[starts[slots][entry] + offset]
 
 
-# Set in the parent before forking workers, so the graph is shared copy-on-write, not pickled.
-_SEARCH: dict = {}
+# Each call's inputs, by a key of its own: set in the parent before forking workers, so the graph
+# is shared copy-on-write, not pickled, and two threads searching at once (a Dask worker with
+# several threads) each read their own.
+_SEARCHES: dict[int, dict] = {}
+_NEXT_SEARCH = itertools.count()
 
 
-def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _search_batch(job: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries.
 
     With a ``region`` (see ``_Reach``), the searches run on the sub-graph within crow-fly reach of
     the chunk: every node reached within the limit lies there, and so does every path to it.
     """
-    graph, targets, limit = _SEARCH["graph"], _SEARCH["targets"], _SEARCH["limit"]
-    reach: _Reach | None = _SEARCH.get("reach")
+    key, chunk = job
+    state = _SEARCHES[key]
+    graph, targets, limit = state["graph"], state["targets"], state["limit"]
+    reach: _Reach | None = state.get("reach")
     columns = None
     target_of_column = np.arange(len(targets))
     if reach is not None:
         columns = reach.nodes_near(chunk, limit)
-        graph = _sub_matrix(graph, columns, _SEARCH["local"])
+        graph = _sub_matrix(graph, columns, state["local"])
         chunk = np.searchsorted(columns, chunk)
         at = np.minimum(np.searchsorted(columns, targets), len(columns) - 1)
         inside = columns[at] == targets
@@ -496,13 +502,13 @@ def _search_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     for first in range(0, len(chunk), batch):
         sources = chunk[first : first + batch]
         metres: np.ndarray | None
-        if _SEARCH["traced"]:
+        if state["traced"]:
             minutes, pred = dijkstra(graph, indices=sources, limit=limit, return_predecessors=True)
             minutes = minutes[:, targets]
-            metres = _lengths_to(pred, targets, _SEARCH["graph"], _SEARCH["lengths"], columns)
+            metres = _lengths_to(pred, targets, state["graph"], state["lengths"], columns)
         else:
             minutes = dijkstra(graph, indices=sources, limit=limit)[:, targets]
-            metres = minutes * _SEARCH["uniform"] if _SEARCH["uniform"] is not None else None
+            metres = minutes * state["uniform"] if state["uniform"] is not None else None
         row, col = np.nonzero(np.isfinite(minutes))
         found.append(
             (
@@ -651,18 +657,19 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     reach = _reach(network)
     share = reach.share(max_minutes)
     regional = share <= _REGION_SHARE
-    _SEARCH.update(
-        graph=network.matrix("minutes", reverse=from_destinations),
-        targets=target_nodes,
-        limit=max_minutes,
-        traced=traced,
-        lengths=lengths,
-        uniform=uniform,
-        n_nodes=network.n_nodes,
-        reach=reach if regional else None,
+    key = next(_NEXT_SEARCH)
+    _SEARCHES[key] = {
+        "graph": network.matrix("minutes", reverse=from_destinations),
+        "targets": target_nodes,
+        "limit": max_minutes,
+        "traced": traced,
+        "lengths": lengths,
+        "uniform": uniform,
+        "n_nodes": network.n_nodes,
+        "reach": reach if regional else None,
         # Scratch for cutting out sub-graphs: one per call (and per forked worker), never shared.
-        local=np.full(network.n_nodes, -1, np.int64) if regional else None,
-    )
+        "local": np.full(network.n_nodes, -1, np.int64) if regional else None,
+    }
     searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
     workers = workers or os.cpu_count() or 1
     parallel = workers > 1 and len(search_nodes) * searched >= _PARALLEL_WORK
@@ -696,7 +703,7 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     else:
         cuts = np.arange(0, len(search_nodes), batch)
     ends = np.r_[cuts[1:], len(order)]
-    chunks = [search_nodes[order[b:e]] for b, e in zip(cuts, ends, strict=True)]
+    chunks = [(key, search_nodes[order[b:e]]) for b, e in zip(cuts, ends, strict=True)]
     try:
         if parallel:
             with mp.get_context("fork").Pool(workers) as pool:
@@ -704,7 +711,7 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
         else:
             results = [_search_batch(c) for c in steps(chunks, "routing", total=len(chunks))]
     finally:
-        _SEARCH.clear()
+        del _SEARCHES[key]
     search = order[np.concatenate([r[0] + off for r, off in zip(results, cuts, strict=True)])]
     target = np.concatenate([r[1] for r in results])
     net_minutes = np.concatenate([r[2] for r in results])
