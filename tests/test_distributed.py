@@ -208,3 +208,22 @@ def test_searches_in_threads_of_one_process_equal_one_at_a_time(engine):
             a.sort_values(key, ignore_index=True), b.sort_values(key, ignore_index=True)
         )
         pd.testing.assert_frame_equal(a, search(job, copy))
+
+
+@pytest.mark.parametrize("side", [1, 2, 5, 16, 45])
+def test_hilbert_order_walks_square_to_neighbouring_square(side):
+    """Ranking batches are runs of this order: on a full grid of 1 km squares every step goes to an
+    edge-neighbour (no jumps) when the side is a power of two, and elsewhere seldom jumps; points
+    with no coordinates come last; every point once."""
+    from nearcare.geo import hilbert_order
+
+    x, y = np.meshgrid(np.arange(side), np.arange(side))
+    easting = np.r_[x.ravel() * 1000.0 + 400_000, np.nan]
+    northing = np.r_[y.ravel() * 1000.0 + 300_000, 250_000.0]
+    order = hilbert_order(easting, northing)
+    assert sorted(order) == list(range(side * side + 1)) and order[-1] == side * side
+    step = np.abs(np.diff(x.ravel()[order[:-1]])) + np.abs(np.diff(y.ravel()[order[:-1]]))
+    if side & (side - 1) == 0:
+        assert (step == 1).all()
+    else:  # a curve of the next power of two, clipped to the grid: a few jumps
+        assert (step == 1).mean() > 0.8

@@ -148,3 +148,40 @@ def test_engine_is_checked():
         pairs_within(network, p, p, 5.0, engine="igraph")
     with pytest.raises(ValueError, match="searches up to"):
         pairs_within(network, p, p, hierarchy.MAX_MINUTES * 2, engine="cch")
+
+
+def test_hierarchy_is_kept_beside_the_store_and_reused(rutland, tmp_path, monkeypatch):
+    """The topology is built once per network and read back by a fresh copy (no rebuild), with the
+    same answers; a damaged file is built again; another network does not read this one's file."""
+    import dataclasses
+
+    def fresh(mode: str) -> Network:
+        network = dataclasses.replace(rutland[mode])  # same arrays, empty cache
+        network.hierarchy_folder = tmp_path / "store.duckdb.cch"
+        return network
+
+    network = fresh("drive")
+    origins = snap(network, scattered(network, 120, 3, "o"), side="origin")
+    sites = snap(network, scattered(network, 30, 4, "s"), side="destination")
+    first = pairs_within(network, origins, sites, 12.0, distances=False, engine="cch")
+    (kept,) = (tmp_path / "store.duckdb.cch").glob("drive-*")
+
+    built = []
+    original = hierarchy._build_topology
+    monkeypatch.setattr(hierarchy, "_build_topology", lambda n: built.append(n) or original(n))
+    again = pairs_within(fresh("drive"), origins, sites, 12.0, distances=False, engine="cch")
+    assert built == []  # read from the files
+    pd.testing.assert_frame_equal(first, again)
+
+    order = kept / "order"
+    order.write_bytes(order.read_bytes()[:-64] + bytes(64))  # damaged in place
+    damaged = pairs_within(fresh("drive"), origins, sites, 12.0, distances=False, engine="cch")
+    assert len(built) == 1  # the checksum failed: built again, and kept again
+    pd.testing.assert_frame_equal(first, damaged)
+    assert (kept / "sha256").read_text().strip() == hierarchy._checksum(kept)
+
+    walk = fresh("walk")
+    hierarchy.metric(walk)
+    assert len(built) == 2  # its own edges, its own folder
+    kept_now = sorted(p.name.split("-")[0] for p in (tmp_path / "store.duckdb.cch").iterdir())
+    assert kept_now == ["drive", "walk"]  # no partial folder left

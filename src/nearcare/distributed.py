@@ -78,24 +78,29 @@ def completed(
         raise RuntimeError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from exc
     own = not isinstance(scheduler, Client)
     client = Client(scheduler) if own else scheduler
-    try:
-        pending = iter(enumerate(items))
-        position = {}
-        running = as_completed()
+    pending = iter(enumerate(items))
+    position: dict[Any, tuple[int, Any]] = {}
+    running = as_completed()
+
+    def send() -> bool:
         for i, item in pending:
-            future = client.submit(function, item, pure=False)
-            position[future.key] = i
+            # Scattered: the input goes straight to a worker, not through the scheduler's graph.
+            data = client.scatter(item, hash=False)
+            future = client.submit(function, data, pure=False)
+            position[future.key] = (i, data)
             running.add(future)
-            if len(position) >= in_flight:
-                break
+            return True
+        return False
+
+    try:
+        while len(position) < in_flight and send():
+            pass
         for future in running:
-            yield position.pop(future.key), future.result()
+            i, data = position.pop(future.key)
+            yield i, future.result()
             future.release()
-            for i, item in pending:  # one in, for the one out
-                nxt = client.submit(function, item, pure=False)
-                position[nxt.key] = i
-                running.add(nxt)
-                break
+            data.release()
+            send()  # one in, for the one out
     finally:
         if own:
             client.close()

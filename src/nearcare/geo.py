@@ -55,3 +55,30 @@ def normalise_postcode(raw: str) -> str:
 def from_wkb(values) -> np.ndarray:
     """Shapely geometries from WKB as the store returns it (DuckDB gives BLOBs as bytearray)."""
     return shapely.from_wkb([None if v is None else bytes(v) for v in values])
+
+
+def hilbert_order(easting: np.ndarray, northing: np.ndarray, cell_m: float = 1000.0) -> np.ndarray:
+    """Positions of the points in the order of a Hilbert curve through ``cell_m`` squares (missing
+    coordinates last): any run of them is a compact patch, with no long jumps (batches of
+    neighbouring sites, ``scenarios.rank_closures``)."""
+    easting, northing = np.asarray(easting, float), np.asarray(northing, float)
+    located = np.isfinite(easting) & np.isfinite(northing)
+    bits = 1
+    x = np.zeros(len(easting), np.int64)
+    y = np.zeros(len(easting), np.int64)
+    if located.any():
+        x[located] = (easting[located] - easting[located].min()) // cell_m
+        y[located] = (northing[located] - northing[located].min()) // cell_m
+        bits = max(1, int(max(x.max(), y.max())).bit_length())
+    side = 1 << bits
+    index = np.zeros(len(x), np.int64)
+    s = side >> 1
+    while s:  # the classic xy-to-distance walk, a bit of each coordinate at a time
+        rx, ry = (x & s) > 0, (y & s) > 0
+        index += s * s * ((3 * rx) ^ ry)
+        flip = ~ry & rx
+        x, y = np.where(flip, side - 1 - x, x), np.where(flip, side - 1 - y, y)
+        x, y = np.where(ry, x, y), np.where(ry, y, x)
+        s >>= 1
+    index[~located] = side * side  # after every located point
+    return np.argsort(index, kind="stable")

@@ -62,7 +62,7 @@ from nearcare._format import whole
 from nearcare._progress import steps
 from nearcare.access import DEFAULT_THRESHOLD_MINUTES, PHARMACY_DISTANCE_M, practice_gp_fte
 from nearcare.flows import ChoiceModel, flows_from, latest_registrations, where_patients_go
-from nearcare.geo import in_england_box, normalise_postcode, to_bng
+from nearcare.geo import hilbert_order, in_england_box, normalise_postcode, to_bng
 from nearcare.need import deprivation_priority_weight
 from nearcare.network import load_network
 from nearcare.network.search import Points, crowfly_nearest, crowfly_pairs, pairs_within, snap
@@ -1029,7 +1029,7 @@ def score_batch(batch: RankBatch) -> list[dict]:
     return [local.closure_scores(batch.kind, code) for code in batch.codes]  # type: ignore[arg-type]
 
 
-RANK_BATCH = 64  # closures per Dask task: a few tens of MB of cut context at England's density
+RANK_BATCH = 64  # closures per Dask task: 20-220 MB of cut context each at England's density
 
 
 def _rank_on_dask(local: LocalContexts, kind: str, codes: list[str], scheduler: Any) -> list[dict]:
@@ -1038,7 +1038,7 @@ def _rank_on_dask(local: LocalContexts, kind: str, codes: list[str], scheduler: 
     Neighbours touch mostly the same LSOAs, so a batch's cut is little larger than one closure's,
     and each task carries only its cut (never the store). Batches are built as tasks are taken.
     """
-    order = _west_to_east_bands(local, codes)
+    order = _along_a_curve(local, codes)
     groups = [order[i : i + RANK_BATCH] for i in range(0, len(order), RANK_BATCH)]
     ints = local.site_codes.get_indexer(codes)
 
@@ -1058,14 +1058,12 @@ def _rank_on_dask(local: LocalContexts, kind: str, codes: list[str], scheduler: 
     return scores
 
 
-def _west_to_east_bands(local: LocalContexts, codes: list[str]) -> list[int]:
-    """Positions of ``codes`` ordered in 20 km bands of northing, west to east within a band, so
-    that a run of them is a patch of neighbouring sites; sites with no coordinates go last."""
+def _along_a_curve(local: LocalContexts, codes: list[str]) -> list[int]:
+    """Positions of ``codes`` along a Hilbert curve through 1 km squares, so that a run of them is
+    a compact patch of neighbouring sites; sites with no coordinates go last."""
     sites = local.ctx.sites.drop_duplicates("code").set_index("code")
     at = sites.reindex(local.site_codes.get_indexer(codes))
-    band = np.floor(at["northing"].to_numpy(float) / 20_000)
-    key = pd.DataFrame({"band": band, "easting": at["easting"].to_numpy(float)})
-    return key.sort_values(["band", "easting"], na_position="last", kind="stable").index.tolist()
+    return hilbert_order(at["easting"].to_numpy(float), at["northing"].to_numpy(float)).tolist()
 
 
 def write_outputs(result: ScenarioResult, out: Path) -> list[Path]:

@@ -236,6 +236,9 @@ class Network:
     access: AccessWays | None = None  # drive only
     # Search structures built from the edges on first use (matrices, the hierarchy); not compared.
     cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Where the hierarchy's topology is kept once built and read back (network/hierarchy.py);
+    # a stored network's is beside its store (STORE.cch). None: built in memory each time.
+    hierarchy_folder: Path | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Whole quanta, at least one (a zero weight would vanish from a sparse matrix).
@@ -247,9 +250,10 @@ class Network:
 
     def __getstate__(self) -> dict:
         # A copy sent to another process (a Dask task) rebuilds its hierarchy and lock there: the
-        # native hierarchy and a lock cannot be pickled. The rest of the cache travels with it.
+        # native hierarchy and a lock cannot be pickled, and the store's folder may not be there.
         state = self.__dict__.copy()
         state["cache"] = {k: v for k, v in self.cache.items() if k not in ("cch", "cch_lock")}
+        state["hierarchy_folder"] = None
         return state
 
     @property
@@ -594,6 +598,7 @@ def load_network(store: Store, mode: str) -> Network:
         int(row["dropped_edges"]),
         float(row["walk_speed_kph"]),
     )
+    network.hierarchy_folder = store.path.with_name(store.path.name + ".cch")
     if mode == "drive":
         a_nodes = store.df(
             "SELECT osm_id, easting, northing FROM network_nodes WHERE mode = ? ORDER BY node", [ACCESS_MODE]

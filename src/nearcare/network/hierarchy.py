@@ -11,10 +11,14 @@ pyroutingkit is optional at run time: ``available()`` says whether it imports.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 
+from nearcare._progress import log, step
 from nearcare.network import MINUTES_QUANTUM, Network
 
 _BATCH_CELLS = 20_000_000  # distances held at once (x 4 bytes)
@@ -41,11 +45,32 @@ def _lock(network: Network) -> threading.Lock:
 
 def metric(network: Network):
     """The customised hierarchy of ``network`` (built on first use, then kept on the network).
-    Hold ``_lock(network)`` while using it."""
-    if "cch" not in network.cache:
-        from pyroutingkit import CCHMetric, CCHTopology  # optional dependency, imported where used
+    Hold ``_lock(network)`` while using it.
 
-        topology = CCHTopology()
+    The topology (the nested-dissection order: about 1 s per 20,000 nodes, so minutes for a
+    region) depends only on the network's edges. With ``network.hierarchy_folder`` set (a stored
+    network: beside its store) it is kept there once built and read back by later runs, in a
+    folder named by a digest of the edges, so a rebuilt network never reads another's. The walk
+    or drive minutes are customised onto it afresh each time, in milliseconds.
+    """
+    if "cch" not in network.cache:
+        from pyroutingkit import CCHMetric  # optional dependency, imported where used
+
+        topology = _kept_topology(network)
+        if topology is None:
+            topology = _build_topology(network)
+            _keep_topology(network, topology)
+        customised = CCHMetric(topology)
+        customised.customize(np.rint(network.minutes / MINUTES_QUANTUM).astype(np.uint32))
+        network.cache["cch"] = (topology, customised)  # the metric refers to the topology: keep both
+    return network.cache["cch"][1]
+
+
+def _build_topology(network: Network):
+    from pyroutingkit import CCHTopology  # optional dependency, imported where used
+
+    topology = CCHTopology()
+    with step(f"contraction hierarchy of the {network.mode} network ({network.n_nodes:,} nodes)"):
         # Nested dissection cuts by geometry; BNG metres serve as well as degrees.
         topology.build(
             network.source.astype(np.uint32),
@@ -54,10 +79,68 @@ def metric(network: Network):
             np.asarray(network.easting, np.float32),
             network.n_nodes,
         )
-        customised = CCHMetric(topology)
-        customised.customize(np.rint(network.minutes / MINUTES_QUANTUM).astype(np.uint32))
-        network.cache["cch"] = (topology, customised)  # the metric refers to the topology: keep both
-    return network.cache["cch"][1]
+    return topology
+
+
+def _topology_folder(network: Network) -> Path | None:
+    folder = network.hierarchy_folder
+    if folder is None:
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.int64(network.n_nodes).tobytes())
+    digest.update(np.ascontiguousarray(network.source, np.uint32).tobytes())
+    digest.update(np.ascontiguousarray(network.target, np.uint32).tobytes())
+    return folder / f"{network.mode}-{digest.hexdigest()}"
+
+
+def _checksum(folder: Path) -> str:
+    """One digest of the topology's files (RoutingKit writes one file per array into ``folder``)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.name != "sha256":
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as file:
+                digest.update(hashlib.file_digest(file, "sha256").digest())
+    return digest.hexdigest()
+
+
+def _kept_topology(network: Network):
+    """The topology kept for this network's edges, if there is one whose checksum holds."""
+    folder = _topology_folder(network)
+    if folder is None or not (folder / "sha256").exists():
+        return None
+    from pyroutingkit import CCHTopology  # optional dependency, imported where used
+
+    # RoutingKit reads the files without checking them: a damaged or partly written one is rebuilt.
+    if (folder / "sha256").read_text().strip() != _checksum(folder):
+        log.info("the kept hierarchy in %s does not match its checksum: building it again", folder)
+        return None
+    topology = CCHTopology()
+    topology.load(str(folder))
+    if topology.node_count != network.n_nodes:
+        return None
+    log.info("hierarchy read from %s", folder)
+    return topology
+
+
+def _keep_topology(network: Network, topology) -> None:
+    """Write the topology beside the store (a cache: if the folder cannot be written, go on)."""
+    folder = _topology_folder(network)
+    if folder is None:
+        return
+    partial = folder.with_name(folder.name + ".partial")
+    try:
+        for old in folder.parent.glob(
+            f"{network.mode}-*"
+        ):  # an earlier network of this mode, or this one damaged
+            shutil.rmtree(old)
+        partial.mkdir(parents=True)
+        topology.save(str(partial))
+        (partial / "sha256").write_text(_checksum(partial) + "\n")
+        partial.rename(folder)  # in place only once whole, with its checksum
+    except (OSError, RuntimeError) as exc:
+        log.info("could not keep the hierarchy in %s (%s): it is built again next time", folder.parent, exc)
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray):
