@@ -69,15 +69,26 @@ def test_snapping_index_finds_the_nearest_edge(rutland, mode):
     seed=st.integers(0, 10_000),
     n_segments=st.integers(1, 40),
     scale=st.sampled_from([1.0, 50.0, 5_000.0]),
+    block=st.sampled_from([1, 3, 7, SegmentIndex._BLOCK]),
 )
-def test_segment_index_matches_brute_force_on_random_segments(seed, n_segments, scale):
+def test_segment_index_matches_brute_force_on_random_segments(seed, n_segments, scale, block):
+    """Also built a few segments at a time (England's is built in blocks): the same nearest."""
     rng = np.random.default_rng(seed)
     coords = rng.uniform(0, scale, (2 * n_segments, 2))
     u = np.arange(0, 2 * n_segments, 2)
     v = u + 1
     if n_segments > 2:
         v[0] = u[0]  # a zero-length segment
-    index = SegmentIndex(coords[:, 0], coords[:, 1], u, v)
+    whole = SegmentIndex._BLOCK
+    SegmentIndex._BLOCK = block
+    try:
+        index = SegmentIndex(coords[:, 0], coords[:, 1], u, v)
+    finally:
+        SegmentIndex._BLOCK = whole
+    if block != whole:  # the same pieces, in the same order, as built in one block
+        np.testing.assert_array_equal(
+            index.tree.data, SegmentIndex(coords[:, 0], coords[:, 1], u, v).tree.data
+        )
     x, y = rng.uniform(-scale, 2 * scale, 25), rng.uniform(-scale, 2 * scale, 25)
     _, segment, distance, _ = index.nearest(x, y)
     least, which = brute_force_nearest(coords[u, 0], coords[u, 1], coords[v, 0], coords[v, 1], x, y)

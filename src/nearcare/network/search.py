@@ -131,23 +131,38 @@ class SegmentIndex:
     def __init__(self, easting: np.ndarray, northing: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         self.easting, self.northing = easting, northing  # the network's own arrays, not copies
         self.u, self.v = u, v
-        length = np.hypot(easting[v] - easting[u], northing[v] - northing[u])
-        pieces = np.maximum(np.ceil(length / self.PIECE_M), 1).astype(np.int64)
+        pieces = np.empty(len(u), np.int32)
+        half_piece_m = 0.0
+        # Worked out a block of segments at a time, so that the temporaries stay small beside the
+        # index (England's drive network: about 42 million segments).
+        for block in self._blocks(len(u)):
+            length = self._length(block)
+            pieces[block] = np.maximum(np.ceil(length / self.PIECE_M), 1)
+            half_piece_m = max(half_piece_m, float((length / pieces[block]).max(initial=0.0)) / 2)
+        self.half_piece_m = half_piece_m
         self.segment_of_piece = np.repeat(np.arange(len(u), dtype=np.int32), pieces)
-        first = np.cumsum(pieces) - pieces
-        share = (np.arange(len(self.segment_of_piece)) - np.repeat(first, pieces) + 0.5) / np.repeat(
-            pieces, pieces
-        )
-        seg = self.segment_of_piece
-        middle = np.column_stack(
-            [
-                easting[u[seg]] + share * (easting[v[seg]] - easting[u[seg]]),
-                northing[u[seg]] + share * (northing[v[seg]] - northing[u[seg]]),
-            ]
-        )
-        del share
+        middle = np.empty((len(self.segment_of_piece), 2))
+        first = np.cumsum(pieces, dtype=np.int64) - pieces
+        for block in self._blocks(len(u)):
+            at = slice(first[block.start], first[block.stop - 1] + pieces[block.stop - 1])  # its pieces
+            seg = self.segment_of_piece[at]
+            count = pieces[seg]
+            share = (np.arange(at.start, at.stop) - first[seg] + 0.5) / count
+            a, b = u[seg], v[seg]
+            middle[at, 0] = easting[a] + share * (easting[b] - easting[a])
+            middle[at, 1] = northing[a] + share * (northing[b] - northing[a])
+        del first, pieces
         self.tree = cKDTree(middle, balanced_tree=False, compact_nodes=False, copy_data=False)
-        self.half_piece_m = float((length / pieces).max(initial=0.0)) / 2
+
+    _BLOCK = 2_000_000
+
+    @classmethod
+    def _blocks(cls, count: int):
+        return (slice(i, min(i + cls._BLOCK, count)) for i in range(0, count, cls._BLOCK))
+
+    def _length(self, block: slice) -> np.ndarray:
+        u, v = self.u[block], self.v[block]
+        return np.hypot(self.easting[v] - self.easting[u], self.northing[v] - self.northing[u])
 
     def nearest(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(point index, segment index, distance m, fraction along u->v) for every point, by point."""
@@ -184,9 +199,11 @@ def _snap_index(network: Network) -> SegmentIndex:
     """The network's snapping index over its undirected edges (built on first use, then kept)."""
     if "snap" not in network.cache:
         n = network.n_nodes
-        lo = np.minimum(network.source, network.target).astype(np.int64)
-        hi = np.maximum(network.source, network.target).astype(np.int64)
-        pairs = np.sort(lo * n + hi)  # distinct by sort and compare: NumPy's hashing unique is slower here
+        # One key per undirected edge, built and sorted in place (one array of edges at a time).
+        pairs = np.minimum(network.source, network.target).astype(np.int64)
+        pairs *= n
+        pairs += np.maximum(network.source, network.target)
+        pairs.sort()  # distinct by sort and compare: NumPy's hashing unique is slower here
         pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
         u, v = pairs // n, pairs % n
         if n < 2**31:
@@ -836,29 +853,38 @@ def _scipy_nearest(
     Lengths are traced along the paths if ``distances``; else, at one speed, time x speed.
     """
     n = network.n_nodes
-    reverse = network.matrix("minutes", reverse=True).tocoo()
-    # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish).
-    rows = np.concatenate([reverse.row, np.full(len(joins), n)])
-    cols = np.concatenate([reverse.col, joins["node"].to_numpy()])
-    weights = np.concatenate([reverse.data, joins["minutes"].to_numpy() + 1e-9])
-    graph = csr_matrix((weights, (rows, cols)), shape=(n + 1, n + 1))
-    minutes, pred = dijkstra(graph, indices=[n], return_predecessors=True)
-    minutes = minutes[0] - np.where(np.isfinite(minutes[0]), 1e-9, 0)
+    reverse = network.matrix("minutes", reverse=True)
+    # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish):
+    # one more row on the matrix, appended as arrays (no coordinate copy of every edge).
+    graph = csr_matrix(
+        (
+            np.concatenate([reverse.data, joins["minutes"].to_numpy() + 1e-9]),
+            np.concatenate([reverse.indices, joins["node"].to_numpy().astype(reverse.indices.dtype)]),
+            np.append(reverse.indptr, reverse.indptr[-1] + len(joins)),
+        ),
+        shape=(n + 1, n + 1),
+    )
+    minutes, up = dijkstra(graph, indices=n, return_predecessors=True)  # one source: 1-D arrays
+    del graph
+    minutes[np.isfinite(minutes)] -= 1e-9
     if distances:
         keys, lengths = _edge_lookup(network, reverse=True)
         first_leg = np.zeros(n + 1)
         first_leg[joins["node"].to_numpy()] = joins["metres"].to_numpy()
-        metres = _path_lengths(pred, keys, lengths, n, first_leg=first_leg)[0]
+        metres = _path_lengths(up[None, :], keys, lengths, n, first_leg=first_leg)[0]
     else:
         metres = np.full(n + 1, np.nan)  # filled below at one speed, once each node's site is known
-    # The site each node's path starts from: follow predecessors up to the node after the virtual one.
-    up = pred[0].astype(np.int64)
-    up = np.where((up == n) | (up < 0), np.arange(n + 1), up)
+    # The site each node's path starts from: follow predecessors (in place) up to the node after
+    # the virtual one.
+    ends = (up == n) | (up < 0)
+    up[ends] = np.flatnonzero(ends)
+    del ends
     while True:
         next_up = up[up]
         if np.array_equal(next_up, up):
             break
         up = next_up
+    del next_up
     site_at_node = pd.Series(joins["id"].to_numpy(), index=joins["node"].to_numpy())
     if not distances and uniform is not None:
         join = joins.set_index("node").reindex(up[:n])
