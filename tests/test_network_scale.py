@@ -96,6 +96,42 @@ def test_segment_index_matches_brute_force_on_random_segments(seed, n_segments, 
     assert all(s in w for s, w in zip(segment, which, strict=True))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_nodes=st.integers(1, 30),
+    n_edges=st.integers(0, 120),
+    shuffled=st.booleans(),
+    block=st.sampled_from([1, 2, 5, 2_000_000]),
+)
+def test_directed_edge_lookup_matches_a_dictionary(seed, n_nodes, n_edges, shuffled, block):
+    """Edges as read_network leaves them (sorted by source, target) are looked up through row starts
+    alone; any other order through a sorting permutation; both give each edge's own index, -1 if absent."""
+    rng = np.random.default_rng(seed)
+    pairs = np.unique(rng.integers(0, n_nodes, (n_edges, 2)), axis=0)  # sorted, distinct
+    if shuffled:
+        pairs = pairs[rng.permutation(len(pairs))]
+    source, target = pairs[:, 0].astype(np.int32), pairs[:, 1].astype(np.int32)
+    network = Network(
+        "drive",
+        np.arange(n_nodes),
+        rng.uniform(0, 1000, n_nodes),
+        rng.uniform(0, 1000, n_nodes),
+        source,
+        target,
+        np.full(len(source), 100.0),
+        np.full(len(source), 1.0),
+    )
+    a, b = rng.integers(0, n_nodes, 200), rng.integers(0, n_nodes, 200)
+    a, b = np.concatenate([a, source]), np.concatenate([b, target])
+    index_of = {(int(s), int(t)): i for i, (s, t) in enumerate(zip(source, target, strict=True))}
+    expected = np.array([index_of.get((int(x), int(y)), -1) for x, y in zip(a, b, strict=True)])
+    np.testing.assert_array_equal(search_module._directed_edge(network, a, b), expected)
+    is_sorted = not shuffled or bool(np.all(np.diff(source.astype(np.int64) * n_nodes + target) > 0))
+    assert (network.cache["edge-rows"][2] is None) == is_sorted
+    assert search_module._sorted_edges(source, target, block=block) == is_sorted  # checked in blocks
+
+
 def test_snapping_index_is_built_once_per_network(rutland, monkeypatch):
     network = read_network(RUTLAND, "drive")  # a fresh network: nothing cached yet
     built = []
