@@ -232,6 +232,45 @@ def test_regional_searches_give_the_whole_graph_pairs_on_generated_graphs(case):
     same_pairs(regional, whole)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 100_000), roads=st.integers(2, 12), cutoff=st.sampled_from([2.0, 5.0]))
+def test_regional_searches_reach_as_far_as_straight_roads_allow(seed, roads, cutoff):
+    """Straight roads at one speed radiating from a centre, out to three times the cutoff's reach: a
+    node is reached about when its crow-fly distance is within that reach, in any direction, so a
+    sub-graph cut even a little short of the reach (a corner rounded too far) loses pairs."""
+    rng = np.random.default_rng(seed)
+    metres_per_minute = 1000.0
+    reach_m = cutoff * metres_per_minute
+    angles = rng.uniform(0, 2 * np.pi, roads)
+    along = np.linspace(0, 3 * reach_m, 61)[1:]  # a node every 5% of the reach
+    x = np.concatenate([[0.0], *(along * np.cos(a) for a in angles)])
+    y = np.concatenate([[0.0], *(along * np.sin(a) for a in angles)])
+    first = 1 + len(along) * np.arange(roads)
+    a = np.concatenate([[0, *(f + np.arange(len(along) - 1))] for f in first])
+    b = np.concatenate([[f, *(f + np.arange(1, len(along)))] for f in first])
+    source, target = np.concatenate([a, b]).astype(np.int32), np.concatenate([b, a]).astype(np.int32)
+    length = np.hypot(x[target] - x[source], y[target] - y[source])
+    network = Network("drive", np.arange(len(x)), x, y, source, target, length, length / metres_per_minute)
+    everyone = Points(np.array([f"o{i}" for i in range(len(x))]), x, y)
+    near_centre = np.r_[0, first[:3] + rng.integers(0, 3, min(3, roads))]  # the centre and a few nodes by it
+    sites = Points(np.array([f"s{i}" for i in range(len(near_centre))]), x[near_centre], y[near_centre])
+    origins = snap(network, everyone, side="origin")
+    destinations = snap(network, sites, side="destination")
+    old = search_module._REGION_SHARE
+    try:
+        search_module._REGION_SHARE = 0.0
+        whole = pairs_within(network, origins, destinations, cutoff, engine="scipy", workers=1)
+        search_module._REGION_SHARE = 1.0
+        regional = pairs_within(network, origins, destinations, cutoff, engine="scipy", workers=1)
+    finally:
+        search_module._REGION_SHARE = old
+    # Reached out to about the reach on every road, and nothing much farther: the bound is tight.
+    reached = whole.merge(pd.DataFrame({"origin_id": everyone.ids, "r": np.hypot(x, y)}), on="origin_id")
+    assert reached["r"].max() > 0.9 * reach_m
+    assert reached["r"].max() < 1.2 * reach_m
+    same_pairs(regional, whole)
+
+
 def reference_network(path, mode: str):
     """The network built the slow, obvious way (dicts per node and edge), from the documented rules."""
     import networkx as nx

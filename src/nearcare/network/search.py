@@ -439,7 +439,7 @@ def _lengths_to(
 ) -> np.ndarray:
     """Length (m) of the shortest path from each search (row of ``pred``) to each of ``targets``.
 
-    Walks up the predecessor tree from the targets only, an edge a step for all of them at once, so
+    Walks up the predecessor tree from the targets only, a step for all of them at once, so
     its cost follows the paths to the targets, not every node the search reached. ``graph`` is the
     searched graph and ``lengths`` the same edges' lengths in the same layout (``Network.matrix``);
     ``columns``, if given, are the network nodes of a sub-graph's columns (``pred`` then holds
@@ -449,18 +449,31 @@ def _lengths_to(
     row = np.repeat(np.arange(count), len(targets))
     at = np.tile(np.asarray(targets, np.int64), count)
     total = np.zeros(len(row))
+    # The steps up are gathered first and their edges found in one go: a path has hundreds of
+    # edges, and finding each step's edges on its own cost more in calls than in work.
+    steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    held = 0
+
+    def add_steps() -> None:
+        entry, up, here = (np.concatenate(x) for x in zip(*steps, strict=True))
+        if columns is not None:
+            up, here = columns[up], columns[here]
+        edge = _edge_position(graph.indptr, graph.indices, up, here)
+        total[:] += np.bincount(entry, weights=lengths.data[edge], minlength=len(total))
+        steps.clear()
+
     active = np.flatnonzero(pred[row, at] >= 0)
     while len(active):
         up = pred[row[active], at[active]].astype(np.int64)
-        here = at[active]
-        if columns is not None:
-            total[active] += lengths.data[
-                _edge_position(graph.indptr, graph.indices, columns[up], columns[here])
-            ]
-        else:
-            total[active] += lengths.data[_edge_position(graph.indptr, graph.indices, up, here)]
+        steps.append((active, up, at[active]))
+        held += len(active)
+        if held >= _BATCH_CELLS // 8:  # steps held at once: a few hundred MB at most
+            add_steps()
+            held = 0
         at[active] = up
         active = active[pred[row[active], up] >= 0]
+    if steps:
+        add_steps()
     return total.reshape(count, len(targets))
 
 
@@ -576,17 +589,20 @@ def _sub_matrix(graph: csr_matrix, nodes: np.ndarray, local: np.ndarray) -> csr_
 
     ``local`` is a scratch array of -1 per network node, left as it was found.
     """
-    starts = graph.indptr[nodes]
+    starts = graph.indptr[nodes].astype(np.int64)
     counts = graph.indptr[nodes + 1] - starts
-    edge = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    ends = np.cumsum(counts)
+    edge = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
     local[nodes] = np.arange(len(nodes), dtype=local.dtype)
     try:
         to = local[graph.indices[edge]]
     finally:
         local[nodes] = -1
     inside = to >= 0
-    row = np.repeat(np.arange(len(nodes)), counts)[inside]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=len(nodes)))])
+    # Each row's kept edges end where the running count of kept edges stands at the row's end.
+    kept = np.zeros(len(edge) + 1, np.int64)
+    np.cumsum(inside, out=kept[1:])
+    indptr = kept[np.r_[0, ends]]
     return csr_matrix((graph.data[edge[inside]], to[inside], indptr), shape=(len(nodes), len(nodes)))
 
 
@@ -624,23 +640,28 @@ class _Reach:
         return minutes * self.metres_per_minute * (1 + 1e-9) + 1e-6  # a hair over, for rounding
 
     def nodes_near(self, sources: np.ndarray, minutes: float) -> np.ndarray:
-        """The nodes (sorted) in the box within ``minutes`` of crow-fly reach around ``sources``."""
+        """The nodes (sorted) in the cells within ``minutes`` of crow-fly reach of the sources' box.
+
+        That region is the box widened by the reach with rounded corners (a box widened square
+        would hold a fifth more nodes for one source): a column of cells takes the rows within
+        reach of the box at its nearest edge to it.
+        """
         radius = self.radius_m(minutes)
         x, y = self.easting[sources], self.northing[sources]
-        (x_lo, x_hi), (y_lo, y_hi) = (
-            np.clip(c, 0, top - 1)
-            for c, top in zip(
-                self._cells(
-                    np.array([x.min() - radius, x.max() + radius]),
-                    np.array([y.min() - radius, y.max() + radius]),
-                ),
-                (self.nx, self.ny),
-                strict=True,
-            )
+        x_min, x_max, y_min, y_max = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+        cx_lo, cx_hi = np.clip(
+            self._cells(np.array([x_min - radius, x_max + radius]), np.zeros(2))[0], 0, self.nx - 1
         )
+        cells = np.arange(int(cx_lo), int(cx_hi) + 1)
+        left = self.x0 + cells * self.cell_m  # each column's x extent: [left, left + cell_m)
+        gap = np.maximum(0.0, np.maximum(x_min - (left + self.cell_m), left - x_max))
+        half = np.sqrt(np.maximum(radius**2 - gap**2, 0.0))
+        y_lo = np.clip(((y_min - half - self.y0) // self.cell_m).astype(np.int64), 0, self.ny - 1)
+        y_hi = np.clip(((y_max + half - self.y0) // self.cell_m).astype(np.int64), 0, self.ny - 1)
         columns = [
-            self.order[self.start[cx * self.ny + y_lo] : self.start[cx * self.ny + y_hi + 1]]
-            for cx in range(int(x_lo), int(x_hi) + 1)
+            self.order[self.start[cx * self.ny + lo] : self.start[cx * self.ny + hi + 1]]
+            for cx, lo, hi, g in zip(cells, y_lo, y_hi, gap, strict=True)
+            if g <= radius
         ]
         return np.sort(np.concatenate(columns)).astype(np.int64)
 
@@ -717,7 +738,9 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
         "n_nodes": network.n_nodes,
         "reach": reach if regional else None,
         # Scratch for cutting out sub-graphs: one per call (and per forked worker), never shared.
-        "local": np.full(network.n_nodes, -1, np.int64) if regional else None,
+        "local": np.full(network.n_nodes, -1, np.int32 if network.n_nodes < 2**31 else np.int64)
+        if regional
+        else None,
     }
     searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
     workers = workers or os.cpu_count() or 1
