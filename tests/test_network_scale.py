@@ -172,6 +172,19 @@ def test_regional_searches_give_the_whole_graph_pairs_on_rutland(rutland, mode, 
         same_pairs(regional, whole)
 
 
+def whole_and_regional(network, origins, destinations, cutoff):
+    """The pairs searched on the whole graph, and on the sub-graphs around the sources."""
+    old = search_module._REGION_SHARE
+    try:
+        search_module._REGION_SHARE = 0.0
+        whole = pairs_within(network, origins, destinations, cutoff, engine="scipy", workers=1)
+        search_module._REGION_SHARE = 1.0
+        regional = pairs_within(network, origins, destinations, cutoff, engine="scipy", workers=1)
+    finally:
+        search_module._REGION_SHARE = old
+    return whole, regional
+
+
 @st.composite
 def road_like_graphs(draw):
     """Nodes on a jittered plane, joined to near neighbours, some one way, speeds that differ."""
@@ -221,14 +234,7 @@ def test_regional_searches_give_the_whole_graph_pairs_on_generated_graphs(case):
 
     origins = snap(network, at_nodes(30, "o"), side="origin")
     sites = snap(network, at_nodes(8, "s"), side="destination")
-    old = search_module._REGION_SHARE
-    try:
-        search_module._REGION_SHARE = 0.0
-        whole = pairs_within(network, origins, sites, cutoff, engine="scipy", workers=1)
-        search_module._REGION_SHARE = 1.0
-        regional = pairs_within(network, origins, sites, cutoff, engine="scipy", workers=1)
-    finally:
-        search_module._REGION_SHARE = old
+    whole, regional = whole_and_regional(network, origins, sites, cutoff)
     same_pairs(regional, whole)
 
 
@@ -256,14 +262,7 @@ def test_regional_searches_reach_as_far_as_straight_roads_allow(seed, roads, cut
     sites = Points(np.array([f"s{i}" for i in range(len(near_centre))]), x[near_centre], y[near_centre])
     origins = snap(network, everyone, side="origin")
     destinations = snap(network, sites, side="destination")
-    old = search_module._REGION_SHARE
-    try:
-        search_module._REGION_SHARE = 0.0
-        whole = pairs_within(network, origins, destinations, cutoff, engine="scipy", workers=1)
-        search_module._REGION_SHARE = 1.0
-        regional = pairs_within(network, origins, destinations, cutoff, engine="scipy", workers=1)
-    finally:
-        search_module._REGION_SHARE = old
+    whole, regional = whole_and_regional(network, origins, destinations, cutoff)
     # Reached out to about the reach on every road, and nothing much farther: the bound is tight.
     reached = whole.merge(pd.DataFrame({"origin_id": everyone.ids, "r": np.hypot(x, y)}), on="origin_id")
     assert reached["r"].max() > 0.9 * reach_m
