@@ -185,3 +185,39 @@ def test_hierarchy_is_kept_beside_the_store_and_reused(rutland, tmp_path, monkey
     assert len(built) == 2  # its own edges, its own folder
     kept_now = sorted(p.name.split("-")[0] for p in (tmp_path / "store.duckdb.cch").iterdir())
     assert kept_now == ["drive", "walk"]  # no partial folder left
+
+
+def test_the_hierarchy_is_built_by_default_only_where_it_pays(rutland, tmp_path, monkeypatch):
+    """A few searches (a new hub's sites) use SciPy rather than wait for a build; many searches build
+    it; once built, or kept beside the store, even one search uses it. The answers never differ."""
+    import dataclasses
+
+    def fresh() -> Network:
+        network = dataclasses.replace(rutland["drive"])  # same arrays, empty cache
+        network.hierarchy_folder = tmp_path / "store.duckdb.cch"
+        return network
+
+    built, queried = [], []
+    build, query = hierarchy._build_topology, hierarchy.minutes_matrix
+    monkeypatch.setattr(hierarchy, "_build_topology", lambda n: built.append(n) or build(n))
+    monkeypatch.setattr(hierarchy, "minutes_matrix", lambda *a: queried.append(a) or query(*a))
+    network = fresh()
+    origins = snap(network, scattered(network, 400, 5, "o"), side="origin")
+    one_site = snap(network, scattered(network, 1, 6, "s"), side="destination")
+    few = pairs_within(network, origins, one_site, 12.0, distances=False)
+    assert (built, queried) == ([], [])  # SciPy: no build for one site
+    oracle = pairs_within(network, origins, one_site, 12.0, distances=False, engine="scipy")
+    pd.testing.assert_frame_equal(few, oracle)
+
+    many = snap(network, scattered(network, 150, 7, "s"), side="destination")
+    assert len(np.unique(many.node)) >= 100 > network.n_nodes / 3_000  # enough searches to pay
+    assert_same_pairs(
+        pairs_within(network, origins, many, 12.0, distances=False),
+        pairs_within(network, origins, many, 12.0, distances=False, engine="scipy"),
+    )
+    assert len(built) == 1 and len(queried) == 1
+
+    assert_same_pairs(pairs_within(network, origins, one_site, 12.0, distances=False), oracle)
+    assert len(built) == 1 and len(queried) == 2  # built already: used for one site too
+    pairs_within(fresh(), origins, one_site, 12.0, distances=False)
+    assert len(built) == 1 and len(queried) == 3  # kept beside the store: read back, not built

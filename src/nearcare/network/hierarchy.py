@@ -43,6 +43,14 @@ def _lock(network: Network) -> threading.Lock:
         return network.cache.setdefault("cch_lock", threading.Lock())
 
 
+def ready(network: Network) -> bool:
+    """Whether ``network``'s hierarchy is built already (in memory, or kept beside its store)."""
+    if "cch" in network.cache:
+        return True
+    folder = _topology_folder(network)
+    return folder is not None and (folder / "sha256").exists()
+
+
 def metric(network: Network):
     """The customised hierarchy of ``network`` (built on first use, then kept on the network).
     Hold ``_lock(network)`` while using it.

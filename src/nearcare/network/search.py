@@ -506,8 +506,30 @@ def _uniform_speed(network: Network) -> float | None:
     return network.cache["uniform"]
 
 
-def _engine(network: Network, engine: str | None, traced: bool, max_minutes: float, default: str) -> str:
-    """The engine to search with: as asked, else ``default`` where it can answer and is installed."""
+# Building a hierarchy takes about 1 s per 20,000 nodes (20 minutes for England's drive network); a
+# bounded SciPy search takes milliseconds to a fraction of a second, whatever the network's size. So
+# by default the hierarchy is built only for at least one search per this many nodes (and at least
+# _CCH_MIN_SEARCHES), or where it is built or kept already: a new hub's few sites never wait for it.
+_NODES_PER_SEARCH = 3_000
+_CCH_MIN_SEARCHES = 100
+
+
+def _hierarchy_pays(network: Network, searches: int) -> bool:
+    if searches >= max(_CCH_MIN_SEARCHES, network.n_nodes / _NODES_PER_SEARCH):
+        return True
+    return hierarchy.ready(network)
+
+
+def _engine(
+    network: Network,
+    engine: str | None,
+    traced: bool,
+    max_minutes: float,
+    default: str,
+    searches: int = 0,
+) -> str:
+    """The engine to search with: as asked, else ``default`` where it can answer, is installed and,
+    for the hierarchy, pays for its build over ``searches`` (see ``_hierarchy_pays``)."""
     if engine not in (None, "cch", "scipy"):
         raise ValueError(f"engine must be 'cch' or 'scipy', not {engine!r}")
     cch_can = not traced and max_minutes <= hierarchy.MAX_MINUTES
@@ -518,7 +540,9 @@ def _engine(network: Network, engine: str | None, traced: bool, max_minutes: flo
             else f"the cch engine searches up to {hierarchy.MAX_MINUTES:,.0f} minutes"
         )
     if engine is None:
-        return "cch" if default == "cch" and cch_can and hierarchy.available() else "scipy"
+        if default == "cch" and cch_can and hierarchy.available() and _hierarchy_pays(network, searches):
+            return "cch"
+        return "scipy"
     return engine
 
 
@@ -693,7 +717,8 @@ def pairs_within(
     ``engine``: 'cch' (the network's contraction hierarchy, network/hierarchy.py: one many-to-many
     query) or 'scipy' (Dijkstra bounded by the cutoff from whichever side has fewer distinct nodes;
     large jobs use every core, ``workers``, default all); by default 'cch' where pyroutingkit is
-    installed and no lengths are traced, else 'scipy'. Both give the same pairs and minutes.
+    installed, no lengths are traced and the hierarchy is built already or pays for its build
+    (``_hierarchy_pays``), else 'scipy'. Both give the same pairs and minutes.
     """
     if len(origins.ids) == 0 or len(destinations.ids) == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PAIR_COLUMNS.items()})
@@ -701,7 +726,8 @@ def pairs_within(
     d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
     uniform = _uniform_speed(network)
     traced = uniform is None and distances
-    if _engine(network, engine, traced, max_minutes, "cch") == "cch":
+    searches = min(len(o_nodes), len(d_nodes))
+    if _engine(network, engine, traced, max_minutes, "cch", searches) == "cch":
         found = []
         for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes):
             row, col = np.nonzero(minutes <= max_minutes)
