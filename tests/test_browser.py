@@ -182,7 +182,8 @@ def test_a_defibrillator_report_round_trips(server, page):
     page.wait_for_selector("text=your report was added to defibrillator")
     page.goto(server + "/defibrillators")
     page.click("#send-report")  # empty form: errors, nothing stored
-    assert page.locator(".nhsuk-error-summary").is_visible()
+    # The form posts and the answer is a new page: wait for it (a loaded machine answers late).
+    page.locator(".nhsuk-error-summary").wait_for(state="visible")
     problems = page.locator(".nhsuk-error-summary").inner_text()
     assert (
         "Tap the map where it is, or enter its postcode" in problems
