@@ -219,6 +219,7 @@ def test_off_network_points_match_split_edge_reference(rutland, mode):
     pick = rng.choice(network.n_nodes, 12, replace=False)
     x = network.easting[pick] + rng.uniform(-300, 300, 12)
     y = network.northing[pick] + rng.uniform(-300, 300, 12)
+    x[8], y[8] = network.easting[pick[8]], network.northing[pick[8]]  # a site on a node: a way in of 0 min
     origins = Points(np.array([f"o{i}" for i in range(8)]), x[:8], y[:8])
     sites = Points(np.array([f"d{i}" for i in range(4)]), x[8:], y[8:])
     pairs = pairs_within(
@@ -238,6 +239,9 @@ def test_off_network_points_match_split_edge_reference(rutland, mode):
         }
         if not same_edge:
             assert row["minutes"] == pytest.approx(expected, abs=1e-9)
+            # The length along the quickest path, ways in and out included (traced on drive).
+            path = nx.shortest_path(graph, row["origin_id"], row["destination_id"], weight="minutes")
+            assert row["distance_m"] == pytest.approx(nx.path_weight(graph, path, "length"), abs=1e-6)
 
 
 def test_drive_joins_through_an_access_way_hand_worked():

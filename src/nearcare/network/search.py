@@ -22,8 +22,10 @@ Search shapes, by engine (``engine=``; both give the same pairs and minutes, tes
 - 'scipy' (compiled Dijkstra; the fallback and the tests' oracle): nearest is one search from all
   sites at once on the reversed graph, through a virtual node joined to each site's node by its
   snap time, so its cost does not grow with the origins; pairs come from searches bounded by the
-  cutoff, run from whichever side has fewer distinct nodes (sites on the reversed graph, or
-  origins on the forward graph), in batches that bound memory. Where the cutoff's crow-fly reach
+  cutoff, run from whichever side needs fewer searches (sites on the reversed graph, or
+  origins on the forward graph; where speeds differ, a point's search starts at a virtual node
+  joined to both its ways in, one search where its two nodes would take two), in batches that
+  bound memory. Where the cutoff's crow-fly reach
   (cutoff x the fastest edge's straight-line speed) is small beside the network, the searches
   from each group of nearby sources run on the sub-graph within that reach (``_Reach``), so that
   their cost follows the area searched, not the network. It alone traces the length of each
@@ -436,6 +438,7 @@ def _lengths_to(
     graph: csr_matrix,
     lengths: csr_matrix,
     columns: np.ndarray | None = None,
+    legs: tuple[csr_matrix, int, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Length (m) of the shortest path from each search (row of ``pred``) to each of ``targets``.
 
@@ -443,7 +446,9 @@ def _lengths_to(
     its cost follows the paths to the targets, not every node the search reached. ``graph`` is the
     searched graph and ``lengths`` the same edges' lengths in the same layout (``Network.matrix``);
     ``columns``, if given, are the network nodes of a sub-graph's columns (``pred`` then holds
-    column numbers).
+    column numbers). ``legs``, where searches start at virtual nodes (``_WaysIn``): the graph
+    searched, how many of its nodes are not virtual, and the metres of the virtual nodes' edges in
+    their order in it (each point's ways in).
     """
     count = pred.shape[0]
     row = np.repeat(np.arange(count), len(targets))
@@ -456,6 +461,14 @@ def _lengths_to(
 
     def add_steps() -> None:
         entry, up, here = (np.concatenate(x) for x in zip(*steps, strict=True))
+        if legs is not None:
+            searched, real, leg_m = legs
+            way_in = up >= real
+            edge = _edge_position(searched.indptr, searched.indices, up[way_in], here[way_in])
+            total[:] += np.bincount(
+                entry[way_in], weights=leg_m[edge - searched.indptr[real]], minlength=len(total)
+            )
+            entry, up, here = entry[~way_in], up[~way_in], here[~way_in]
         if columns is not None:
             up, here = columns[up], columns[here]
         edge = _edge_position(graph.indptr, graph.indices, up, here)
@@ -567,22 +580,35 @@ _NEXT_SEARCH = itertools.count()
 def _search_batch(job: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bounded searches from ``chunk``; the reached (search, target, minutes, metres) entries.
 
-    With a ``region`` (see ``_Reach``), the searches run on the sub-graph within crow-fly reach of
-    the chunk: every node reached within the limit lies there, and so does every path to it.
+    A search starts at a node, or, where the state has ``ways_in`` (``_WaysIn``), at a virtual node
+    joined to a point's ways in. With a ``region`` (see ``_Reach``), the searches run on the
+    sub-graph within crow-fly reach of the chunk: every node reached within the limit lies there,
+    and so does every path to it.
     """
     key, chunk = job
     state = _SEARCHES[key]
     graph, targets, limit = state["graph"], state["targets"], state["limit"]
     reach: _Reach | None = state.get("reach")
+    ways_in: _WaysIn | None = state.get("ways_in")
     columns = None
+    legs: tuple[csr_matrix, int, np.ndarray] | None = None  # see ``_lengths_to``
     target_of_column = np.arange(len(targets))
     if reach is not None:
-        columns = reach.nodes_near(chunk, limit)
+        columns = reach.nodes_near(ways_in.nodes_of(chunk) if ways_in is not None else chunk, limit)
         graph = _sub_matrix(graph, columns, state["local"])
-        chunk = np.searchsorted(columns, chunk)
+        if ways_in is not None:
+            graph = ways_in.joined(graph, chunk, columns)
+            legs = (graph, len(columns), ways_in.first_legs(chunk))
+            chunk = len(columns) + np.arange(len(chunk))
+        else:
+            chunk = np.searchsorted(columns, chunk)
         at = np.minimum(np.searchsorted(columns, targets), len(columns) - 1)
         inside = columns[at] == targets
         targets, target_of_column = at[inside], target_of_column[inside]
+    elif ways_in is not None:
+        # Every point's virtual node follows the network's in the graph (``_WaysIn.joined``).
+        legs = (graph, state["n_nodes"], ways_in.metres)
+        chunk = state["n_nodes"] + chunk
     found = []
     batch = max(1, _BATCH_CELLS // max(graph.shape[0], 1))
     for first in range(0, len(chunk), batch):
@@ -591,7 +617,7 @@ def _search_batch(job: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, 
         if state["traced"]:
             minutes, pred = dijkstra(graph, indices=sources, limit=limit, return_predecessors=True)
             minutes = minutes[:, targets]
-            metres = _lengths_to(pred, targets, state["graph"], state["lengths"], columns)
+            metres = _lengths_to(pred, targets, state["network_graph"], state["lengths"], columns, legs)
         else:
             minutes = dijkstra(graph, indices=sources, limit=limit)[:, targets]
             metres = minutes * state["uniform"] if state["uniform"] is not None else None
@@ -608,15 +634,83 @@ def _search_batch(job: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, 
     return row, col, minutes, metres
 
 
+@dataclass
+class _WaysIn:
+    """Each point's ways in (``Snapped`` attachments), as the edges of a virtual node per point.
+
+    A search from a point's virtual node reaches everything its two ways in reach, in one search
+    instead of one per node (a point joins both ends of its edge), with the way in's time already
+    added. Entries are sorted by point; a point's repeated node keeps its quicker way in.
+    """
+
+    start: np.ndarray  # per point + 1: where its entries begin
+    node: np.ndarray
+    minutes: np.ndarray
+    metres: np.ndarray
+
+    @classmethod
+    def of(cls, points: Snapped) -> _WaysIn:
+        order = np.lexsort((points.extra_minutes, points.node, points.point))
+        point, node = points.point[order], points.node[order]
+        first = np.ones(len(order), bool)
+        first[1:] = (point[1:] != point[:-1]) | (node[1:] != node[:-1])
+        order, point = order[first], point[first]
+        start = np.searchsorted(point, np.arange(len(points.ids) + 1))
+        return cls(start, points.node[order], points.extra_minutes[order], points.extra_m[order])
+
+    def _entries(self, points: np.ndarray) -> np.ndarray:
+        return _spans(self.start[points], self.start[points + 1] - self.start[points])
+
+    def nodes_of(self, points: np.ndarray) -> np.ndarray:
+        return self.node[self._entries(points)]
+
+    def joined(self, graph: csr_matrix, points: np.ndarray, columns: np.ndarray | None = None) -> csr_matrix:
+        """``graph`` with a node per point appended after its own, joined to the point's ways in.
+
+        The graph's own edges keep their places (so ``Network.matrix`` layouts still index them);
+        ``columns``, if given, are the network nodes of ``graph``'s (a sub-graph around the points).
+        Explicit zero times (a point on a node) are kept as edges by SciPy's searches.
+        """
+        entries = self._entries(points)
+        node = self.node[entries]
+        if columns is not None:
+            node = np.searchsorted(columns, node)
+        counts = self.start[points + 1] - self.start[points]
+        size = graph.shape[0] + len(points)
+        return csr_matrix(
+            (
+                np.concatenate([graph.data, self.minutes[entries]]),
+                np.concatenate([graph.indices, node.astype(graph.indices.dtype)]),
+                np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(counts)]).astype(
+                    graph.indptr.dtype
+                ),
+            ),
+            shape=(size, size),
+        )
+
+    def first_legs(self, points: np.ndarray) -> np.ndarray:
+        """The metres of each way in of ``points``, in the order ``joined`` appends them."""
+        return self.metres[self._entries(points)]
+
+
+def _spans(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + counts[i] - 1`` for every i, in order (CSR rows)."""
+    ends = np.cumsum(counts, dtype=starts.dtype)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(
+        int(ends[-1]) if len(ends) else 0, dtype=starts.dtype
+    )
+
+
 def _sub_matrix(graph: csr_matrix, nodes: np.ndarray, local: np.ndarray) -> csr_matrix:
     """The sub-graph on ``nodes`` (sorted), numbered in their order; edges keep their order in each row.
 
     ``local`` is a scratch array of -1 per network node, left as it was found.
     """
-    starts = graph.indptr[nodes].astype(np.int64)
+    # Positions in the graph's own index type (int32 below 2^31 edges): a quarter faster at 25M nodes.
+    starts = graph.indptr[nodes]
     counts = graph.indptr[nodes + 1] - starts
-    ends = np.cumsum(counts)
-    edge = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
+    ends = np.cumsum(counts, dtype=starts.dtype)
+    edge = _spans(starts, counts)
     local[nodes] = np.arange(len(nodes), dtype=local.dtype)
     try:
         to = local[graph.indices[edge]]
@@ -624,7 +718,7 @@ def _sub_matrix(graph: csr_matrix, nodes: np.ndarray, local: np.ndarray) -> csr_
         local[nodes] = -1
     inside = to >= 0
     # Each row's kept edges end where the running count of kept edges stands at the row's end.
-    kept = np.zeros(len(edge) + 1, np.int64)
+    kept = np.zeros(len(edge) + 1, starts.dtype)
     np.cumsum(inside, out=kept[1:])
     indptr = kept[np.r_[0, ends]]
     return csr_matrix((graph.data[edge[inside]], to[inside], indptr), shape=(len(nodes), len(nodes)))
@@ -734,19 +828,41 @@ def pairs_within(
             found.append((row + first, col, minutes[row, col]))
         node_o, node_d, net_minutes = (np.concatenate(x) for x in zip(*found, strict=True))
         net_m = net_minutes * uniform if uniform is not None else np.full(len(net_minutes), np.nan)
-    else:
-        node_o, node_d, net_minutes, net_m = _scipy_pairs(
-            network, o_nodes, d_nodes, max_minutes, uniform, traced, workers
+        return _door_to_door(
+            origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes
         )
-    return _door_to_door(
-        origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes
+    return _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, workers)
+
+
+def _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, workers) -> pd.DataFrame:
+    """Bounded Dijkstra searches from whichever side needs fewer, door to door.
+
+    A search starts from a distinct node, or, where points are fewer than their nodes (a point
+    joins both ends of its edge), from each point's ways in at once (``_WaysIn``): half the
+    searches. Not at one speed (walking), where lengths are time x speed from node to node and
+    the ways in keep their own exact lengths.
+    """
+    o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
+    d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
+    by_point = uniform is None
+
+    def searches(points: Snapped, nodes: np.ndarray) -> int:
+        return min(len(points.ids), len(nodes)) if by_point else len(nodes)
+
+    from_destinations = searches(destinations, d_nodes) <= searches(origins, o_nodes)
+    side, search_nodes, target_nodes = (
+        (destinations, d_nodes, o_nodes) if from_destinations else (origins, o_nodes, d_nodes)
     )
-
-
-def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, workers):
-    """Bounded Dijkstra searches: (origin node slot, destination node slot, minutes, metres) reached."""
-    from_destinations = len(d_nodes) <= len(o_nodes)
-    search_nodes, target_nodes = (d_nodes, o_nodes) if from_destinations else (o_nodes, d_nodes)
+    ways_in = _WaysIn.of(side) if by_point and len(side.ids) < len(search_nodes) else None
+    # Where the searches are the side's points, each search's own node stands for its point.
+    sources = np.arange(len(side.ids)) if ways_in is not None else search_nodes
+    # Each search's place: its node, or its point's first way in.
+    place = (
+        ways_in.node[np.minimum(ways_in.start[:-1], len(ways_in.node) - 1)]
+        if ways_in is not None
+        else search_nodes
+    )
+    graph = network.matrix("minutes", reverse=from_destinations)
     lengths = network.matrix("length_m", reverse=from_destinations) if traced else None
     # Searches reaching a small part of the network run on the sub-graph around each group of
     # nearby sources (``_Reach``), so that their cost follows what they reach, not the network.
@@ -755,7 +871,10 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     regional = share <= _REGION_SHARE
     key = next(_NEXT_SEARCH)
     _SEARCHES[key] = {
-        "graph": network.matrix("minutes", reverse=from_destinations),
+        # On the whole graph, every point's virtual node is joined once, before any worker forks.
+        "graph": ways_in.joined(graph, sources) if ways_in is not None and not regional else graph,
+        "network_graph": graph,
+        "ways_in": ways_in,
         "targets": target_nodes,
         "limit": max_minutes,
         "traced": traced,
@@ -770,20 +889,20 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     }
     searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
     workers = workers or os.cpu_count() or 1
-    parallel = workers > 1 and len(search_nodes) * searched >= _PARALLEL_WORK
+    parallel = workers > 1 and len(sources) * searched >= _PARALLEL_WORK
     batch = max(
         1,
         min(
             _BATCH_CELLS // searched,
-            -(-len(search_nodes) // (2 * workers)) if parallel else len(search_nodes),
+            -(-len(sources) // (2 * workers)) if parallel else len(sources),
         ),
     )
-    order = np.arange(len(search_nodes))
+    order = np.arange(len(sources))
     if regional:
         # Sources grouped by square, a quarter of the reach across, searched a group at a time.
         square = max(reach.radius_m(max_minutes) / 4, reach.cell_m)
-        sx = (network.easting[search_nodes] - reach.x0) // square
-        sy = (network.northing[search_nodes] - reach.y0) // square
+        sx = (network.easting[place] - reach.x0) // square
+        sy = (network.northing[place] - reach.y0) // square
         order = np.lexsort((sy, sx))
         group = (sx * (reach.extent_m // square + 2) + sy)[order]
         bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
@@ -799,9 +918,9 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
             )
         )
     else:
-        cuts = np.arange(0, len(search_nodes), batch)
+        cuts = np.arange(0, len(sources), batch)
     ends = np.r_[cuts[1:], len(order)]
-    chunks = [(key, search_nodes[order[b:e]]) for b, e in zip(cuts, ends, strict=True)]
+    chunks = [(key, sources[order[b:e]]) for b, e in zip(cuts, ends, strict=True)]
     try:
         if parallel:
             with mp.get_context("fork").Pool(workers) as pool:
@@ -814,8 +933,29 @@ def _scipy_pairs(network, o_nodes, d_nodes, max_minutes, uniform, traced, worker
     target = np.concatenate([r[1] for r in results])
     net_minutes = np.concatenate([r[2] for r in results])
     net_m = np.concatenate([r[3] for r in results])
+    if ways_in is not None:
+        # The searches' minutes and metres include the points' ways in: each point is its own slot.
+        side, slot = _as_own_nodes(side), np.arange(len(side.ids))
+        o_slot, d_slot = (o_slot, slot) if from_destinations else (slot, d_slot)
+        origins, destinations = (origins, side) if from_destinations else (side, destinations)
     node_o, node_d = (target, search) if from_destinations else (search, target)
-    return node_o, node_d, net_minutes, net_m
+    return _door_to_door(
+        origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes
+    )
+
+
+def _as_own_nodes(points: Snapped) -> Snapped:
+    """``points`` with each one its own way in at no extra time or distance."""
+    count = len(points.ids)
+    return Snapped(
+        ids=points.ids,
+        snap_m=points.snap_m,
+        point=np.arange(count),
+        node=np.arange(count),
+        extra_minutes=np.zeros(count),
+        extra_m=np.zeros(count),
+        unsnapped=points.unsnapped,
+    )
 
 
 def _door_to_door(origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes):
