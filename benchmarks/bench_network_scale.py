@@ -44,8 +44,12 @@ ENGLAND_SITES = 6_300
 CORES = 2
 
 
-def write_road_pbf(n_nodes: int, path: Path, seed: int = 0) -> None:
-    """A road-like drive network of about ``n_nodes`` nodes as an OSM .pbf (see the module notes)."""
+def write_road_pbf(n_nodes: int, path: Path, seed: int = 0, other_nodes: int = 0) -> None:
+    """A road-like drive network of about ``n_nodes`` nodes as an OSM .pbf (see the module notes).
+
+    ``other_nodes`` adds that many nodes per road node that no highway references (as buildings'
+    outlines are in a real extract), next to it in id and within 30 m of it.
+    """
     import osmium
     from pyproj import Transformer
 
@@ -60,8 +64,14 @@ def write_road_pbf(n_nodes: int, path: Path, seed: int = 0) -> None:
     tmp.unlink(missing_ok=True)
     writer = osmium.SimpleWriter(str(tmp))
     try:
+        stride = other_nodes + 1  # road node i is id i * stride + 1, its neighbours the ids after it
+        jitter = rng.uniform(-0.0003, 0.0003, (other_nodes, 2))
         for i in range(side * side):
-            writer.add_node(osmium.osm.mutable.Node(id=i + 1, location=(float(lon[i]), float(lat[i]))))
+            at = (float(lon[i]), float(lat[i]))
+            writer.add_node(osmium.osm.mutable.Node(id=i * stride + 1, location=at))
+            for j in range(other_nodes):
+                near = (at[0] + jitter[j, 0], at[1] + jitter[j, 1])
+                writer.add_node(osmium.osm.mutable.Node(id=i * stride + 2 + j, location=near))
         way_id = 1
         for lines in (index, index.T):  # rows, then columns
             for r, line in enumerate(lines):
@@ -81,7 +91,7 @@ def write_road_pbf(n_nodes: int, path: Path, seed: int = 0) -> None:
                 while start < side - 1:
                     stop = min(side, start + int(rng.integers(4, 31)))
                     if rng.random() >= 0.15:
-                        refs = [int(v) + 1 for v in line[start:stop]]
+                        refs = [int(v) * stride + 1 for v in line[start:stop]]
                         writer.add_way(osmium.osm.mutable.Way(id=way_id, nodes=refs, tags=tags))
                         way_id += 1
                     start = stop - 1
@@ -122,15 +132,22 @@ def scattered(network, count: int, seed: int, prefix: str):
     )
 
 
-def run(size: int, cache: Path, sites_for_table: int, compare_whole: bool, cutoff: float = CUTOFF) -> list:
+def run(
+    size: int,
+    cache: Path,
+    sites_for_table: int,
+    compare_whole: bool,
+    cutoff: float = CUTOFF,
+    other_nodes: int = 0,
+) -> list:
     from nearcare.network import read_network
     from nearcare.network import search as search_module
     from nearcare.network.search import nearest, pairs_within, snap
 
-    pbf = cache / f"road2-{size}.osm.pbf"
+    pbf = cache / (f"road2-{size}.osm.pbf" if not other_nodes else f"road2-{size}-other{other_nodes}.osm.pbf")
     if not pbf.exists():
         start = time.perf_counter()
-        write_road_pbf(size, pbf)
+        write_road_pbf(size, pbf, other_nodes=other_nodes)
         print(f"  (wrote {pbf.name} in {time.perf_counter() - start:.0f} s)")
     rows: list = []
     network = measured("build read_network(drive)", lambda: read_network(pbf, "drive"), rows)
@@ -259,12 +276,18 @@ def main() -> None:
     parser.add_argument("--compare-whole", action="store_true", help="also time searches on the whole graph")
     parser.add_argument("--cutoff", type=float, default=CUTOFF, help="minutes (default 30)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/nearcare-bench"))
+    parser.add_argument(
+        "--other-nodes",
+        type=int,
+        default=0,
+        help="nodes on no highway per road node, as in a real extract (England: about 9)",
+    )
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     sizes = args.sizes + ([25_000_000] if args.england else [])
     for size in sizes:
         print(f"road-like graph, {size:,} nodes requested", flush=True)
-        run(size, args.cache, args.sites, args.compare_whole, args.cutoff)
+        run(size, args.cache, args.sites, args.compare_whole, args.cutoff, args.other_nodes)
 
 
 if __name__ == "__main__":

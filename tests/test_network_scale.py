@@ -339,8 +339,12 @@ def reference_network(path, mode: str):
 
 @pytest.mark.parametrize("mode", ["walk", "drive"])
 def test_streamed_build_gives_the_reference_graph_on_rutland(rutland, mode):
-    network = rutland[mode]
-    nodes, edges = reference_network(RUTLAND, mode)
+    assert_reference_graph(rutland[mode], RUTLAND, mode)
+
+
+def assert_reference_graph(network: Network, path, mode: str) -> None:
+    """``network`` has exactly the nodes, coordinates, edges, times and lengths of ``reference_network``."""
+    nodes, edges = reference_network(path, mode)
     assert sorted(nodes) == network.osm_id.tolist()
     np.testing.assert_array_equal(network.easting, [nodes[i][0] for i in network.osm_id])
     np.testing.assert_array_equal(network.northing, [nodes[i][1] for i in network.osm_id])
@@ -359,8 +363,8 @@ def test_streamed_build_gives_the_reference_graph_on_rutland(rutland, mode):
 def test_build_holds_few_bytes_per_node():
     """The build streams into typed arrays: its Python-side peak stays a small multiple of the network.
 
-    (osmium's own node-location index, outside Python's heap, is not counted here.) The list-based
-    build held about 540 bytes per node at its peak on Rutland.
+    (osmium's buffers, outside Python's heap, are not counted here; the build keeps no index of node
+    locations.) The list-based build held about 540 bytes per node at its peak on Rutland.
     """
     import tracemalloc
 
@@ -371,3 +375,93 @@ def test_build_holds_few_bytes_per_node():
     finally:
         tracemalloc.stop()
     assert peak / network.n_nodes < 160
+
+
+@pytest.mark.parametrize(
+    "mode, seed, shuffled, how",
+    [
+        ("walk", 1, True, "filtered"),
+        ("drive", 2, True, "indexed"),
+        ("drive", 3, False, "filtered"),
+        ("walk", 4, False, "indexed"),
+    ],
+)
+def test_build_from_a_clipped_and_unsorted_real_extract(tmp_path, monkeypatch, mode, seed, shuffled, how):
+    """Rutland with some of its road nodes gone (as where an extract is clipped) and, half the time, its
+    nodes out of id order: the ways read first, then their nodes' locations either way (by id, or from
+    osmium's index of every node), still give the reference graph, the missing nodes break their ways,
+    and the nodes on no highway change nothing."""
+    import osmium
+
+    from nearcare import network as network_module
+
+    monkeypatch.setattr(network_module, "_READ_LOCATIONS_BY", how)
+
+    rng = np.random.default_rng(seed)
+    referenced = set()
+    for way in osmium.FileProcessor(str(RUTLAND), osmium.osm.WAY).with_filter(
+        osmium.filter.KeyFilter("highway")
+    ):
+        referenced.update(node.ref for node in way.nodes)
+    dropped = set(rng.choice(sorted(referenced), len(referenced) // 50, replace=False).tolist())
+    nodes = [
+        osmium.osm.mutable.Node(id=node.id, location=(node.location.lon, node.location.lat))
+        for node in osmium.FileProcessor(str(RUTLAND), osmium.osm.NODE)
+        if node.id not in dropped
+    ]
+    assert len(nodes) > 2 * (len(referenced) - len(dropped))  # most of the extract is off the roads
+    if shuffled:
+        nodes = [nodes[i] for i in rng.permutation(len(nodes))]
+    clipped = tmp_path / "rutland-clipped.osm.pbf"
+    with osmium.SimpleWriter(str(clipped)) as writer:
+        for node in nodes:
+            writer.add_node(node)
+        for way in osmium.FileProcessor(str(RUTLAND), osmium.osm.WAY):
+            writer.add_way(way)
+    network = read_network(clipped, mode)
+    assert_reference_graph(network, clipped, mode)
+    assert not dropped & set(network.osm_id.tolist())
+    # Fewer edges than the whole extract gives: the dropped nodes did break ways.
+    assert len(network.source) < len(read_network(RUTLAND, mode).source)
+
+
+def test_a_node_without_a_location_breaks_its_way(tmp_path):
+    """A node listed without coordinates (osmium reads it as an invalid location) is not placed at 0, 0:
+    the way breaks there, as where the node is missing."""
+    nodes = "".join(f"<node id='{i}' version='1' lat='52.6' lon='{-0.7 + i * 0.001}'/>" for i in (1, 2, 4, 5))
+    nodes = nodes.replace("<node id='4'", "<node id='3' version='1'/><node id='4'")
+    way = "".join(f"<nd ref='{i}'/>" for i in (1, 2, 3, 4, 5)) + "<tag k='highway' v='residential'/>"
+    path = tmp_path / "gap.osm"
+    path.write_text(
+        f"<?xml version='1.0'?><osm version='0.6'>{nodes}<way id='1' version='1'>{way}</way></osm>"
+    )
+    network = read_network(path, "walk")
+    assert network.osm_id.tolist() in ([1, 2], [4, 5])
+    assert network.dropped_nodes == 2
+    assert np.all(np.abs(network.easting - network.easting[0]) < 100)
+
+
+def test_locations_are_read_the_way_that_needs_less_memory():
+    """osmium's id set costs about 512 KiB for every 2**22 ids from the least to the greatest (measured);
+    its index of all locations 16 bytes a node of the file (about one node per 10 bytes of .pbf)."""
+    import osmium
+
+    from nearcare.network import _Locations
+
+    refs = set()
+    for way in osmium.FileProcessor(str(RUTLAND), osmium.osm.WAY).with_filter(
+        osmium.filter.KeyFilter("highway")
+    ):
+        refs.update(node.ref for node in way.nodes)
+    rutland = np.array(sorted(refs))
+    span = int(rutland[-1] >> 22) - int(rutland[0] >> 22) + 1
+    assert span > 1000  # a county's road nodes span the ids of 17 years of mapping
+    assert _Locations.cheaper(rutland, RUTLAND.stat().st_size) == "indexed"
+    # The same ids in a national file (1.5 GB, about 150M nodes): the id set is cheaper.
+    assert _Locations.cheaper(rutland, 1_500_000_000) == "filtered"
+    # On each side of where the id set and the index cost the same, the cheaper one.
+    equal = span * (1 << 19) // 16 * 10
+    assert _Locations.cheaper(rutland, equal + 1000) == "filtered"
+    assert _Locations.cheaper(rutland, equal - 1000) == "indexed"
+    # Dense ids (a generated extract): a few ranges, so filtered whatever the file.
+    assert _Locations.cheaper(np.arange(1, 1_000_001), 5_000_000) == "filtered"

@@ -38,18 +38,25 @@ Only the largest strongly connected part is kept (for walking every edge runs bo
 the largest connected part); how much was dropped is recorded. Nodes are OSM nodes, with
 coordinates in British National Grid (EPSG:27700) metres; edges carry ``length_m`` and ``minutes``.
 
-The build streams the extract's ways once into typed arrays (a machine number per node reference:
-no Python object per node) and assembles the graph with NumPy, freeing each array as it is
-replaced; osmium's own index of node locations comes on top (benchmarks/bench_network_scale.py).
+The build reads the extract twice, into typed arrays (a machine number per node reference: no Python
+object per node): the highway ways' node references, then the locations of the nodes they
+reference, whichever way needs less memory (``_Locations``): osmium's index of every node's
+location costs 16 bytes a node of the file, and in England nine in ten nodes are on no highway
+(some 4 GB there, 2 MB for Rutland); a pass that osmium filters by id costs up to 1.6 GB whatever
+the extract. The graph is then assembled with NumPy, freeing each array as it is replaced
+(benchmarks/bench_network_scale.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import osmium
@@ -279,17 +286,14 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)
-    # Streamed into typed arrays (a machine number per node reference, no Python object kept):
-    # OSM ids, coordinates as osmium's fixed-point integers (1e-7 degrees), and each way's length.
+    # Streamed into typed arrays (a machine number per node reference, no Python object kept): the
+    # ways' node ids and lengths, then the referenced nodes' locations (``_Locations``).
     ways, access = _WayArrays(), _WayArrays()
     forward, backward, speeds = array("b"), array("b"), array("d")
     allowed = walk_allowed if mode == "walk" else drive_allowed
     try:
-        processor = (
-            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-            .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
+        processor = osmium.FileProcessor(str(path), osmium.osm.WAY).with_filter(
+            osmium.filter.KeyFilter("highway")
         )
         for way in processor:
             tags = dict(way.tags)
@@ -305,10 +309,14 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
             backward.append(bwd)
             speeds.append(speed)
             ways.add(way)
+        if not forward:
+            raise InputError(f"the extract has no ways usable for {mode}", path=path)
+        locations = _Locations.read(path, ways.ids(), access.ids())
     except RuntimeError as exc:
         raise InputError(f"not a readable OpenStreetMap file ({exc})", path=path) from None
-    if not forward:
-        raise InputError(f"the extract has no ways usable for {mode}", path=path)
+    ways.locate(locations)
+    access.locate(locations)
+    del locations
     network = _assemble(
         mode,
         ways,
@@ -322,46 +330,139 @@ def read_network(path: str | Path, mode: str, *, walk_speed_kph: float = WALK_SP
     return network
 
 
+_OSMIUM_PRECISION = 10_000_000  # osmium's fixed point: 1e-7 degrees
+# How the road nodes' locations are read (see ``_Locations``): None chooses by memory; tests set it.
+_READ_LOCATIONS_BY: str | None = None
+_ID_SET_CHUNK_BITS = 22  # osmium's IdFilter: a bitset in ranges of 2**22 ids (512 KiB)
+_PBF_BYTES_PER_NODE = 10  # about 10.4 on Rutland's extract, ways included: an estimate of its nodes
+_INDEX_BYTES_PER_NODE = 16  # osmium's sparse location index: id and location
+
+
+class _Locations:
+    """The locations of the nodes some ways reference, read from the extract (ids sorted, unique).
+
+    Read one of two ways, whichever needs less memory. "filtered": a pass over the nodes that osmium
+    filters by id in C++, so Python sees only road nodes; osmium's id set costs about 512 KiB for
+    every 4.2M ids from the least road node id to the greatest, up to 1.6 GB for ids to 13 billion
+    (a small extract's road nodes span nearly as many: 0.58 GB for Rutland's). "indexed": a pass over the ways
+    with osmium's index of every node's location, 16 bytes a node of the file (2 MB for Rutland's;
+    about 4 GB for England's, where nine in ten nodes are on no highway).
+    """
+
+    def __init__(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        self.ids, self.x, self.y = ids, x, y  # x, y: osmium's fixed point, 1e-7 degrees
+
+    @staticmethod
+    def cheaper(wanted: np.ndarray, file_bytes: int) -> str:
+        """ "filtered" or "indexed", by their estimated memory, for ``wanted`` (sorted, unique)."""
+        # Measured: the id set holds about 512 KiB for every range from the first id's to the last's.
+        span = (
+            int(wanted[-1] >> _ID_SET_CHUNK_BITS) - int(wanted[0] >> _ID_SET_CHUNK_BITS) + 1
+            if len(wanted)
+            else 0
+        )
+        filtered = span << (_ID_SET_CHUNK_BITS - 3)
+        indexed = _INDEX_BYTES_PER_NODE * max(len(wanted), file_bytes // _PBF_BYTES_PER_NODE)
+        return "filtered" if filtered < indexed else "indexed"
+
+    @classmethod
+    def read(cls, path: Path, *referenced: np.ndarray) -> _Locations:
+        wanted = np.sort(np.concatenate(referenced))  # unique by sorting: NumPy's hashed unique is 9x slower
+        wanted = wanted[np.r_[True, wanted[1:] != wanted[:-1]]] if len(wanted) else wanted
+        ids, xs, ys = array("q"), array("i"), array("i")
+        add_id, add_x, add_y = ids.append, xs.append, ys.append  # the loops run once a node or reference
+        how = _READ_LOCATIONS_BY or cls.cheaper(wanted, path.stat().st_size)
+        if len(wanted) and how == "filtered":
+            # Handed to osmium a block at a time: a list of all would be 36 bytes an id.
+            block = 1 << 20
+            keep = osmium.filter.IdFilter(
+                itertools.chain.from_iterable(
+                    wanted[i : i + block].tolist() for i in range(0, len(wanted), block)
+                )
+            )
+            del wanted
+            nodes = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(keep)
+            for node in cast(Iterable[osmium.osm.Node], nodes):
+                location = node.location
+                add_id(node.id)
+                add_x(location.x)
+                add_y(location.y)
+            del keep, nodes
+        elif len(wanted):
+            del wanted
+            ways = (
+                osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+                .with_locations()
+                .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+                .with_filter(osmium.filter.KeyFilter("highway"))
+            )
+            for way in cast(Iterable[osmium.osm.Way], ways):
+                for ref in way.nodes:
+                    location = ref.location
+                    add_id(ref.ref)
+                    add_x(location.x)
+                    add_y(location.y)
+            del ways
+        found, x, y = np.frombuffer(ids, np.int64), np.frombuffer(xs, np.int32), np.frombuffer(ys, np.int32)
+        # osmium's Location.valid(), for all at once: an unset location is outside these bounds.
+        valid = (np.abs(x) <= 180 * _OSMIUM_PRECISION) & (np.abs(y) <= 90 * _OSMIUM_PRECISION)
+        if not valid.all():
+            found, x, y = found[valid], x[valid], y[valid]
+        if not bool((found[1:] > found[:-1]).all()):  # unsorted (a file out of id order) or repeated
+            order = np.argsort(found, kind="stable")
+            found, x, y = found[order], x[order], y[order]
+            first = np.r_[True, found[1:] != found[:-1]]
+            found, x, y = found[first], x[first], y[first]
+        return cls(found, x, y)
+
+
 class _WayArrays:
     """The node references of a stream of ways, in typed arrays (one machine number per field).
 
-    A node missing from the extract (clipped at its edge) is kept as reference -1, which breaks the
-    way there.
+    Once located (``locate``), a node missing from the extract (clipped at its edge) or without a
+    valid location is reference -1, which breaks the way there.
     """
 
     def __init__(self) -> None:
         self.refs = array("q")
-        self.x = array("i")  # longitude in 1e-7 degrees (osmium's fixed point)
-        self.y = array("i")
         self.way_length = array("i")
+        self.located: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # refs, lon, lat
 
     def add(self, way) -> None:
-        refs, xs, ys = self.refs, self.x, self.y
-        count = 0
-        for node in way.nodes:
-            location = node.location
-            if location.valid():
-                refs.append(node.ref)
-                xs.append(location.x)
-                ys.append(location.y)
-            else:
-                refs.append(-1)
-                xs.append(0)
-                ys.append(0)
-            count += 1
-        self.way_length.append(count)
+        refs = [node.ref for node in way.nodes]  # one short list a way: faster than appends
+        self.refs.extend(refs)
+        self.way_length.append(len(refs))
+
+    def ids(self) -> np.ndarray:
+        return np.frombuffer(self.refs, np.int64)
+
+    def locate(self, locations: _Locations) -> None:
+        """Give each reference its node's location (osmium's fixed point, 1e-7 degrees)."""
+        refs = np.frombuffer(self.refs, np.int64).copy()
+        self.refs = array("q")
+        if len(locations.ids) == 0:
+            refs[:] = -1
+            self.located = refs, np.zeros(len(refs), np.int32), np.zeros(len(refs), np.int32)
+            return
+        at = np.minimum(np.searchsorted(locations.ids, refs), len(locations.ids) - 1)
+        missing = locations.ids[at] != refs
+        refs[missing] = -1
+        x, y = locations.x[at], locations.y[at]
+        x[missing], y[missing] = 0, 0
+        self.located = refs, x, y
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(refs, lon, lat, same_way): ``same_way[i]`` says reference i and i + 1 are on one way."""
-        refs = np.frombuffer(self.refs, np.int64)
+        assert self.located is not None, "locate() first"
+        refs, x, y = self.located
         same_way = np.ones(max(len(refs) - 1, 0), bool)
         ends = np.cumsum(np.frombuffer(self.way_length, np.int32), dtype=np.int64) - 1
         same_way[ends[ends < len(same_way)]] = False
-        return refs, np.frombuffer(self.x, np.int32), np.frombuffer(self.y, np.int32), same_way
+        return refs, x, y, same_way
 
     def release(self) -> None:
         """Let go of the references and coordinates (read through ``arrays`` already)."""
-        self.refs, self.x, self.y = array("q"), array("i"), array("i")
+        self.located = None
 
     def way_of_ref(self) -> np.ndarray:
         lengths = np.frombuffer(self.way_length, np.int32)
@@ -376,7 +477,7 @@ def _nodes(refs: np.ndarray, x: np.ndarray, y: np.ndarray):
     node_of_ref[present] = np.searchsorted(ids, refs[present])
     at = np.flatnonzero(present)[first]
     del present, first
-    easting, northing = to_bng(x[at] / 1e7, y[at] / 1e7)
+    easting, northing = to_bng(x[at] / _OSMIUM_PRECISION, y[at] / _OSMIUM_PRECISION)
     return ids, easting, northing, node_of_ref
 
 
