@@ -391,47 +391,6 @@ def _through_access_ways(
     return (point[owner[end]], access.gate[gates[col[pair]]], total, metres, straight[owner[end]])
 
 
-def _edge_lookup(network: Network, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted keys (from * N + to) of the searched graph's edges, and their lengths."""
-    n = network.n_nodes
-    src, dst = (network.target, network.source) if reverse else (network.source, network.target)
-    keys = src.astype(np.int64) * n + dst
-    order = np.argsort(keys)
-    return keys[order], network.length_m[order]
-
-
-def _path_lengths(
-    pred: np.ndarray, keys: np.ndarray, lengths: np.ndarray, n: int, first_leg: np.ndarray | None = None
-) -> np.ndarray:
-    """Length (m) of each node's shortest path, summed over the predecessor tree by pointer doubling.
-
-    ``pred`` is (sources, nodes). ``first_leg``, if given, is the length of edges out of a virtual
-    source node numbered ``n`` (indexed by the node they reach).
-    """
-    count, width = pred.shape
-    flat_pred = pred.ravel()
-    node = np.tile(np.arange(width, dtype=np.int64), count)
-    ordinary = np.flatnonzero((flat_pred >= 0) & (flat_pred != n))
-    u = flat_pred[ordinary].astype(np.int64)
-    total = np.zeros(count * width + 1)  # the last cell is a sentinel: length 0, its own parent
-    total[ordinary] = lengths[np.searchsorted(keys, u * n + node[ordinary])]
-    if first_leg is not None:
-        from_virtual = np.flatnonzero(flat_pred == n)
-        total[from_virtual] = first_leg[node[from_virtual]]
-    sentinel = count * width
-    up = np.full(count * width + 1, sentinel, dtype=np.int64)
-    up[ordinary] = u + (ordinary // width) * width  # the parent's cell in the same row
-    # total[v] += total[up[v]]; up[v] = up[up[v]]: after k rounds each cell has summed 2^k edges.
-    # Only chains not yet at their root take part, so each round is smaller than the last.
-    active = ordinary
-    while len(active):
-        parent = up[active]
-        total[active] += total[parent]
-        up[active] = up[parent]
-        active = active[up[active] != sentinel]
-    return total[:-1].reshape(count, width)
-
-
 def _lengths_to(
     pred: np.ndarray,
     targets: np.ndarray,
@@ -1071,49 +1030,56 @@ def _scipy_nearest(
 ):
     """Per origin attachment: (minutes, metres, site id), in one search from all sites at once.
 
-    Lengths are traced along the paths if ``distances``; else, at one speed, time x speed.
+    Lengths are traced along the paths if ``distances``; else, at one speed, time x speed. Only the
+    origins' paths are walked (their lengths, and the site each starts from), not the whole tree.
     """
     n = network.n_nodes
     reverse = network.matrix("minutes", reverse=True)
     # A virtual node n joins every site's node at its extra time (+ a hair, as zero weights vanish):
     # one more row on the matrix, appended as arrays (no coordinate copy of every edge).
+    site_nodes = joins["node"].to_numpy()
     graph = csr_matrix(
         (
             np.concatenate([reverse.data, joins["minutes"].to_numpy() + 1e-9]),
-            np.concatenate([reverse.indices, joins["node"].to_numpy().astype(reverse.indices.dtype)]),
+            np.concatenate([reverse.indices, site_nodes.astype(reverse.indices.dtype)]),
             np.append(reverse.indptr, reverse.indptr[-1] + len(joins)),
         ),
         shape=(n + 1, n + 1),
     )
     minutes, up = dijkstra(graph, indices=n, return_predecessors=True)  # one source: 1-D arrays
-    del graph
-    minutes[np.isfinite(minutes)] -= 1e-9
+    o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
+    net_minutes = minutes[o_nodes] - 1e-9
+    del minutes
+    # The site each origin's path starts from: walk up its predecessors to the node after the
+    # virtual one (a step for all origins at once; a path has hundreds of edges, not millions).
+    start = o_nodes.copy()
+    active = np.flatnonzero((up[start] >= 0) & (up[start] != n))
+    while len(active):
+        step_up = up[start[active]]
+        start[active] = step_up
+        active = active[up[step_up] != n]
+    site_row = pd.Series(np.arange(len(joins)), index=site_nodes).reindex(start).to_numpy()
+    reached = np.isfinite(net_minutes)
     if distances:
-        keys, lengths = _edge_lookup(network, reverse=True)
-        first_leg = np.zeros(n + 1)
-        first_leg[joins["node"].to_numpy()] = joins["metres"].to_numpy()
-        metres = _path_lengths(up[None, :], keys, lengths, n, first_leg=first_leg)[0]
+        # Cut the tree at the sites (the virtual node's row holds every site: too long to scan for
+        # an edge), walk up to them, and add each site's way in.
+        up[site_nodes[up[site_nodes] == n]] = -9999
+        along = _lengths_to(up[None, :n], o_nodes, reverse, network.matrix("length_m", reverse=True))[0]
+        metres = along + joins["metres"].to_numpy()[np.where(reached, site_row, 0).astype(np.int64)]
+    elif uniform is not None:  # at one speed, from the time on the network and the site's way in
+        at_site = np.where(reached, site_row, 0).astype(np.int64)
+        metres = (net_minutes - joins["minutes"].to_numpy()[at_site]) * uniform + joins["metres"].to_numpy()[
+            at_site
+        ]
     else:
-        metres = np.full(n + 1, np.nan)  # filled below at one speed, once each node's site is known
-    # The site each node's path starts from: follow predecessors (in place) up to the node after
-    # the virtual one.
-    ends = (up == n) | (up < 0)
-    up[ends] = np.flatnonzero(ends)
-    del ends
-    while True:
-        next_up = up[up]
-        if np.array_equal(next_up, up):
-            break
-        up = next_up
-    del next_up
-    site_at_node = pd.Series(joins["id"].to_numpy(), index=joins["node"].to_numpy())
-    if not distances and uniform is not None:
-        join = joins.set_index("node").reindex(up[:n])
-        metres[:n] = (minutes[:n] - join["minutes"].to_numpy()) * uniform + join["metres"].to_numpy()
+        metres = np.full(len(o_nodes), np.nan)
+    del graph, up
+    metres = np.where(reached, metres, np.nan)
+    site = np.where(reached, joins["id"].to_numpy()[np.where(reached, site_row, 0).astype(np.int64)], None)
     return (
-        minutes[origins.node] + origins.extra_minutes,
-        metres[origins.node] + origins.extra_m,
-        site_at_node.reindex(up[origins.node]).to_numpy(),
+        net_minutes[o_slot] + origins.extra_minutes,
+        metres[o_slot] + origins.extra_m,
+        site[o_slot],
     )
 
 
