@@ -57,9 +57,17 @@ var nearcare = (function () {
     var map = L.map(id || "map", { zoomSnap: 0.25, preferCanvas: false, attributionControl: true, tap: true })
       .setView([52.65, -1.1], 9);
     if (!id) { current = map; }
+    // Leaflet drops a view asked for while a zoom animation runs (its _tryAnimatedZoom returns
+    // early), so a measure picked as the map settles never zoomed: ``fit`` waits for the end.
+    map.on("zoomanim", function () { map.nearcareZooming = true; });
+    map.on("zoomend", function () { map.nearcareZooming = false; });
     tiles(map);
     outlines(map);
     return map;
+  }
+  function fit(map, bounds, options) {
+    if (map.nearcareZooming) { map.once("zoomend", function () { fit(map, bounds, options); }); return; }
+    map.fitBounds(bounds, options);
   }
   function areas(map, url, state, done, outline) {
     fetch(url).then(function (r) { return r.json(); }).then(function (geo) {
@@ -81,7 +89,7 @@ var nearcare = (function () {
       var valued = L.featureGroup();
       state.layer.eachLayer(function (l) { if (l.feature.properties["class"] >= 0) { valued.addLayer(l); } });
       var missing = valued.getLayers().length < geo.features.length;
-      if (valued.getLayers().length && (missing || !state.fitted)) { map.fitBounds(valued.getBounds()); state.fitted = true; }
+      if (valued.getLayers().length && (missing || !state.fitted)) { fit(map, valued.getBounds()); state.fitted = true; }
       legend(document.getElementById("legend"), spec, missing);
       if (state.markers) { state.markers.bringToFront(); }
       if (done) { done(); }
@@ -140,7 +148,7 @@ var nearcare = (function () {
           },
           onEachFeature: function (f, l) { l.bindTooltip(text(f.properties.name + ": " + f.properties.value + " points. " + (f.properties.reasons || "no rule met"))); }
         }).addTo(map);
-        if (geo.features.length) { map.fitBounds(layer.getBounds()); }
+        if (geo.features.length) { fit(map, layer.getBounds()); }
         legend(document.getElementById("legend"), spec, false);
       });
     },
@@ -178,7 +186,7 @@ var nearcare = (function () {
         var known = L.geoJSON(geo, {
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 5, color: "#212b32", weight: 1, fillColor: "#007f3b", fillOpacity: 0.9, interactive: false }); }
         }).addTo(map);
-        if (geo.features.length) { map.fitBounds(known.getBounds(), { maxZoom: 13 }); }
+        if (geo.features.length) { fit(map, known.getBounds(), { maxZoom: 13 }); }
       });
       function place(latlng) {
         lat.value = latlng.lat.toFixed(6);
@@ -224,7 +232,7 @@ var nearcare = (function () {
               });
             }
           }).addTo(group);
-          if (--pending === 0 && group.getLayers().length) { map.fitBounds(group.getBounds()); }
+          if (--pending === 0 && group.getLayers().length) { fit(map, group.getBounds()); }
         });
       });
       select.addEventListener("change", restyle);
