@@ -150,3 +150,35 @@ def test_other_commands_read_the_store_while_serve_runs(served, tmp_path):
     detail = held.json()["detail"]
     assert "\n" not in detail and f"process {os.getpid()}" in detail and "try again" in detail
     assert httpx.get(f"{url}/api/area", timeout=60).status_code == 200
+
+
+_EXIT_SCRIPT = """
+import atexit, sys, threading
+seen = {}
+# Registered before nearcare's own exit handler, so it runs after it: what the interpreter finalizes.
+atexit.register(lambda: print("at finalize:", seen["store"]._idle is None, seen["store"]._closer is None,
+                               sum(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate())))
+from pathlib import Path
+from nearcare.web.state import StoreAccess
+store = seen["store"] = StoreAccess(Path(sys.argv[1]))
+with store.reading() as project:
+    project.table("practices")
+print("idle open:", store._idle is not None, store._closer is not None)
+"""
+
+
+def test_a_server_process_closes_its_idle_store_before_the_interpreter_finalizes(web_store):
+    # A timer that closed DuckDB's idle connection while the interpreter finalized aborted the whole
+    # process (exit 134, "FATAL: exception not rethrown") after a clean run: at exit the connection
+    # is closed and the timer stopped first.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-c", _EXIT_SCRIPT, str(web_store)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "idle open: True True" in run.stdout  # the request left the lingering connection and its timer
+    assert "at finalize: True True 0" in run.stdout, run.stdout

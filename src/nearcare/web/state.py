@@ -14,8 +14,10 @@ one line, what holds the store and what to do.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,10 @@ RETRY_SECONDS = 3.0  # how long a request waits for another process to let go of
 # A read-only connection is kept open this long after the last request, so that a busy server does not
 # pay for opening the file on every request (about 0.1 s) yet an idle one soon lets other processes write.
 LINGER_SECONDS = 2.0
+# Every store the process has opened, so that their idle connections close before the interpreter
+# finalizes (``_close_at_exit``).
+_OPEN: weakref.WeakSet[StoreAccess] = weakref.WeakSet()
+_exiting = False
 
 
 class ReadersWriter:
@@ -120,6 +126,7 @@ class StoreAccess:
         self._idle_lock = threading.Lock()
         self._last_read = 0.0
         self._closer: threading.Timer | None = None
+        _OPEN.add(self)
 
     def _file_signature(self) -> tuple:
         parts: list[tuple[int, int] | None] = []
@@ -158,7 +165,7 @@ class StoreAccess:
     def _linger(self) -> None:
         with self._idle_lock:
             self._last_read = time.monotonic()
-            if self._closer is None:
+            if self._closer is None and not _exiting:
                 self._closer = threading.Timer(LINGER_SECONDS, self._close_when_idle)
                 self._closer.daemon = True
                 self._closer.start()
@@ -167,7 +174,7 @@ class StoreAccess:
         with self._idle_lock:
             self._closer = None
             idle_for = time.monotonic() - self._last_read
-            if idle_for < LINGER_SECONDS:
+            if idle_for < LINGER_SECONDS and not _exiting:
                 self._closer = threading.Timer(LINGER_SECONDS - idle_for, self._close_when_idle)
                 self._closer.daemon = True
                 self._closer.start()
@@ -178,6 +185,9 @@ class StoreAccess:
     def release(self) -> None:
         """Close the idle read-only connection now (requests open it again when they need it)."""
         with self._idle_lock:
+            if self._closer is not None:
+                self._closer.cancel()
+                self._closer = None
             if self._idle is not None:
                 self._idle.close()
                 self._idle = None
@@ -212,3 +222,16 @@ class StoreAccess:
             self.computed[name] += 1
             self._cache[key] = (version, value)
             return value
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close idle connections while the interpreter still runs, not in a timer as it finalizes.
+
+    Closing releases the GIL inside DuckDB; a daemon thread that takes it back once finalization has
+    begun is ended mid-C++, which aborts the whole process (exit 134 after a clean run).
+    """
+    global _exiting
+    _exiting = True
+    for store in list(_OPEN):
+        store.release()
