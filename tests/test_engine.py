@@ -97,6 +97,9 @@ def small_graphs(draw):
         )
     )
     edges = [(a, b) for a, b in edges if a != b] or [(0, 1)]
+    symmetric = draw(st.booleans())  # every edge both ways at the same minutes, as walking
+    if symmetric:
+        edges = sorted({(min(a, b), max(a, b)) for a, b in edges})
     minutes = draw(
         st.lists(
             st.floats(1e-6, 20.0, allow_nan=False, allow_infinity=False),
@@ -105,6 +108,9 @@ def small_graphs(draw):
         )
     )
     xy = draw(st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 2000)), min_size=n, max_size=n))
+    if symmetric:
+        edges += [(b, a) for a, b in edges]
+        minutes += minutes
     source, target = (np.array(x, np.int32) for x in zip(*edges, strict=True))
     easting, northing = (np.array(v, float) for v in zip(*xy, strict=True))
     length = np.hypot(easting[target] - easting[source], northing[target] - northing[source]) + 1.0
@@ -126,8 +132,10 @@ def test_hierarchy_and_scipy_agree_on_generated_graphs(case):
             rng.uniform(-100, 2100, count),
         )
 
-    origins = snap(network, points(12, "o"), side="origin", max_snap_m=1e5)
-    sites = snap(network, points(4, "s"), side="destination", max_snap_m=1e5)
+    # More origins than sites, and fewer: on a symmetric graph the hierarchy queries from the fewer.
+    n_origins, n_sites = (12, 4) if seed % 2 else (3, 9)
+    origins = snap(network, points(n_origins, "o"), side="origin", max_snap_m=1e5)
+    sites = snap(network, points(n_sites, "s"), side="destination", max_snap_m=1e5)
     assert_same_pairs(
         pairs_within(network, origins, sites, cutoff, distances=False, engine="cch"),
         pairs_within(network, origins, sites, cutoff, distances=False, engine="scipy", workers=1),
@@ -221,3 +229,40 @@ def test_the_hierarchy_is_built_by_default_only_where_it_pays(rutland, tmp_path,
     assert len(built) == 1 and len(queried) == 2  # built already: used for one site too
     pairs_within(fresh(), origins, one_site, 12.0, distances=False)
     assert len(built) == 1 and len(queried) == 3  # kept beside the store: read back, not built
+
+
+@pytest.mark.parametrize("slow", ["hierarchy", "scipy"])
+def test_a_large_query_uses_the_engine_a_sample_times_faster(rutland, monkeypatch, caplog, slow):
+    """Above _PROBE_WORK the default engine is timed on a sample of each (which is faster depends on
+    the graph): the one made slow here is left out, and the pairs are the same either way."""
+    import time
+
+    from nearcare.network import search
+
+    network = rutland["drive"]
+    origins = snap(network, scattered(network, 300, 8, "o"), side="origin")
+    sites = snap(network, scattered(network, 120, 9, "s"), side="destination")
+    oracle = pairs_within(network, origins, sites, 15.0, distances=False, engine="scipy", workers=1)
+    hierarchy.metric(network)  # built: the hierarchy is the default unless the sample says otherwise
+    assert "timed on a sample" not in caplog.text  # below _PROBE_WORK (Rutland): no sample is timed
+    pairs_within(network, origins, sites, 15.0, distances=False)
+    assert "timed on a sample" not in caplog.text
+
+    # A pause per call: far longer than either engine's sample takes on Rutland.
+    if slow == "hierarchy":
+        query = hierarchy.minutes_matrix
+
+        def slow_query(*args):
+            time.sleep(0.05)
+            yield from query(*args)
+
+        monkeypatch.setattr(hierarchy, "minutes_matrix", slow_query)
+    else:
+        search_pairs = search._scipy_pairs
+        monkeypatch.setattr(search, "_scipy_pairs", lambda *a: time.sleep(0.05) or search_pairs(*a))
+    monkeypatch.setattr(search, "_PROBE_WORK", 0)
+    with caplog.at_level("INFO", logger="nearcare"):
+        chosen = pairs_within(network, origins, sites, 15.0, distances=False, workers=1)
+    expected = "scipy" if slow == "hierarchy" else "cch"
+    assert f"engine: {expected} (timed on a sample" in caplog.text
+    assert_same_pairs(chosen, oracle)

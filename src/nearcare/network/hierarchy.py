@@ -74,6 +74,12 @@ def metric(network: Network):
     return network.cache["cch"][1]
 
 
+def customised(network: Network) -> None:
+    """Build (or read back) and customise ``network``'s hierarchy now, not inside a timed query."""
+    with _lock(network):
+        metric(network)
+
+
 def _build_topology(network: Network):
     from pyroutingkit import CCHTopology  # optional dependency, imported where used
 
@@ -151,18 +157,52 @@ def _keep_topology(network: Network, topology) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def symmetric(network: Network) -> bool:
+    """Whether every edge has a reverse of the same minutes (walking): then b is as far from a as a from b."""
+    if "symmetric" not in network.cache:
+        forward = network.matrix("minutes")
+        network.cache["symmetric"] = (forward != forward.T).nnz == 0
+    return network.cache["symmetric"]
+
+
+def _turned(network: Network, n_sources: int, n_targets: int) -> bool:
+    """Whether to query from the targets and turn the answer round (see ``minutes_matrix``)."""
+    batches = -(-n_sources // max(1, _BATCH_CELLS // max(n_targets, 1)))
+    return batches * n_targets < n_sources and symmetric(network)
+
+
+def query_plan(
+    network: Network, sources: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """How ``minutes_matrix`` queries: its rows' nodes, its columns', and the rows it runs in all
+    (the targets' once per batch of sources where it turns the query round)."""
+    if not _turned(network, len(sources), len(targets)):
+        return sources, targets, len(sources)
+    batches = -(-len(sources) // max(1, _BATCH_CELLS // max(len(targets), 1)))
+    return targets, sources, batches * len(targets)
+
+
 def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray):
     """Network minutes from each source node to each target node, by row batches (inf: not reached).
 
-    Yields (first row, minutes) per batch so that callers reduce each batch before the next.
+    Yields (first row, minutes) per batch so that callers reduce each batch before the next. A
+    query's time follows its rows more than its columns (Rutland walk, 3,000 x 300: 66 ms; 300 x
+    3,000: 42 ms), so on a symmetric network it runs from the targets and is turned round where
+    they are fewer than the sources, counting the targets' rows once per batch of sources.
     """
     from pyroutingkit import INF_WEIGHT  # optional dependency, imported where used
 
-    t = np.asarray(targets, np.uint32)
-    batch = max(1, _BATCH_CELLS // max(len(t), 1))
+    turned = _turned(network, len(sources), len(targets))
+    batch = max(1, _BATCH_CELLS // max(len(targets), 1))
     for i in range(0, len(sources), batch):
+        rows = np.asarray(sources[i : i + batch], np.uint32)
         with _lock(network):
-            units = metric(network).distances_many_to_many(np.asarray(sources[i : i + batch], np.uint32), t)
+            query = metric(network).distances_many_to_many
+            units = (
+                query(np.asarray(targets, np.uint32), rows).T
+                if turned
+                else query(rows, np.asarray(targets, np.uint32))
+            )
         minutes = units * MINUTES_QUANTUM
         minutes[units >= INF_WEIGHT] = np.inf
         yield i, minutes

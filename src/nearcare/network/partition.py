@@ -82,24 +82,6 @@ class Task:
     engine: str | None = None
 
 
-def _subset(snapped: Snapped, keep_point: np.ndarray, node_map: np.ndarray) -> Snapped:
-    """The points in ``keep_point`` with their ways in at nodes of the sub-network, renumbered."""
-    new_node = node_map[snapped.node]
-    keep_att = keep_point[snapped.point] & (new_node >= 0)
-    points = np.flatnonzero(keep_point)
-    point_map = np.full(len(snapped.ids), -1)
-    point_map[points] = np.arange(len(points))
-    return Snapped(
-        ids=snapped.ids[points],
-        snap_m=snapped.snap_m[points],
-        point=point_map[snapped.point[keep_att]],
-        node=new_node[keep_att],
-        extra_minutes=snapped.extra_minutes[keep_att],
-        extra_m=snapped.extra_m[keep_att],
-        unsnapped=snapped.unsnapped.iloc[:0],
-    )
-
-
 def sub_network(network: Network, keep_node: np.ndarray) -> tuple[Network, np.ndarray]:
     """The nodes in ``keep_node`` and the edges between them; and the old-to-new node index (-1: out)."""
     node_map = np.full(network.n_nodes, -1, dtype=np.int64)
@@ -149,12 +131,12 @@ def tasks(
         # Destinations with a way in inside the sub-network (the others are out of reach).
         reached = np.zeros(len(destinations.ids), bool)
         reached[destinations.point[keep_node[destinations.node]]] = True
-        sub_destinations = _subset(destinations, reached, node_map)
+        sub_destinations = destinations.only(reached, node_map)
         out.append(
             Task(
                 str(label),
                 sub,
-                _subset(origins, keep_origin, node_map),
+                origins.only(keep_origin, node_map),
                 sub_destinations,
                 max_minutes,
                 distances,

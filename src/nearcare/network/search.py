@@ -41,6 +41,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from nearcare._progress import steps
+from nearcare._progress import log, step, steps
 from nearcare.network import ACCESS_SPEED_KPH, DETOUR_FACTOR, MINUTES_QUANTUM, Network, hierarchy
 
 MAX_SNAP_M = 1000.0
@@ -66,6 +67,13 @@ _PARALLEL_WORK = 10_000_000
 # took the same time at a share of 0.12 (15 minutes; benchmarks/bench_network_scale.py), the
 # sub-graph with far less memory; at England's size a 30-minute box is about 0.03.
 _REGION_SHARE = 0.15
+# Above this much SciPy work (searches x nodes searched) the default engine is chosen by timing a
+# sample of each (``_faster_engine``): which is faster depends on the graph (the hierarchy answered
+# 3-4x sooner than SciPy on Rutland's roads, half as fast on a square grid), and at this size a
+# sample costs a few per cent. Below it, both answer within a second or so and the hierarchy is used.
+_PROBE_WORK = 10_000_000
+_PROBE_SHARE = 0.02  # of SciPy's searches and of the hierarchy's rows timed, at least _PROBE_MIN
+_PROBE_MIN = 4
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -107,6 +115,24 @@ class Snapped:
     extra_minutes: np.ndarray
     extra_m: np.ndarray
     unsnapped: pd.DataFrame  # point_id, snap_m: too far from the network
+
+    def only(self, keep_point: np.ndarray, node_map: np.ndarray | None = None) -> Snapped:
+        """The points in ``keep_point`` (a mask), renumbered; with ``node_map`` (old node to new, -1:
+        gone), their ways in at nodes of a sub-network."""
+        new_node = self.node if node_map is None else node_map[self.node]
+        keep_att = keep_point[self.point] & (new_node >= 0)
+        points = np.flatnonzero(keep_point)
+        point_map = np.full(len(self.ids), -1)
+        point_map[points] = np.arange(len(points))
+        return Snapped(
+            ids=self.ids[points],
+            snap_m=self.snap_m[points],
+            point=point_map[self.point[keep_att]],
+            node=new_node[keep_att],
+            extra_minutes=self.extra_minutes[keep_att],
+            extra_m=self.extra_m[keep_att],
+            unsnapped=self.unsnapped.iloc[:0],
+        )
 
 
 def _off_network(network: Network, straight_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -771,7 +797,8 @@ def pairs_within(
     query) or 'scipy' (Dijkstra bounded by the cutoff from whichever side has fewer distinct nodes;
     large jobs use every core, ``workers``, default all); by default 'cch' where pyroutingkit is
     installed, no lengths are traced and the hierarchy is built already or pays for its build
-    (``_hierarchy_pays``), else 'scipy'. Both give the same pairs and minutes.
+    (``_hierarchy_pays``), else 'scipy', and for a large query whichever a timed sample of each
+    says is faster (``_faster_engine``). Both give the same pairs and minutes.
     """
     if len(origins.ids) == 0 or len(destinations.ids) == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PAIR_COLUMNS.items()})
@@ -780,7 +807,14 @@ def pairs_within(
     uniform = _uniform_speed(network)
     traced = uniform is None and distances
     searches = min(len(o_nodes), len(d_nodes))
-    if _engine(network, engine, traced, max_minutes, "cch", searches) == "cch":
+    chosen = _engine(network, engine, traced, max_minutes, "cch", searches)
+    if chosen == "cch" and engine is None:
+        _, n_searches = _search_side(origins, destinations, uniform)
+        work = n_searches * _searched_nodes(network, max_minutes)
+        if work >= _PROBE_WORK:
+            cores = (workers or os.cpu_count() or 1) if work >= _PARALLEL_WORK else 1
+            chosen = _faster_engine(network, origins, destinations, max_minutes, uniform, cores)
+    if chosen == "cch":
         found = []
         for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes):
             row, col = np.nonzero(minutes <= max_minutes)
@@ -791,6 +825,82 @@ def pairs_within(
             origins, destinations, o_slot, d_slot, node_o, node_d, net_minutes, net_m, max_minutes
         )
     return _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, workers)
+
+
+def _search_side(origins: Snapped, destinations: Snapped, uniform: float | None) -> tuple[bool, int]:
+    """Whether SciPy searches from the destinations (the side needing fewer searches), and how many.
+
+    A search starts from a distinct node, or, not at one speed, from a point's ways in at once
+    where the side's points are fewer than their nodes (``_WaysIn``).
+    """
+
+    def searches(points: Snapped) -> int:
+        nodes = len(np.unique(points.node))
+        return min(len(points.ids), nodes) if uniform is None else nodes
+
+    from_o, from_d = searches(origins), searches(destinations)
+    return from_d <= from_o, min(from_o, from_d)
+
+
+def _searched_nodes(network: Network, max_minutes: float) -> int:
+    """About how many nodes one bounded search works on: its region's (``_Reach``) or the network's."""
+    share = _reach(network).share(max_minutes)
+    return max(1, round(network.n_nodes * (share if share <= _REGION_SHARE else 1.0)))
+
+
+def _faster_engine(
+    network: Network,
+    origins: Snapped,
+    destinations: Snapped,
+    max_minutes: float,
+    uniform: float | None,
+    cores: int,
+) -> str:
+    """'cch' or 'scipy', whichever answers these pairs sooner, timed on a sample of each.
+
+    SciPy runs a share of its searches (each against every point of the other side) in one process,
+    scaled to all its searches shared by the ``cores`` the whole query would use; the hierarchy a
+    share of its rows against every column, scaled to all its rows. The two give the same pairs, so
+    only the time depends on the choice.
+    """
+    with step("choosing the faster engine (a sample of each)"):
+        from_destinations, n_searches = _search_side(origins, destinations, uniform)
+        side = destinations if from_destinations else origins
+        k = min(len(side.ids), max(_PROBE_MIN, round(n_searches * _PROBE_SHARE)))
+        keep = np.zeros(len(side.ids), bool)
+        keep[np.linspace(0, len(side.ids) - 1, k).round().astype(np.int64)] = True  # spread over the side
+        sample = side.only(keep)
+        _, sampled = (
+            _search_side(origins, sample, uniform)
+            if from_destinations
+            else _search_side(sample, destinations, uniform)
+        )
+        # What each engine builds once per network is built before the clock starts.
+        network.matrix("minutes", reverse=from_destinations)
+        hierarchy.customised(network)
+        start = time.perf_counter()
+        if from_destinations:
+            _scipy_pairs(network, origins, sample, max_minutes, uniform, False, 1)
+        else:
+            _scipy_pairs(network, sample, destinations, max_minutes, uniform, False, 1)
+        scipy_s = (time.perf_counter() - start) * n_searches / max(sampled, 1) / cores
+        sources, targets = np.unique(origins.node), np.unique(destinations.node)
+        rows, columns, total_rows = hierarchy.query_plan(network, sources, targets)
+        k = min(len(rows), max(_PROBE_MIN, round(total_rows * _PROBE_SHARE)))
+        start = time.perf_counter()
+        for _ in hierarchy.minutes_matrix(
+            network, rows[np.linspace(0, len(rows) - 1, k).round().astype(np.int64)], columns
+        ):
+            pass
+        cch_s = (time.perf_counter() - start) * total_rows / k
+    chosen = "scipy" if scipy_s < cch_s else "cch"
+    log.info(
+        "engine: %s (timed on a sample, for the whole query: SciPy %.2f s, hierarchy %.2f s)",
+        chosen,
+        scipy_s,
+        cch_s,
+    )
+    return chosen
 
 
 def _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, workers) -> pd.DataFrame:
@@ -804,11 +914,7 @@ def _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, w
     o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
     d_nodes, d_slot = np.unique(destinations.node, return_inverse=True)
     by_point = uniform is None
-
-    def searches(points: Snapped, nodes: np.ndarray) -> int:
-        return min(len(points.ids), len(nodes)) if by_point else len(nodes)
-
-    from_destinations = searches(destinations, d_nodes) <= searches(origins, o_nodes)
+    from_destinations, _ = _search_side(origins, destinations, uniform)
     side, search_nodes, target_nodes = (
         (destinations, d_nodes, o_nodes) if from_destinations else (origins, o_nodes, d_nodes)
     )
@@ -846,7 +952,7 @@ def _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, w
         if regional
         else None,
     }
-    searched = max(1, round(network.n_nodes * (share if regional else 1.0)))
+    searched = _searched_nodes(network, max_minutes)
     workers = workers or os.cpu_count() or 1
     parallel = workers > 1 and len(sources) * searched >= _PARALLEL_WORK
     batch = max(
