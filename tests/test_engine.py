@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nearcare.bundle import bundle_dir
-from nearcare.network import Network, hierarchy, read_network
+from nearcare.network import MINUTES_QUANTUM, Network, hierarchy, read_network
 from nearcare.network.search import Points, nearest, pairs_within, snap
 
 pytest.importorskip("pyroutingkit")  # the hierarchy is optional; SciPy is the fallback
@@ -41,10 +41,10 @@ def assert_same_pairs(cch: pd.DataFrame, scipy: pd.DataFrame) -> None:
     np.testing.assert_allclose(a["distance_m"], b["distance_m"], rtol=1e-9, atol=0)
 
 
-def assert_same_nearest(cch: pd.DataFrame, scipy: pd.DataFrame) -> None:
+def assert_same_nearest(cch: pd.DataFrame, scipy: pd.DataFrame, atol_m: float = 1e-9) -> None:
     assert cch["origin_id"].tolist() == scipy["origin_id"].tolist()
     np.testing.assert_allclose(cch["minutes"], scipy["minutes"], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(cch["distance_m"], scipy["distance_m"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(cch["distance_m"], scipy["distance_m"], rtol=1e-9, atol=atol_m)
     # Which site is named may differ only between equally near ones (same minutes, checked above).
 
 
@@ -143,6 +143,9 @@ def test_hierarchy_and_scipy_agree_on_generated_graphs(case):
     assert_same_nearest(
         nearest(network, origins, sites, distances=False, engine="cch"),
         nearest(network, origins, sites, distances=False, engine="scipy"),
+        # At one speed a length is time x speed, and times are whole quanta: two equally quick paths
+        # may differ by up to a quantum's metres an edge (1.5 m where an edge of 1.5 m takes one).
+        atol_m=float((network.length_m / network.minutes).max()) * MINUTES_QUANTUM * len(network.source),
     )
 
 
@@ -234,35 +237,94 @@ def test_the_hierarchy_is_built_by_default_only_where_it_pays(rutland, tmp_path,
 @pytest.mark.parametrize("slow", ["hierarchy", "scipy"])
 def test_a_large_query_uses_the_engine_a_sample_times_faster(rutland, monkeypatch, caplog, slow):
     """Above _PROBE_WORK the default engine is timed on a sample of each (which is faster depends on
-    the graph): the one made slow here is left out, and the pairs are the same either way."""
+    the graph): the one made slow here, per search or per row, is left out, the other answers the
+    whole query, and the pairs are the same either way."""
     import time
 
     from nearcare.network import search
 
+    caplog.set_level("INFO", logger="nearcare")
     network = rutland["drive"]
     origins = snap(network, scattered(network, 300, 8, "o"), side="origin")
-    sites = snap(network, scattered(network, 120, 9, "s"), side="destination")
+    sites = snap(network, scattered(network, 250, 9, "s"), side="destination")
     oracle = pairs_within(network, origins, sites, 15.0, distances=False, engine="scipy", workers=1)
-    hierarchy.metric(network)  # built: the hierarchy is the default unless the sample says otherwise
-    assert "timed on a sample" not in caplog.text  # below _PROBE_WORK (Rutland): no sample is timed
+    hierarchy.metric(network)  # built: the hierarchy is the default unless a sample says otherwise
+    caplog.clear()
     pairs_within(network, origins, sites, 15.0, distances=False)
-    assert "timed on a sample" not in caplog.text
+    assert "routing" not in caplog.text  # the hierarchy answered, SciPy never ran
+    assert "timed on a sample" not in caplog.text  # below _PROBE_WORK (Rutland): no sample is timed
+    caplog.clear()
 
-    # A pause per call: far longer than either engine's sample takes on Rutland.
-    if slow == "hierarchy":
-        query = hierarchy.minutes_matrix
+    # A pause per search or per row: far longer than either engine takes for one on Rutland.
+    rows, searches = [], []
+    query = hierarchy.minutes_matrix
 
-        def slow_query(*args):
-            time.sleep(0.05)
-            yield from query(*args)
+    def counted_query(network, sources, targets):
+        rows.append((len(sources), sum(searches)))  # with the searches run so far (the sample's)
+        if slow == "hierarchy":
+            time.sleep(0.002 * len(sources))
+        yield from query(network, sources, targets)
 
-        monkeypatch.setattr(hierarchy, "minutes_matrix", slow_query)
-    else:
-        search_pairs = search._scipy_pairs
-        monkeypatch.setattr(search, "_scipy_pairs", lambda *a: time.sleep(0.05) or search_pairs(*a))
+    def counted_search(graph, indices, **kwargs):
+        searches.append(len(indices))
+        if slow == "scipy":
+            time.sleep(0.002 * len(indices))
+        return dijkstra(graph, indices=indices, **kwargs)
+
+    dijkstra = search.dijkstra
+    monkeypatch.setattr(hierarchy, "minutes_matrix", counted_query)
+    monkeypatch.setattr(search, "dijkstra", counted_search)
     monkeypatch.setattr(search, "_PROBE_WORK", 0)
-    with caplog.at_level("INFO", logger="nearcare"):
-        chosen = pairs_within(network, origins, sites, 15.0, distances=False, workers=1)
+    chosen = pairs_within(network, origins, sites, 15.0, distances=False, workers=1)
     expected = "scipy" if slow == "hierarchy" else "cch"
     assert f"engine: {expected} (timed on a sample" in caplog.text
+    (sampled_rows, sampled_searches), *whole_query = rows
+    assert sampled_rows < len(np.unique(origins.node)) / 10 and sampled_searches < len(sites.ids) / 10
+    if expected == "scipy":  # the whole query: every search, and no more hierarchy rows
+        assert not whole_query and sum(searches) - sampled_searches >= len(np.unique(sites.node)) // 2
+    else:
+        assert sum(searches) == sampled_searches
+        assert sum(n for n, _ in whole_query) == len(np.unique(origins.node))
     assert_same_pairs(chosen, oracle)
+
+
+def test_walking_is_symmetric_and_driving_is_not(rutland):
+    assert hierarchy.symmetric(rutland["walk"]) and not hierarchy.symmetric(rutland["drive"])
+    walk = rutland["walk"]
+    # One edge made slower one way breaks it, as would a parallel quicker edge.
+    slower = Network(
+        "walk",
+        walk.osm_id,
+        walk.easting,
+        walk.northing,
+        walk.source,
+        walk.target,
+        walk.length_m,
+        np.r_[walk.minutes[:-1], walk.minutes[-1] * 2],
+    )
+    assert not hierarchy.symmetric(slower)
+    parallel = Network(
+        "walk",
+        walk.osm_id,
+        walk.easting,
+        walk.northing,
+        np.r_[walk.source, walk.source[:1]],
+        np.r_[walk.target, walk.target[:1]],
+        np.r_[walk.length_m, walk.length_m[:1]],
+        np.r_[walk.minutes, walk.minutes[:1] / 2],
+    )
+    assert not hierarchy.symmetric(parallel)
+
+
+def test_a_turned_query_in_many_batches_gives_the_same_pairs(rutland, monkeypatch):
+    """Walking, the hierarchy queries from the fewer sites and turns the answer round, a batch of
+    origins at a time: in batches of 150 origins, still SciPy's pairs and nearest."""
+    network = rutland["walk"]
+    origins = snap(network, scattered(network, 400, 10, "o"), side="origin")
+    sites = snap(network, scattered(network, 30, 11, "s"), side="destination")
+    scipy = pairs_within(network, origins, sites, 30.0, engine="scipy", workers=1)
+    near = nearest(network, origins, sites, engine="scipy")
+    monkeypatch.setattr(hierarchy, "_BATCH_CELLS", len(np.unique(sites.node)) * 150)  # 150 origins a batch
+    assert hierarchy._turned(network, len(np.unique(origins.node)), len(np.unique(sites.node)))
+    assert_same_pairs(pairs_within(network, origins, sites, 30.0, engine="cch"), scipy)
+    assert_same_nearest(nearest(network, origins, sites, engine="cch"), near)

@@ -158,10 +158,28 @@ def _keep_topology(network: Network, topology) -> None:
 
 
 def symmetric(network: Network) -> bool:
-    """Whether every edge has a reverse of the same minutes (walking): then b is as far from a as a from b."""
+    """Whether every edge has a reverse of the same minutes (walking): then b is as far from a as a from b.
+
+    Compared on the quickest edge of each ordered pair of nodes (as both engines route), from the
+    edge arrays, with no matrix kept; most drive networks fail at once on a node's edges out and in.
+    """
     if "symmetric" not in network.cache:
-        forward = network.matrix("minutes")
-        network.cache["symmetric"] = (forward != forward.T).nnz == 0
+        n = network.n_nodes
+        same = np.array_equal(
+            np.bincount(network.source, minlength=n), np.bincount(network.target, minlength=n)
+        )
+        if same:
+            source, target = network.source.astype(np.int64), network.target.astype(np.int64)
+
+            def quickest(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                order = np.lexsort((network.minutes, key))
+                key, minutes = key[order], network.minutes[order]
+                first = np.r_[True, key[1:] != key[:-1]]
+                return key[first], minutes[first]
+
+            forward, backward = quickest(source * n + target), quickest(target * n + source)
+            same = np.array_equal(forward[0], backward[0]) and np.array_equal(forward[1], backward[1])
+        network.cache["symmetric"] = bool(same)
     return network.cache["symmetric"]
 
 
@@ -173,13 +191,14 @@ def _turned(network: Network, n_sources: int, n_targets: int) -> bool:
 
 def query_plan(
     network: Network, sources: np.ndarray, targets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """How ``minutes_matrix`` queries: its rows' nodes, its columns', and the rows it runs in all
-    (the targets' once per batch of sources where it turns the query round)."""
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """How ``minutes_matrix`` queries: its rows' nodes, its columns', the rows it runs in all (the
+    targets' once per batch of sources where it turns the query round) and the columns of each."""
+    batch = max(1, _BATCH_CELLS // max(len(targets), 1))
     if not _turned(network, len(sources), len(targets)):
-        return sources, targets, len(sources)
-    batches = -(-len(sources) // max(1, _BATCH_CELLS // max(len(targets), 1)))
-    return targets, sources, batches * len(targets)
+        return sources, targets, len(sources), len(targets)
+    batches = -(-len(sources) // batch)
+    return targets, sources, batches * len(targets), min(batch, len(sources))
 
 
 def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray):

@@ -72,7 +72,9 @@ _REGION_SHARE = 0.15
 # 3-4x sooner than SciPy on Rutland's roads, half as fast on a square grid), and at this size a
 # sample costs a few per cent. Below it, both answer within a second or so and the hierarchy is used.
 _PROBE_WORK = 10_000_000
-_PROBE_SHARE = 0.02  # of SciPy's searches and of the hierarchy's rows timed, at least _PROBE_MIN
+# The share of SciPy's searches and of the hierarchy's rows timed: at least _PROBE_MIN, so a query of
+# fewer than _PROBE_MIN / _PROBE_SHARE searches (where a sample would be much of the work) is not timed.
+_PROBE_SHARE = 0.02
 _PROBE_MIN = 4
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
@@ -811,7 +813,7 @@ def pairs_within(
     if chosen == "cch" and engine is None:
         _, n_searches = _search_side(origins, destinations, uniform)
         work = n_searches * _searched_nodes(network, max_minutes)
-        if work >= _PROBE_WORK:
+        if work >= _PROBE_WORK and n_searches * _PROBE_SHARE >= _PROBE_MIN:
             cores = (workers or os.cpu_count() or 1) if work >= _PARALLEL_WORK else 1
             chosen = _faster_engine(network, origins, destinations, max_minutes, uniform, cores)
     if chosen == "cch":
@@ -858,42 +860,47 @@ def _faster_engine(
 ) -> str:
     """'cch' or 'scipy', whichever answers these pairs sooner, timed on a sample of each.
 
-    SciPy runs a share of its searches (each against every point of the other side) in one process,
-    scaled to all its searches shared by the ``cores`` the whole query would use; the hierarchy a
-    share of its rows against every column, scaled to all its rows. The two give the same pairs, so
-    only the time depends on the choice.
+    SciPy runs one of its searches, then a share of them (each against every point of the other
+    side), in one process: the difference, per search, scaled to all its searches shared by the
+    ``cores`` the whole query would use, plus the one search's time for what a call costs whatever
+    its searches. The hierarchy runs a share of its rows against one query's columns, scaled to all
+    its rows. The two give the same pairs, so only the time depends on the choice.
     """
-    with step("choosing the faster engine (a sample of each)"):
-        from_destinations, n_searches = _search_side(origins, destinations, uniform)
-        side = destinations if from_destinations else origins
-        k = min(len(side.ids), max(_PROBE_MIN, round(n_searches * _PROBE_SHARE)))
+    from_destinations, n_searches = _search_side(origins, destinations, uniform)
+    side = destinations if from_destinations else origins
+    # What each engine builds once per network is built before the clock starts; the matrix only
+    # stays if SciPy is chosen.
+    hierarchy.customised(network)
+    matrix_key = ("matrix", "minutes", from_destinations)
+    had_matrix = matrix_key in network.cache
+    network.matrix("minutes", reverse=from_destinations)
+
+    def scipy_seconds(count: int) -> tuple[float, int]:
         keep = np.zeros(len(side.ids), bool)
-        keep[np.linspace(0, len(side.ids) - 1, k).round().astype(np.int64)] = True  # spread over the side
+        keep[np.linspace(0, len(side.ids) - 1, count).round().astype(np.int64)] = True  # spread out
         sample = side.only(keep)
-        _, sampled = (
-            _search_side(origins, sample, uniform)
-            if from_destinations
-            else _search_side(sample, destinations, uniform)
-        )
-        # What each engine builds once per network is built before the clock starts.
-        network.matrix("minutes", reverse=from_destinations)
-        hierarchy.customised(network)
+        o, d = (origins, sample) if from_destinations else (sample, destinations)
         start = time.perf_counter()
-        if from_destinations:
-            _scipy_pairs(network, origins, sample, max_minutes, uniform, False, 1)
-        else:
-            _scipy_pairs(network, sample, destinations, max_minutes, uniform, False, 1)
-        scipy_s = (time.perf_counter() - start) * n_searches / max(sampled, 1) / cores
+        _scipy_pairs(network, o, d, max_minutes, uniform, False, 1, progress="routing a sample")
+        return time.perf_counter() - start, _search_side(o, d, uniform)[1]
+
+    with step("choosing the faster engine (a sample of each)"):
+        one, _ = scipy_seconds(1)
+        some, sampled = scipy_seconds(min(len(side.ids), max(_PROBE_MIN, round(n_searches * _PROBE_SHARE))))
+        per_search = max(some - one, 0.0) / max(sampled - 1, 1)
+        scipy_s = one + per_search * max(n_searches - 1, 0) / max(1, min(cores, n_searches))
         sources, targets = np.unique(origins.node), np.unique(destinations.node)
-        rows, columns, total_rows = hierarchy.query_plan(network, sources, targets)
+        rows, columns, total_rows, per_query = hierarchy.query_plan(network, sources, targets)
         k = min(len(rows), max(_PROBE_MIN, round(total_rows * _PROBE_SHARE)))
         start = time.perf_counter()
         for _ in hierarchy.minutes_matrix(
-            network, rows[np.linspace(0, len(rows) - 1, k).round().astype(np.int64)], columns
+            network, rows[np.linspace(0, len(rows) - 1, k).round().astype(np.int64)], columns[:per_query]
         ):
             pass
         cch_s = (time.perf_counter() - start) * total_rows / k
     chosen = "scipy" if scipy_s < cch_s else "cch"
+    if chosen == "cch" and not had_matrix:
+        network.cache.pop(matrix_key, None)
     log.info(
         "engine: %s (timed on a sample, for the whole query: SciPy %.2f s, hierarchy %.2f s)",
         chosen,
@@ -903,7 +910,9 @@ def _faster_engine(
     return chosen
 
 
-def _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, workers) -> pd.DataFrame:
+def _scipy_pairs(
+    network, origins, destinations, max_minutes, uniform, traced, workers, *, progress: str = "routing"
+) -> pd.DataFrame:
     """Bounded Dijkstra searches from whichever side needs fewer, door to door.
 
     A search starts from a distinct node, or, where points are fewer than their nodes (a point
@@ -989,9 +998,9 @@ def _scipy_pairs(network, origins, destinations, max_minutes, uniform, traced, w
     try:
         if parallel:
             with mp.get_context("fork").Pool(workers) as pool:
-                results = list(steps(pool.imap(_search_batch, chunks), "routing", total=len(chunks)))
+                results = list(steps(pool.imap(_search_batch, chunks), progress, total=len(chunks)))
         else:
-            results = [_search_batch(c) for c in steps(chunks, "routing", total=len(chunks))]
+            results = [_search_batch(c) for c in steps(chunks, progress, total=len(chunks))]
     finally:
         del _SEARCHES[key]
     search = order[np.concatenate([r[0] + off for r, off in zip(results, cuts, strict=True)])]

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from fastapi import HTTPException
 
 from nearcare._errors import StoreError
+from nearcare._progress import log
 from nearcare.project import Project
 
 T = TypeVar("T")
@@ -172,6 +173,8 @@ class StoreAccess:
 
     def _close_when_idle(self) -> None:
         with self._idle_lock:
+            if self._closer is not threading.current_thread():
+                return  # cancelled by release() while it waited for the lock: a newer timer may run
             self._closer = None
             idle_for = time.monotonic() - self._last_read
             if idle_for < LINGER_SECONDS and not _exiting:
@@ -182,15 +185,19 @@ class StoreAccess:
                 self._idle.close()
                 self._idle = None
 
-    def release(self) -> None:
-        """Close the idle read-only connection now (requests open it again when they need it)."""
+    def release(self) -> threading.Timer | None:
+        """Close the idle read-only connection now (requests open it again when they need it).
+
+        Returns the timer it stopped, if any (its thread ends soon after; join it to wait).
+        """
         with self._idle_lock:
-            if self._closer is not None:
-                self._closer.cancel()
-                self._closer = None
+            stopped, self._closer = self._closer, None
+            if stopped is not None:
+                stopped.cancel()
             if self._idle is not None:
                 self._idle.close()
                 self._idle = None
+        return stopped
 
     @contextmanager
     def writing(self, tables: Iterable[str]) -> Iterator[Project]:
@@ -233,5 +240,12 @@ def _close_at_exit() -> None:
     """
     global _exiting
     _exiting = True
+    stopped = []
     for store in list(_OPEN):
-        store.release()
+        try:
+            stopped.append(store.release())
+        except Exception as exc:  # one store's failure must not leave the others open
+            log.warning("could not close the store %s at exit: %s", store.path, exc)
+    for timer in stopped:
+        if timer is not None:
+            timer.join(timeout=5)
