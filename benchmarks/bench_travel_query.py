@@ -32,6 +32,7 @@ takes most of an hour a round.)
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -195,6 +196,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
+    # The default engine's choice on a large query, with both estimates (nearcare's log line).
+    choices = logging.StreamHandler()
+    choices.addFilter(lambda record: record.getMessage().startswith("engine:"))
+    logging.getLogger("nearcare").addHandler(choices)
+    logging.getLogger("nearcare").setLevel(logging.INFO)
     shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes]
     print(
         f"pairs within {CUTOFF:g} min (500 x 200 and smaller); nearest for every shape; median of {args.rounds}"

@@ -182,3 +182,26 @@ def test_a_server_process_closes_its_idle_store_before_the_interpreter_finalizes
     assert run.returncode == 0, run.stderr
     assert "idle open: True True" in run.stdout  # the request left the lingering connection and its timer
     assert "at finalize: True True 0" in run.stdout, run.stdout
+
+
+def test_one_store_that_fails_to_close_at_exit_leaves_the_others_closed(web_store, monkeypatch, caplog):
+    import weakref
+
+    from nearcare.web import state
+
+    class Broken:
+        path = Path("broken.duckdb")
+
+        def release(self):
+            raise OSError("disk gone")
+
+    good = state.StoreAccess(web_store)
+    with good.reading():
+        pass
+    broken = Broken()
+    monkeypatch.setattr(state, "_OPEN", weakref.WeakSet([broken, good]))
+    monkeypatch.setattr(state, "_exiting", False)  # put back for the rest of the session
+    with caplog.at_level("WARNING", logger="nearcare"):
+        state._close_at_exit()
+    assert good._idle is None and good._closer is None
+    assert "could not close the store broken.duckdb at exit: disk gone" in caplog.text

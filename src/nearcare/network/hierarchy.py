@@ -183,9 +183,13 @@ def symmetric(network: Network) -> bool:
     return network.cache["symmetric"]
 
 
+def _sources_per_batch(n_targets: int) -> int:
+    return max(1, _BATCH_CELLS // max(n_targets, 1))
+
+
 def _turned(network: Network, n_sources: int, n_targets: int) -> bool:
     """Whether to query from the targets and turn the answer round (see ``minutes_matrix``)."""
-    batches = -(-n_sources // max(1, _BATCH_CELLS // max(n_targets, 1)))
+    batches = -(-n_sources // _sources_per_batch(n_targets))
     return batches * n_targets < n_sources and symmetric(network)
 
 
@@ -194,9 +198,9 @@ def query_plan(
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """How ``minutes_matrix`` queries: its rows' nodes, its columns', the rows it runs in all (the
     targets' once per batch of sources where it turns the query round) and the columns of each."""
-    batch = max(1, _BATCH_CELLS // max(len(targets), 1))
     if not _turned(network, len(sources), len(targets)):
         return sources, targets, len(sources), len(targets)
+    batch = _sources_per_batch(len(targets))
     batches = -(-len(sources) // batch)
     return targets, sources, batches * len(targets), min(batch, len(sources))
 
@@ -212,7 +216,7 @@ def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray):
     from pyroutingkit import INF_WEIGHT  # optional dependency, imported where used
 
     turned = _turned(network, len(sources), len(targets))
-    batch = max(1, _BATCH_CELLS // max(len(targets), 1))
+    batch = _sources_per_batch(len(targets))
     for i in range(0, len(sources), batch):
         rows = np.asarray(sources[i : i + batch], np.uint32)
         with _lock(network):

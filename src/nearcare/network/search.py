@@ -811,11 +811,13 @@ def pairs_within(
     searches = min(len(o_nodes), len(d_nodes))
     chosen = _engine(network, engine, traced, max_minutes, "cch", searches)
     if chosen == "cch" and engine is None:
-        _, n_searches = _search_side(origins, destinations, uniform)
+        from_destinations, n_searches = _search_side(origins, destinations, uniform)
         work = n_searches * _searched_nodes(network, max_minutes)
         if work >= _PROBE_WORK and n_searches * _PROBE_SHARE >= _PROBE_MIN:
             cores = (workers or os.cpu_count() or 1) if work >= _PARALLEL_WORK else 1
-            chosen = _faster_engine(network, origins, destinations, max_minutes, uniform, cores)
+            chosen = _faster_engine(
+                network, origins, destinations, max_minutes, uniform, cores, from_destinations, n_searches
+            )
     if chosen == "cch":
         found = []
         for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes):
@@ -850,6 +852,11 @@ def _searched_nodes(network: Network, max_minutes: float) -> int:
     return max(1, round(network.n_nodes * (share if share <= _REGION_SHARE else 1.0)))
 
 
+def _spread(n: int, k: int) -> np.ndarray:
+    """``k`` of the positions 0..n-1 (k <= n), evenly spread: a sample across a side, not its first few."""
+    return np.linspace(0, n - 1, k).round().astype(np.int64)
+
+
 def _faster_engine(
     network: Network,
     origins: Snapped,
@@ -857,6 +864,8 @@ def _faster_engine(
     max_minutes: float,
     uniform: float | None,
     cores: int,
+    from_destinations: bool,
+    n_searches: int,
 ) -> str:
     """'cch' or 'scipy', whichever answers these pairs sooner, timed on a sample of each.
 
@@ -865,8 +874,8 @@ def _faster_engine(
     ``cores`` the whole query would use, plus the one search's time for what a call costs whatever
     its searches. The hierarchy runs a share of its rows against one query's columns, scaled to all
     its rows. The two give the same pairs, so only the time depends on the choice.
+    ``from_destinations`` and ``n_searches``: SciPy's side and searches (``_search_side``).
     """
-    from_destinations, n_searches = _search_side(origins, destinations, uniform)
     side = destinations if from_destinations else origins
     # What each engine builds once per network is built before the clock starts; the matrix only
     # stays if SciPy is chosen.
@@ -877,7 +886,7 @@ def _faster_engine(
 
     def scipy_seconds(count: int) -> tuple[float, int]:
         keep = np.zeros(len(side.ids), bool)
-        keep[np.linspace(0, len(side.ids) - 1, count).round().astype(np.int64)] = True  # spread out
+        keep[_spread(len(side.ids), count)] = True
         sample = side.only(keep)
         o, d = (origins, sample) if from_destinations else (sample, destinations)
         start = time.perf_counter()
@@ -893,9 +902,7 @@ def _faster_engine(
         rows, columns, total_rows, per_query = hierarchy.query_plan(network, sources, targets)
         k = min(len(rows), max(_PROBE_MIN, round(total_rows * _PROBE_SHARE)))
         start = time.perf_counter()
-        for _ in hierarchy.minutes_matrix(
-            network, rows[np.linspace(0, len(rows) - 1, k).round().astype(np.int64)], columns[:per_query]
-        ):
+        for _ in hierarchy.minutes_matrix(network, rows[_spread(len(rows), k)], columns[:per_query]):
             pass
         cch_s = (time.perf_counter() - start) * total_rows / k
     chosen = "scipy" if scipy_s < cch_s else "cch"

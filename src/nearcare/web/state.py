@@ -167,9 +167,13 @@ class StoreAccess:
         with self._idle_lock:
             self._last_read = time.monotonic()
             if self._closer is None and not _exiting:
-                self._closer = threading.Timer(LINGER_SECONDS, self._close_when_idle)
-                self._closer.daemon = True
-                self._closer.start()
+                self._start_closer(LINGER_SECONDS)
+
+    def _start_closer(self, seconds: float) -> None:
+        """A daemon timer that closes the idle connection (hold ``_idle_lock``)."""
+        self._closer = threading.Timer(seconds, self._close_when_idle)
+        self._closer.daemon = True
+        self._closer.start()
 
     def _close_when_idle(self) -> None:
         with self._idle_lock:
@@ -178,9 +182,7 @@ class StoreAccess:
             self._closer = None
             idle_for = time.monotonic() - self._last_read
             if idle_for < LINGER_SECONDS and not _exiting:
-                self._closer = threading.Timer(LINGER_SECONDS - idle_for, self._close_when_idle)
-                self._closer.daemon = True
-                self._closer.start()
+                self._start_closer(LINGER_SECONDS - idle_for)
             elif self._idle is not None:
                 self._idle.close()
                 self._idle = None
