@@ -108,7 +108,7 @@ def measure(name, network, rounds, n_origins, n_destinations, cch_nearest=True):
     d_nodes = rng.choice(network.n_nodes, n_destinations, replace=False)
     origins, sites = snapped_at_nodes(o_nodes, "o"), snapped_at_nodes(d_nodes, "d")
     start = time.perf_counter()
-    hierarchy.metric(network)
+    hierarchy.customised(network)
     build = time.perf_counter() - start
     reverse = network.matrix("minutes", reverse=True)
     with_pairs = n_origins * n_destinations <= 500 * 200  # a bigger pair table: bench_network_scale

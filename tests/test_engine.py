@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +121,11 @@ def small_graphs(draw):
     return network, cutoff, draw(st.integers(0, 2**32 - 1))
 
 
+def two_lanes(hierarchy_, reverse, threads, seconds_left):
+    """``hierarchy._lanes`` as if a query's rest always paid for a second thread."""
+    return min(threads, 2)
+
+
 @settings(max_examples=150, deadline=None)
 @given(small_graphs())
 def test_hierarchy_and_scipy_agree_on_generated_graphs(case):
@@ -132,14 +139,17 @@ def test_hierarchy_and_scipy_agree_on_generated_graphs(case):
             rng.uniform(-100, 2100, count),
         )
 
-    # More origins than sites, and fewer: on a symmetric graph the hierarchy queries from the fewer.
+    # More origins than sites, and fewer: the hierarchy queries from the fewer, turned round on the
+    # reverse network's metric where the graph is not the same both ways (here for any rows saved),
+    # and shared over two threads, each with its own metric.
     n_origins, n_sites = (12, 4) if seed % 2 else (3, 9)
     origins = snap(network, points(n_origins, "o"), side="origin", max_snap_m=1e5)
     sites = snap(network, points(n_sites, "s"), side="destination", max_snap_m=1e5)
-    assert_same_pairs(
-        pairs_within(network, origins, sites, cutoff, distances=False, engine="cch"),
-        pairs_within(network, origins, sites, cutoff, distances=False, engine="scipy", workers=1),
-    )
+    scipy = pairs_within(network, origins, sites, cutoff, distances=False, engine="scipy", workers=1)
+    assert_same_pairs(pairs_within(network, origins, sites, cutoff, distances=False, engine="cch"), scipy)
+    with mock.patch.object(hierarchy, "_TURN_ROWS", 1), mock.patch.object(hierarchy, "_lanes", two_lanes):
+        turned = pairs_within(network, origins, sites, cutoff, distances=False, engine="cch", workers=2)
+    assert_same_pairs(turned, scipy)
     assert_same_nearest(
         nearest(network, origins, sites, distances=False, engine="cch"),
         nearest(network, origins, sites, distances=False, engine="scipy"),
@@ -192,7 +202,7 @@ def test_hierarchy_is_kept_beside_the_store_and_reused(rutland, tmp_path, monkey
     assert (kept / "sha256").read_text().strip() == hierarchy._checksum(kept)
 
     walk = fresh("walk")
-    hierarchy.metric(walk)
+    hierarchy.customised(walk)
     assert len(built) == 2  # its own edges, its own folder
     kept_now = sorted(p.name.split("-")[0] for p in (tmp_path / "store.duckdb.cch").iterdir())
     assert kept_now == ["drive", "walk"]  # no partial folder left
@@ -239,16 +249,20 @@ def test_a_large_query_uses_the_engine_a_sample_times_faster(rutland, monkeypatc
     """Above _PROBE_WORK the default engine is timed on a sample of each (which is faster depends on
     the graph): the one made slow here, per search or per row, is left out, the other answers the
     whole query, and the pairs are the same either way."""
+    import dataclasses
     import time
 
     from nearcare.network import search
 
     caplog.set_level("INFO", logger="nearcare")
-    network = rutland["drive"]
+    network = dataclasses.replace(rutland["drive"])  # a fresh cache: what is made here is all there is
     origins = snap(network, scattered(network, 300, 8, "o"), side="origin")
     sites = snap(network, scattered(network, 250, 9, "s"), side="destination")
     oracle = pairs_within(network, origins, sites, 15.0, distances=False, engine="scipy", workers=1)
-    hierarchy.metric(network)  # built: the hierarchy is the default unless a sample says otherwise
+    # Built, with both metrics: the hierarchy is the default unless a sample says otherwise, and its
+    # query is turned round onto the reverse metric (the 50 rows saved would not pay for making it).
+    hierarchy.customised(network)
+    hierarchy.customised(network, reverse=True)
     caplog.clear()
     pairs_within(network, origins, sites, 15.0, distances=False)
     assert "routing" not in caplog.text  # the hierarchy answered, SciPy never ran
@@ -259,11 +273,12 @@ def test_a_large_query_uses_the_engine_a_sample_times_faster(rutland, monkeypatc
     rows, searches = [], []
     query = hierarchy.minutes_matrix
 
-    def counted_query(network, sources, targets):
-        rows.append((len(sources), sum(searches)))  # with the searches run so far (the sample's)
+    def counted_query(network, sources, targets, threads=1):
+        plan = hierarchy.query_plan(network, sources, targets)  # its rows: the targets, if turned
+        rows.append((plan.total_rows, sum(searches)))  # with the searches run so far (the sample's)
         if slow == "hierarchy":
-            time.sleep(0.002 * len(sources))
-        yield from query(network, sources, targets)
+            time.sleep(0.002 * plan.total_rows)
+        yield from query(network, sources, targets, threads)
 
     def counted_search(graph, indices, **kwargs):
         searches.append(len(indices))
@@ -279,12 +294,16 @@ def test_a_large_query_uses_the_engine_a_sample_times_faster(rutland, monkeypatc
     expected = "scipy" if slow == "hierarchy" else "cch"
     assert f"engine: {expected} (timed on a sample" in caplog.text
     (sampled_rows, sampled_searches), *whole_query = rows
-    assert sampled_rows < len(np.unique(origins.node)) / 10 and sampled_searches < len(sites.ids) / 10
+    o_nodes, s_nodes = np.unique(origins.node), np.unique(sites.node)
+    plan = hierarchy.query_plan(network, o_nodes, s_nodes)
+    query_rows = plan.total_rows
+    assert plan.turned and len(s_nodes) < len(o_nodes) and query_rows == len(s_nodes)
+    assert sampled_rows < query_rows / 10 and sampled_searches < len(sites.ids) / 10
     if expected == "scipy":  # the whole query: every search, and no more hierarchy rows
-        assert not whole_query and sum(searches) - sampled_searches >= len(np.unique(sites.node)) // 2
+        assert not whole_query and sum(searches) - sampled_searches >= len(s_nodes) // 2
     else:
         assert sum(searches) == sampled_searches
-        assert sum(n for n, _ in whole_query) == len(np.unique(origins.node))
+        assert sum(n for n, _ in whole_query) == query_rows
     assert_same_pairs(chosen, oracle)
 
 
@@ -325,6 +344,131 @@ def test_a_turned_query_in_many_batches_gives_the_same_pairs(rutland, monkeypatc
     scipy = pairs_within(network, origins, sites, 30.0, engine="scipy", workers=1)
     near = nearest(network, origins, sites, engine="scipy")
     monkeypatch.setattr(hierarchy, "_BATCH_CELLS", len(np.unique(sites.node)) * 150)  # 150 origins a batch
-    assert hierarchy._turned(network, len(np.unique(origins.node)), len(np.unique(sites.node)))
+    assert hierarchy.query_plan(network, np.unique(origins.node), np.unique(sites.node)).turned
     assert_same_pairs(pairs_within(network, origins, sites, 30.0, engine="cch"), scipy)
     assert_same_nearest(nearest(network, origins, sites, engine="cch"), near)
+
+
+def oracle_minutes(network: Network, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    from scipy.sparse.csgraph import dijkstra
+
+    return dijkstra(network.matrix("minutes"), indices=sources)[:, targets]
+
+
+@pytest.mark.parametrize("mode", ["walk", "drive"])
+def test_a_query_shared_over_threads_gives_the_same_minutes(rutland, monkeypatch, mode):
+    """Shared over two threads, each customising a metric of its own (the reverse network's where a
+    drive query is turned round), in many small batches: SciPy's minutes, to the quantum."""
+    import dataclasses
+
+    network = dataclasses.replace(rutland[mode])  # a fresh cache: its own hierarchy and metrics
+    rng = np.random.default_rng(12)
+    sources = np.sort(rng.choice(network.n_nodes, 700, replace=False))
+    targets = np.sort(rng.choice(network.n_nodes, 90, replace=False))
+    monkeypatch.setattr(hierarchy, "_lanes", two_lanes)
+    monkeypatch.setattr(hierarchy, "_BATCH_CELLS", 90 * 250)  # three batches of sources
+    plan = hierarchy.query_plan(network, sources, targets)
+    assert plan.turned and plan.reverse == (mode == "drive")
+    got = np.vstack([m for _, m in hierarchy.minutes_matrix(network, sources, targets, threads=2)])
+    np.testing.assert_allclose(got, oracle_minutes(network, sources, targets), rtol=1e-12, atol=1e-9)
+    assert network.cache["cch"].made(plan.reverse) == 2  # two metrics: one a thread
+
+
+def test_a_drive_query_turns_round_only_where_it_pays(rutland):
+    """On a network not the same both ways, turning round needs the reverse network's metric: made
+    where the rows saved pay for it, then used for any query it shortens."""
+    import dataclasses
+
+    network = dataclasses.replace(rutland["drive"])
+    nodes = np.arange(0, network.n_nodes, 7)
+    few, some, many = nodes[:50], nodes[:200], nodes[: 50 + hierarchy._TURN_ROWS]
+    # With no metric made yet, turning round makes only the reverse one: it turns for any rows saved.
+    assert hierarchy.query_plan(network, some, few).turned
+    hierarchy.customised(network)  # the forward metric made
+    assert not hierarchy.query_plan(network, some, few).turned  # 150 rows saved: not worth a metric
+    plan = hierarchy.query_plan(network, many, few)
+    assert plan.turned and plan.reverse and plan.total_rows == 50
+    for _ in hierarchy.minutes_matrix(network, many, few):
+        pass
+    assert hierarchy.query_plan(network, some, few).turned  # the reverse metric is made now
+    assert not hierarchy.query_plan(network, few, some).turned  # already from the fewer side
+
+
+def test_nodes_given_as_a_strided_view_are_read_as_they_are(rutland):
+    """RoutingKit reads an array's buffer as it lies in memory: a strided view (every other node)
+    must reach it as the nodes it holds, not as the buffer's first ones."""
+    network = rutland["drive"]
+    nodes = np.arange(0, 4000, 10, dtype=np.uint32)
+    sources, targets = nodes[::2], nodes[1::2][:40]
+    got = np.vstack([m for _, m in hierarchy.minutes_matrix(network, sources, targets)])
+    np.testing.assert_allclose(got, oracle_minutes(network, sources, targets), rtol=1e-12, atol=1e-9)
+
+
+def test_a_query_takes_more_threads_only_where_they_pay(rutland, monkeypatch):
+    """A thread more costs a metric's customisation and memory: taken for what is left of a query
+    if that is at least twice a customisation (and _LANE_MIN_SECONDS) and the metric fits in half
+    the free memory; metrics made already are used whatever is left."""
+    import dataclasses
+
+    network = dataclasses.replace(rutland["walk"])
+    hierarchy.customised(network)
+    made = network.cache["cch"]
+    made.customise_seconds, made.metric_bytes = 1.0, 1_000_000
+    assert hierarchy._lanes(made, False, 1, 100.0) == 1  # one thread asked for
+    assert hierarchy._lanes(made, False, 2, 1.9) == 1  # the rest takes less than two customisations
+    assert hierarchy._lanes(made, False, 2, 2.1) == 2
+    assert hierarchy._lanes(made, False, 4, 2.1) == 2  # each thread more must save two customisations
+    assert hierarchy._lanes(made, False, 4, 6.1) == 4
+    assert hierarchy._lanes(made, False, 8, 6.1) == 4
+    made.metric_bytes = 10**15  # more than the machine has free
+    assert hierarchy._lanes(made, False, 2, 100.0) == 1
+    assert hierarchy.seconds_on(network, False, 10.0, 2) == 10.0
+    made.metric_bytes = 1_000_000
+    assert hierarchy.seconds_on(network, False, 10.0, 2) == pytest.approx(1.0 + 9.0 / 2)
+    with made.metric(network, False, 2), made.metric(network, False, 2):
+        pass  # a second metric, made by a query shared over two threads
+    assert hierarchy._lanes(made, False, 2, 0.0) == 2  # made already: used however little is left
+    assert hierarchy.seconds_on(network, False, 10.0, 2) == pytest.approx(10.0 / 2)
+
+
+def test_a_metric_that_fails_to_customise_is_not_counted(rutland, monkeypatch):
+    """A customisation that fails (out of memory, say) leaves no metric counted that does not exist:
+    the next query makes one and answers, and a thread waiting for a metric is woken to make it."""
+    import dataclasses
+    import threading
+
+    network = dataclasses.replace(rutland["walk"])
+    made = hierarchy._hierarchy(network)
+    customise, calls = made._customise, []
+
+    def fails_once(network, reverse):
+        calls.append(reverse)
+        if len(calls) == 1:
+            raise MemoryError("no room for a metric")
+        return customise(network, reverse)
+
+    monkeypatch.setattr(made, "_customise", fails_once)
+    nodes = np.arange(0, 3000, 30)
+    with pytest.raises(MemoryError):
+        next(hierarchy.minutes_matrix(network, nodes, nodes[:20]))
+    assert made.made(False) == 0 and made.made(True) == 0
+    got = np.vstack([m for _, m in hierarchy.minutes_matrix(network, nodes, nodes[:20])])
+    np.testing.assert_allclose(got, oracle_minutes(network, nodes, nodes[:20]), rtol=1e-12, atol=1e-9)
+
+    # One metric, held by one thread: another waits for it, and gets it once it is given back.
+    reverse = hierarchy.query_plan(network, nodes, nodes[:20]).reverse
+    assert made.made(reverse) == 1
+    answered: list = []
+    with made.metric(network, reverse) as metric:
+        waiter = threading.Thread(
+            target=lambda: answered.append(
+                [m for _, m in hierarchy.minutes_matrix(network, nodes, nodes[:20])]
+            )
+        )
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and not answered  # waiting: the only metric is held here
+        assert metric is not None
+    waiter.join(30)
+    assert answered and made.made(reverse) == 1
+    np.testing.assert_allclose(np.vstack(answered[0]), got, rtol=1e-12, atol=1e-9)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from nearcare._format import figure as _figure
 from nearcare._format import whole as _whole
 from nearcare._progress import set_quiet
 from nearcare._version import __version__
+from nearcare.network.search import cores
 from nearcare.project import Project, import_kinds
 
 console = Console(soft_wrap=True)
@@ -32,7 +32,7 @@ errors = Console(stderr=True, soft_wrap=True)
 StoreOption = Annotated[Path, typer.Option("--store", help="The analysis store (a DuckDB file).")]
 
 # The library works on one core unless told otherwise; the command line uses them all.
-WORKERS = os.cpu_count() or 1
+WORKERS = cores()
 
 # typer >= 0.20 vendors click, older versions use it: find click's base exception either way.
 _ClickException: type[Exception] = next(
@@ -1138,7 +1138,7 @@ def workforce_risk(
         out,
         "practices at risk",
         lambda p: (
-            found := p.practices_at_risk(area, closures=closures, workers=os.cpu_count() or 1),
+            found := p.practices_at_risk(area, closures=closures, workers=WORKERS),
             found[0],
         ),
     )

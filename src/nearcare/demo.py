@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from nearcare.bundle import BUNDLE_AREA, load_bundle
 from nearcare.neighbourhoods import check as check_neighbourhoods
 from nearcare.neighbourhoods import design as design_neighbourhoods
 from nearcare.network import build_networks
+from nearcare.network.search import cores
 from nearcare.report import area_report
 from nearcare.report.defib import defib_section
 from nearcare.report.neighbourhoods import neighbourhood_section
@@ -90,7 +90,7 @@ def run_demo(out: Path, *, log=print) -> DemoResult:
             check_scenario(store, closure)
             closure_result = run_scenario(store, closure, mode="drive")  # on the Rutland road network
         with step("ranking every practice closure"):  # counted inside, closure by closure
-            ranked = rank_closures(store, "gp", mode="crowfly", workers=os.cpu_count() or 1)
+            ranked = rank_closures(store, "gp", mode="crowfly", workers=cores())
         ranked.to_csv(out / "ranked_practice_closures.csv", index=False)
         log(f"scenario: {closure.name}; ranked {len(ranked)} single practice closures across LLR")
         with step("siting defibrillators"):

@@ -76,6 +76,9 @@ _PROBE_WORK = 10_000_000
 # fewer than _PROBE_MIN / _PROBE_SHARE searches (where a sample would be much of the work) is not timed.
 _PROBE_SHARE = 0.02
 _PROBE_MIN = 4
+# Timed: that share, but at least this many searches or rows, as a few can all be quick ones (near
+# the network's edge): on a 100k grid, 4 of 200 searches said 6.5 ms a search for the 10 of all 200.
+_PROBE_SAMPLE = 10
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
 
@@ -781,6 +784,14 @@ def _reach(network: Network) -> _Reach:
     return network.cache["reach"]
 
 
+def cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system has one (a container or
+    a batch scheduler may give it fewer than the machine has), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def pairs_within(
     network: Network,
     origins: Snapped,
@@ -814,13 +825,21 @@ def pairs_within(
         from_destinations, n_searches = _search_side(origins, destinations, uniform)
         work = n_searches * _searched_nodes(network, max_minutes)
         if work >= _PROBE_WORK and n_searches * _PROBE_SHARE >= _PROBE_MIN:
-            cores = (workers or os.cpu_count() or 1) if work >= _PARALLEL_WORK else 1
+            threads = workers or cores()
             chosen = _faster_engine(
-                network, origins, destinations, max_minutes, uniform, cores, from_destinations, n_searches
+                network,
+                origins,
+                destinations,
+                max_minutes,
+                uniform,
+                threads if work >= _PARALLEL_WORK else 1,
+                threads,
+                from_destinations,
+                n_searches,
             )
     if chosen == "cch":
         found = []
-        for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes):
+        for first, minutes in hierarchy.minutes_matrix(network, o_nodes, d_nodes, workers or cores()):
             row, col = np.nonzero(minutes <= max_minutes)
             found.append((row + first, col, minutes[row, col]))
         node_o, node_d, net_minutes = (np.concatenate(x) for x in zip(*found, strict=True))
@@ -863,7 +882,8 @@ def _faster_engine(
     destinations: Snapped,
     max_minutes: float,
     uniform: float | None,
-    cores: int,
+    processes: int,
+    threads: int,
     from_destinations: bool,
     n_searches: int,
 ) -> str:
@@ -871,15 +891,19 @@ def _faster_engine(
 
     SciPy runs one of its searches, then a share of them (each against every point of the other
     side), in one process: the difference, per search, scaled to all its searches shared by the
-    ``cores`` the whole query would use, plus the one search's time for what a call costs whatever
-    its searches. The hierarchy runs a share of its rows against one query's columns, scaled to all
-    its rows. The two give the same pairs, so only the time depends on the choice.
-    ``from_destinations`` and ``n_searches``: SciPy's side and searches (``_search_side``).
+    processes the whole query would use (``processes``; the hierarchy, over ``threads``), plus the one
+    search's time for what a call costs whatever its searches. The hierarchy runs a share of its
+    rows against one query's columns on one thread, scaled to all its rows and to the threads that
+    would share them (``hierarchy.seconds_on``). The two give the same pairs, so only the time
+    depends on the choice. ``from_destinations`` and ``n_searches``: SciPy's side and searches
+    (``_search_side``).
     """
     side = destinations if from_destinations else origins
+    sources, targets = np.unique(origins.node), np.unique(destinations.node)
+    plan = hierarchy.query_plan(network, sources, targets)
     # What each engine builds once per network is built before the clock starts; the matrix only
     # stays if SciPy is chosen.
-    hierarchy.customised(network)
+    hierarchy.customised(network, plan.reverse)
     matrix_key = ("matrix", "minutes", from_destinations)
     had_matrix = matrix_key in network.cache
     network.matrix("minutes", reverse=from_destinations)
@@ -895,16 +919,21 @@ def _faster_engine(
 
     with step("choosing the faster engine (a sample of each)"):
         one, _ = scipy_seconds(1)
-        some, sampled = scipy_seconds(min(len(side.ids), max(_PROBE_MIN, round(n_searches * _PROBE_SHARE))))
+        some, sampled = scipy_seconds(
+            min(len(side.ids), max(_PROBE_SAMPLE, round(n_searches * _PROBE_SHARE)))
+        )
         per_search = max(some - one, 0.0) / max(sampled - 1, 1)
-        scipy_s = one + per_search * max(n_searches - 1, 0) / max(1, min(cores, n_searches))
-        sources, targets = np.unique(origins.node), np.unique(destinations.node)
-        rows, columns, total_rows, per_query = hierarchy.query_plan(network, sources, targets)
-        k = min(len(rows), max(_PROBE_MIN, round(total_rows * _PROBE_SHARE)))
+        scipy_s = one + per_search * max(n_searches - 1, 0) / max(1, min(processes, n_searches))
+        k = min(len(plan.rows), max(_PROBE_SAMPLE, round(plan.total_rows * _PROBE_SHARE)))
         start = time.perf_counter()
-        for _ in hierarchy.minutes_matrix(network, rows[_spread(len(rows), k)], columns[:per_query]):
+        rows, columns = plan.rows[_spread(len(plan.rows), k)], plan.columns[: plan.per_query]
+        for _ in hierarchy.minutes_matrix(
+            network, columns if plan.turned else rows, rows if plan.turned else columns
+        ):
             pass
-        cch_s = (time.perf_counter() - start) * total_rows / k
+        cch_s = hierarchy.seconds_on(
+            network, plan.reverse, (time.perf_counter() - start) * plan.total_rows / k, threads
+        )
     chosen = "scipy" if scipy_s < cch_s else "cch"
     if chosen == "cch" and not had_matrix:
         network.cache.pop(matrix_key, None)
@@ -969,7 +998,7 @@ def _scipy_pairs(
         else None,
     }
     searched = _searched_nodes(network, max_minutes)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or cores()
     parallel = workers > 1 and len(sources) * searched >= _PARALLEL_WORK
     batch = max(
         1,
@@ -1113,7 +1142,7 @@ def _cch_nearest(network: Network, origins: Snapped, joins: pd.DataFrame, unifor
     site_nodes, site_minutes = joins["node"].to_numpy(), joins["minutes"].to_numpy()
     best_col = np.empty(len(o_nodes), np.int64)
     net_minutes = np.empty(len(o_nodes))
-    for first, minutes in hierarchy.minutes_matrix(network, o_nodes, site_nodes):
+    for first, minutes in hierarchy.minutes_matrix(network, o_nodes, site_nodes, cores()):
         total = minutes + site_minutes
         col = np.argmin(total, axis=1)
         best_col[first : first + len(col)] = col
