@@ -2,15 +2,16 @@
 
 The hierarchy's topology (a node order from nested dissection) is built once per network and kept
 on it (``Network.cache``); the weights, whole ``MINUTES_QUANTUM`` units, are customised onto it
-(a metric: about as long as a hundred to three hundred rows of a query). Queries give exact integer
+(a metric: about as long as 70 to 300 rows of a query). Queries give exact integer
 sums of the same quantised edge times that SciPy's Dijkstra adds up, so the two engines agree to
 rounding (tests/test_engine.py checks every pair). RoutingKit saturates at ``INF_WEIGHT`` (2^31 - 1
 quanta, about 35 hours); longer searches use SciPy.
 
 The topology's arcs are the network's edges and the reverse of every one-way pair of nodes, so one
-topology also carries the reverse network's metric: a query runs from whichever side has fewer
-nodes, on any network, and is turned round. A metric answers one query at a time (RoutingKit's
-query object keeps its search state), so threads querying at once each take one of their own.
+topology also carries the reverse network's metric: on any network a query can run from the side
+with fewer nodes and be turned round (``query_plan`` says where that pays). A metric answers one
+query at a time (RoutingKit's query object keeps its search state), so threads querying at once
+each take one of their own (``_lanes`` says how many are worth making).
 
 pyroutingkit is optional at run time: ``available()`` says whether it imports.
 """
@@ -36,7 +37,7 @@ _BATCH_CELLS = 20_000_000  # distances held at once (x 4 bytes)
 MAX_MINUTES = 2_000_000_000 * MINUTES_QUANTUM  # below RoutingKit's saturation, with room to add
 _INF = 2**31 - 1  # RoutingKit's INF_WEIGHT: an arc that is not there
 
-# Customising a metric takes about as long as 100-300 rows of a query (Rutland, a 100k grid, a 1M
+# Customising a metric takes about as long as 70-300 rows of a query (Rutland, a 100k grid, a 1M
 # road-like graph: benchmarks/bench_travel_query.py). So the reverse network's metric is made for a
 # query turned round only where that saves at least this many rows (or it is made already), ...
 _TURN_ROWS = 300
