@@ -455,6 +455,16 @@ def test_a_metric_that_fails_to_customise_is_not_counted(rutland, monkeypatch):
     got = np.vstack([m for _, m in hierarchy.minutes_matrix(network, nodes, nodes[:20])])
     np.testing.assert_allclose(got, oracle_minutes(network, nodes, nodes[:20]), rtol=1e-12, atol=1e-9)
 
+    # Shared over two threads, the second thread's metric fails to customise: the query is answered
+    # on the one metric made.
+    calls.clear()
+    monkeypatch.setattr(hierarchy, "_lanes", two_lanes)
+    monkeypatch.setattr(made, "_customise", fails_once)  # the first customisation from now fails
+    got_two = np.vstack([m for _, m in hierarchy.minutes_matrix(network, nodes, nodes[:20], threads=2)])
+    np.testing.assert_allclose(got_two, got, rtol=1e-12, atol=1e-9)
+    assert calls  # a second metric was tried
+    monkeypatch.undo()
+
     # One metric, held by one thread: another waits for it, and gets it once it is given back.
     reverse = hierarchy.query_plan(network, nodes, nodes[:20]).reverse
     assert made.made(reverse) == 1
@@ -472,3 +482,18 @@ def test_a_metric_that_fails_to_customise_is_not_counted(rutland, monkeypatch):
     waiter.join(30)
     assert answered and made.made(reverse) == 1
     np.testing.assert_allclose(np.vstack(answered[0]), got, rtol=1e-12, atol=1e-9)
+
+
+def test_an_edge_too_long_for_the_hierarchy_is_not_read_as_a_short_one():
+    """2^32 quanta is 4,294.967296 minutes: an edge of 4,294.968 must not wrap round to 0.0007
+    minutes in the hierarchy's 32-bit weights and put its far end within the cutoff."""
+    source, target = np.array([0, 1, 1, 2], np.int32), np.array([1, 0, 2, 1], np.int32)
+    minutes = np.array([1.0, 1.0, 4294.968, 4294.968])
+    xy = np.array([0.0, 100.0, 200.0])
+    network = Network("drive", np.arange(3), xy, np.zeros(3), source, target, np.full(4, 100.0), minutes)
+    here = snap(network, Points(np.array(["o"]), np.array([0.0]), np.array([0.0])), side="origin")
+    there = snap(network, Points(np.array(["s"]), np.array([200.0]), np.array([0.0])), side="destination")
+    for engine in ("cch", "scipy"):
+        assert pairs_within(network, here, there, 30.0, distances=False, engine=engine).empty
+    got = np.vstack([m for _, m in hierarchy.minutes_matrix(network, np.array([0]), np.array([1, 2]))])
+    assert got[0, 0] == pytest.approx(1.0) and got[0, 1] == np.inf  # beyond what the hierarchy counts

@@ -125,7 +125,7 @@ def compute_travel_times(
                 pairs = pairs_within(network, snapped_origins, snapped_sites, max_minutes, workers=workers)
             else:
                 pairs = _partitioned(store, network, snapped_origins, snapped_sites, max_minutes, scheduler)
-            near = nearest(network, snapped_origins, snapped_sites)
+            near = nearest(network, snapped_origins, snapped_sites, workers=workers)
         pair_frames.append(pairs.assign(destination_kind=kind, profile=profile, mode=mode))
         nearest_frames.append(near.assign(destination_kind=kind, profile=profile, mode=mode))
         unsnapped += [lost_o.assign(point_kind="lsoa"), lost_d.assign(point_kind=kind)]

@@ -188,7 +188,10 @@ def _arcs(network: Network) -> tuple[np.ndarray, np.ndarray]:
 def _weights(network: Network, reverse: bool) -> np.ndarray:
     """Each arc's quanta: forward, an edge's own (an added arc is not there); reverse, the quickest
     edge's from the arc's head back to its tail, if there is one."""
-    quanta = np.rint(network.minutes / MINUTES_QUANTUM).astype(np.uint32)
+    # An edge of INF or more quanta (35 hours: no road, but a long ferry or a damaged file) is not
+    # there for the hierarchy, rather than wrapped round 2^32 to a short one; any path with it
+    # saturates anyway.
+    quanta = np.minimum(np.rint(network.minutes / MINUTES_QUANTUM), _INF).astype(np.uint32)
     if not reverse:
         return np.concatenate([quanta, np.full(len(_added_arcs(network)[0]), _INF, np.uint32)])
     n = np.int64(network.n_nodes)
@@ -391,8 +394,15 @@ def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray, t
     batch = _sources_per_batch(len(targets))
 
     def run(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        with hierarchy.metric(network, plan.reverse, lanes) as metric:
-            return metric.distances_many_to_many(rows, columns)
+        try:
+            with hierarchy.metric(network, plan.reverse, lanes) as metric:
+                return metric.distances_many_to_many(rows, columns)
+        except MemoryError:
+            if lanes == 1:
+                raise
+            # No room for this thread's metric after all: wait for one of those made.
+            with hierarchy.metric(network, plan.reverse) as metric:
+                return metric.distances_many_to_many(rows, columns)
 
     try:
         for first in range(0, len(sources), batch):

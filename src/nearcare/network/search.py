@@ -1105,12 +1105,13 @@ def nearest(
     *,
     distances: bool = True,
     engine: str | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """For each origin: the nearest destination by time, door to door.
 
     ``engine``: 'scipy' (the default) is one search from all sites at once; 'cch' one many-to-many
-    query from the origins' nodes to the sites' nodes (slower: it finds every origin-site time).
-    Where two sites are equally near, either may be named (the minutes are the same).
+    query from the origins' nodes to the sites' nodes (slower: it finds every origin-site time),
+    shared over up to ``workers`` threads (default all cores). Where two sites are equally near, either may be named (the minutes are the same).
     """
     if len(destinations.ids) == 0:
         return pd.DataFrame(
@@ -1130,19 +1131,21 @@ def nearest(
     traced = uniform is None and distances
     # One search from all sites beats a matrix to each (benchmarks/bench_travel_query.py): SciPy by default.
     if _engine(network, engine, traced, 0.0, "scipy") == "cch":
-        found = _cch_nearest(network, origins, joins, uniform)
+        found = _cch_nearest(network, origins, joins, uniform, workers or cores())
         if found is not None:
             return _best_per_origin(origins, found)
     return _best_per_origin(origins, _scipy_nearest(network, origins, joins, distances, uniform))
 
 
-def _cch_nearest(network: Network, origins: Snapped, joins: pd.DataFrame, uniform: float | None):
+def _cch_nearest(
+    network: Network, origins: Snapped, joins: pd.DataFrame, uniform: float | None, threads: int
+):
     """Per origin attachment: (minutes, metres, site id) to its nearest site; None if any is beyond reach."""
     o_nodes, o_slot = np.unique(origins.node, return_inverse=True)
     site_nodes, site_minutes = joins["node"].to_numpy(), joins["minutes"].to_numpy()
     best_col = np.empty(len(o_nodes), np.int64)
     net_minutes = np.empty(len(o_nodes))
-    for first, minutes in hierarchy.minutes_matrix(network, o_nodes, site_nodes, cores()):
+    for first, minutes in hierarchy.minutes_matrix(network, o_nodes, site_nodes, threads):
         total = minutes + site_minutes
         col = np.argmin(total, axis=1)
         best_col[first : first + len(col)] = col
