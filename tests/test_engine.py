@@ -497,3 +497,10 @@ def test_an_edge_too_long_for_the_hierarchy_is_not_read_as_a_short_one():
         assert pairs_within(network, here, there, 30.0, distances=False, engine=engine).empty
     got = np.vstack([m for _, m in hierarchy.minutes_matrix(network, np.array([0]), np.array([1, 2]))])
     assert got[0, 0] == pytest.approx(1.0) and got[0, 1] == np.inf  # beyond what the hierarchy counts
+
+
+def test_the_hierarchy_saturates_where_routingkit_does():
+    """``_INF`` stands for RoutingKit's INF_WEIGHT in weights and answers: they must be the same."""
+    import pyroutingkit
+
+    assert hierarchy._INF == pyroutingkit.INF_WEIGHT

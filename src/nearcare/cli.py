@@ -31,7 +31,7 @@ errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Path, typer.Option("--store", help="The analysis store (a DuckDB file).")]
 
-# The library works on one core unless told otherwise; the command line uses them all.
+# The cores the command line's jobs use: all this process may run on.
 WORKERS = cores()
 
 # typer >= 0.20 vendors click, older versions use it: find click's base exception either way.

@@ -155,10 +155,12 @@ def _hierarchy(network: Network) -> _Hierarchy:
 
 
 def customised(network: Network, reverse: bool = False) -> None:
-    """Build (or read back) ``network``'s hierarchy and customise a metric of the direction a query
-    will use now, not inside a timed query."""
-    with _hierarchy(network).metric(network, reverse):
-        pass
+    """Build (or read back) ``network``'s hierarchy and, unless one is made already, customise a
+    metric of the direction a query will use, now rather than inside a timed query."""
+    hierarchy = _hierarchy(network)
+    if not hierarchy.made(reverse):
+        with hierarchy.metric(network, reverse):
+            pass
 
 
 def _added_arcs(network: Network) -> tuple[np.ndarray, np.ndarray]:
@@ -384,10 +386,8 @@ def minutes_matrix(network: Network, sources: np.ndarray, targets: np.ndarray, t
     ``threads`` threads where it pays (``_lanes``).
     """
     plan = query_plan(network, sources, targets)
+    customised(network, plan.reverse)  # before the first piece is timed
     hierarchy = _hierarchy(network)
-    if not hierarchy.made(plan.reverse):
-        with hierarchy.metric(network, plan.reverse):
-            pass  # customised before the first piece is timed
     targets32 = np.ascontiguousarray(targets, np.uint32)  # RoutingKit reads the buffer as it lies
     lanes, rows_done, spent = 1, 0, 0.0
     pool: ThreadPoolExecutor | None = None

@@ -76,8 +76,8 @@ _PROBE_WORK = 10_000_000
 # fewer than _PROBE_MIN / _PROBE_SHARE searches (where a sample would be much of the work) is not timed.
 _PROBE_SHARE = 0.02
 _PROBE_MIN = 4
-# Timed: that share, but at least this many searches or rows, as a few can all be quick ones (near
-# the network's edge): on a 100k grid, 4 of 200 searches said 6.5 ms a search for the 10 of all 200.
+# Timed: that share, but at least this many searches or rows, as a search's cost depends on where it
+# starts (100k grid, one at a time: 4 spread searches 9.7 ms each, all 200 11.3 ms); more vary less.
 _PROBE_SAMPLE = 10
 _PAIR_COLUMNS = {"origin_id": object, "destination_id": object, "distance_m": float, "minutes": float}
 
@@ -1111,7 +1111,8 @@ def nearest(
 
     ``engine``: 'scipy' (the default) is one search from all sites at once; 'cch' one many-to-many
     query from the origins' nodes to the sites' nodes (slower: it finds every origin-site time),
-    shared over up to ``workers`` threads (default all cores). Where two sites are equally near, either may be named (the minutes are the same).
+    shared over up to ``workers`` threads (default all cores). Where two sites are equally near,
+    either may be named (the minutes are the same).
     """
     if len(destinations.ids) == 0:
         return pd.DataFrame(
